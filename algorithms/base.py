@@ -1,0 +1,83 @@
+"""Shared base of the DualSR algorithms: naming, help plumbing, parameters, errors, feedback."""
+
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
+from qgis.PyQt.QtCore import QCoreApplication
+
+from ..dualsr_core._torch import require_torch, torch_status
+from ..dualsr_core.errors import Cancelled, DualSRError
+from ..dualsr_core.feedback import Feedback
+from ..provider.compat import FLAG_ADVANCED
+
+HELP_URL = "https://github.com/dualsr-qgis/dualsr-qgis#readme"
+CITATION = ("Method: Q. Li, Y. Yuan, X. Jia, Q. Wang, Dual-Stage Approach Toward Hyperspectral Image "
+            "Super-Resolution, IEEE Transactions on Image Processing 31, 2022.")
+
+
+class DualSRAlgorithm(QgsProcessingAlgorithm):
+    """Base of every DualSR algorithm; subclasses set `group_id`/`group_name` and the QGIS methods."""
+
+    group_id = "superresolution"
+    group_name = "Super-resolution"
+
+    def createInstance(self):  # noqa: N802 (QGIS API name)
+        return type(self)()
+
+    def tr(self, text):
+        return QCoreApplication.translate(type(self).__name__, text)
+
+    def group(self):
+        return self.tr(self.group_name)
+
+    def groupId(self):  # noqa: N802 (QGIS API name)
+        return self.group_id
+
+    def helpUrl(self):  # noqa: N802 (QGIS API name)
+        return HELP_URL
+
+    def canExecute(self):  # noqa: N802 (QGIS API name)
+        ok, message = torch_status()
+        return ok, "" if ok else message
+
+    @staticmethod
+    def adv(param):
+        """Mark a parameter as advanced and return it."""
+        param.setFlags(param.flags() | FLAG_ADVANCED)
+        return param
+
+    def raster_path(self, parameters, name, context) -> str:
+        """File path of a raster parameter; only GDAL-backed layers can be read by dualsr_core."""
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None:
+            raise QgsProcessingException(self.invalidRasterError(parameters, name))
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(f"{name} is a '{layer.providerType()}' layer; DualSR reads rasters "
+                                         "through GDAL only. Save it as a GeoTIFF first.")
+        return layer.source()
+
+    @staticmethod
+    def optional_file(value) -> str | None:
+        """An optional file parameter's value, None when empty."""
+        return value if value and str(value).strip() else None
+
+    @staticmethod
+    def core_feedback(feedback) -> Feedback:
+        """Map dualsr_core's callbacks onto a QgsProcessingFeedback."""
+        return Feedback(progress=lambda f: feedback.setProgress(100.0 * f), is_cancelled=feedback.isCanceled,
+                        log=feedback.pushInfo, warn=feedback.pushWarning)
+
+    def run_core(self, function, *args, **kwargs):
+        """Call a dualsr_core function; its errors become QgsProcessingException with the same text."""
+        try:
+            require_torch()
+            return function(*args, **kwargs)
+        except Cancelled as exc:
+            raise QgsProcessingException(self.tr("Canceled by user.")) from exc
+        except DualSRError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+
+    @staticmethod
+    def help_text(*paragraphs: str) -> str:
+        """Plain-text help: paragraphs joined by newlines, readable in the dialog and in qgis_process help."""
+        return "\n".join(paragraphs + (CITATION,))
+
+

@@ -1,0 +1,72 @@
+"""Parameters shared by the inference algorithms (Coarse, Fine, one-step DualSR)."""
+from qgis.core import (
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from ..provider.compat import NUMBER_INTEGER
+from .base import DualSRAlgorithm
+
+SCALES = ["2", "3", "4", "8"]
+DEVICES = ["auto", "cpu", "cuda"]
+PRECISIONS = ["auto", "fp32", "bf16"]
+DEFAULT_TILE = 128
+DEFAULT_OVERLAP = 24
+
+
+class SuperResolutionAlgorithm(DualSRAlgorithm):
+    INPUT = "INPUT"
+    SCALE = "SCALE"
+    TILE_SIZE = "TILE_SIZE"
+    OVERLAP = "OVERLAP"
+    DEVICE = "DEVICE"
+    PRECISION = "PRECISION"
+    OUTPUT_FLOAT = "OUTPUT_FLOAT"
+    OUTPUT = "OUTPUT"
+
+    def add_input_parameters(self, default_scale: str = "2"):
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Low-resolution hyperspectral raster")))
+        scale = QgsProcessingParameterEnum(self.SCALE, self.tr("Scale factor"), options=SCALES,
+                                           defaultValue=default_scale, usesStaticStrings=True)
+        scale.setHelp(self.tr("Output pixel size = input pixel size / scale."))
+        self.addParameter(scale)
+
+    def add_run_parameters(self):
+        tile = QgsProcessingParameterNumber(self.TILE_SIZE, self.tr("Tile size (input pixels)"), NUMBER_INTEGER,
+                                            defaultValue=DEFAULT_TILE, minValue=8, maxValue=4096)
+        tile.setHelp(self.tr("Side of the block of input pixels processed at once; smaller uses less memory."))
+        overlap = QgsProcessingParameterNumber(self.OVERLAP, self.tr("Tile overlap (input pixels)"), NUMBER_INTEGER,
+                                               defaultValue=DEFAULT_OVERLAP, minValue=0, maxValue=512)
+        overlap.setHelp(self.tr("Context read around each tile and cut off after the network. At least the network's "
+                                "receptive radius (24 for the paper's configuration) makes the result independent of "
+                                "the tile size."))
+        device = QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), options=DEVICES, defaultValue="auto",
+                                            usesStaticStrings=True)
+        device.setHelp(self.tr("auto uses a CUDA GPU when PyTorch sees one, else the CPU."))
+        precision = QgsProcessingParameterEnum(self.PRECISION, self.tr("Precision"), options=PRECISIONS,
+                                               defaultValue="auto", usesStaticStrings=True)
+        precision.setHelp(self.tr("auto uses bfloat16 on CUDA and on CPUs with AVX512-BF16 or AMX, float32 elsewhere."))
+        as_float = QgsProcessingParameterBoolean(self.OUTPUT_FLOAT, self.tr("Write float32 reflectance"),
+                                                 defaultValue=False)
+        as_float.setHelp(self.tr("By default the output keeps the input's data type and scale factor."))
+        for param in (tile, overlap, device, precision, as_float):
+            self.addParameter(self.adv(param))
+
+    def add_output_parameter(self):
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Super-resolved raster")))
+
+    def run_options(self, parameters, context) -> dict:
+        """Keyword arguments of the dualsr_core run shared by every inference algorithm."""
+        return dict(
+            tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
+            overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context),
+            precision=self.parameterAsEnumString(parameters, self.PRECISION, context),
+            output_float=self.parameterAsBool(parameters, self.OUTPUT_FLOAT, context),
+        )
+
+    def scale(self, parameters, context) -> int:
+        return int(self.parameterAsEnumString(parameters, self.SCALE, context))

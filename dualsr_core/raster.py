@@ -1,0 +1,310 @@
+"""Raster I/O: the only module that touches rasterio and GDAL.
+
+`RasterReader` turns a raster into float32 reflectance windows plus a validity mask: the band
+scale/offset is applied, integers without a scale are read as reflectance x 10000 (the EnMAP,
+PRISMA and Sentinel-2 convention), nodata becomes a mask. `RasterWriter` writes the result on the
+input's grid with the pixel size divided by the scale, the same CRS (WKT), band descriptions and
+spectral metadata, and the input's encoding, window by window into a temporary file that is moved
+into place only when complete.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+from rasterio.transform import Affine
+from rasterio.windows import Window
+
+from .errors import InputError
+
+INTEGER_REFLECTANCE_SCALE = 1e-4
+# Band-level metadata domains copied to the output; structural ones (IMAGE_STRUCTURE, ...) are
+# rewritten by the driver and must not be copied.
+BAND_DOMAINS = ("", "IMAGERY")
+DATASET_DOMAINS = ("", "IMAGERY")
+GDAL_CACHE_BYTES = 64 * 2**20
+_UNIT_TO_UM = {"nanometers": 1e-3, "nanometer": 1e-3, "nm": 1e-3, "micrometers": 1.0, "micrometer": 1.0,
+               "um": 1.0, "microns": 1.0, "micron": 1.0, "millimeters": 1e3, "mm": 1e3}
+
+
+def gdal_env():
+    """rasterio environment with a bounded GDAL block cache, so memory does not grow with the raster."""
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, GDAL_TIFF_INTERNAL_MASK=True)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A window of a raster in pixels: rows row0..row0+height-1, columns col0..col0+width-1."""
+
+    row0: int
+    col0: int
+    height: int
+    width: int
+
+
+class RasterReader:
+    """Read windows of a raster as float32 reflectance and a validity mask.
+
+    Args:
+        path: any file GDAL opens as a raster (GeoTIFF, ENVI, netCDF/HDF5 subdataset, VRT).
+        parameter: the parameter name used in error messages.
+    """
+
+    def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
+        self.path = str(path)
+        self.parameter = parameter
+        if not self.path.startswith(("NETCDF:", "HDF5:", "HDF4_", "/vsi")):
+            file = Path(self.path)
+            if not file.is_file():
+                raise InputError(f"{parameter} '{self.path}' does not exist.")
+            if file.stat().st_size == 0:
+                raise InputError(f"{parameter} '{self.path}' is an empty (0-byte) file, not a raster.")
+        self._env = gdal_env()
+        self._env.__enter__()
+        try:
+            self.dataset = rasterio.open(self.path)
+        except RasterioIOError as exc:
+            self._env.__exit__(None, None, None)
+            raise InputError(f"{parameter} '{self.path}' is not a raster GDAL can read ({exc}).") from exc
+        ds = self.dataset
+        if ds.count < 1:
+            self.close()
+            raise InputError(f"{parameter} '{self.path}' has no raster bands; if it is a netCDF/HDF5 container, "
+                             "choose one of its subdatasets.")
+        self.width, self.height, self.count = ds.width, ds.height, ds.count
+        self.dtype = np.dtype(ds.dtypes[0])
+        self.crs = ds.crs
+        self.transform = ds.transform
+        self.nodata = ds.nodata
+        self.is_integer = np.issubdtype(self.dtype, np.integer)
+        self.scales, self.offsets = self._encoding()
+
+    def _encoding(self) -> tuple[np.ndarray, np.ndarray]:
+        ds = self.dataset
+        scales = np.array([s if s not in (None, 0) else 1.0 for s in ds.scales], dtype=np.float64)
+        offsets = np.array([o if o is not None else 0.0 for o in ds.offsets], dtype=np.float64)
+        self.scale_source = "band scale/offset"
+        if np.all(scales == 1.0) and np.all(offsets == 0.0):
+            if self.is_integer:
+                scales[:] = INTEGER_REFLECTANCE_SCALE
+                self.scale_source = "integer raster without a scale: read as reflectance x 10000"
+            else:
+                self.scale_source = "float raster without a scale: read as reflectance"
+        return scales, offsets
+
+    # -- metadata ------------------------------------------------------------------------------
+    @property
+    def descriptions(self) -> list[str | None]:
+        return list(self.dataset.descriptions)
+
+    def band_tags(self, band: int, domain: str = "") -> dict:
+        """Metadata of a band (0-based) in a GDAL domain ('' is the default domain)."""
+        return self.dataset.tags(band + 1, ns=domain or None) if domain else self.dataset.tags(band + 1)
+
+    def wavelengths_um(self) -> list[float | None]:
+        """Centre wavelength of each band in micrometres, or None where the metadata lacks it."""
+        result = []
+        for band in range(self.count):
+            tags = self.band_tags(band)
+            imagery = self.band_tags(band, "IMAGERY")
+            value = None
+            if "CENTRAL_WAVELENGTH_UM" in imagery:
+                value = _to_float(imagery["CENTRAL_WAVELENGTH_UM"])
+            elif "wavelength" in tags:
+                factor = _UNIT_TO_UM.get(tags.get("wavelength_units", "").strip().lower())
+                wavelength = _to_float(tags["wavelength"])
+                if wavelength is not None:
+                    # Without units, values above 100 are nanometres (no sensor here reaches 100 um).
+                    factor = factor or (1e-3 if wavelength > 100 else 1.0)
+                    value = wavelength * factor
+            else:
+                match = re.search(r"\(([\d.]+)\s*(nanometers|nm|micrometers|um)\)", self.descriptions[band] or "", re.I)
+                if match:
+                    value = float(match.group(1)) * _UNIT_TO_UM[match.group(2).lower()]
+            result.append(value)
+        return result
+
+    def bad_band_list(self) -> list[bool]:
+        """True for bands flagged bad by a band-level `bbl` = 0 item."""
+        return [self.band_tags(b).get("bbl", "1").strip() in ("0", "0.0") for b in range(self.count)]
+
+    # -- pixels --------------------------------------------------------------------------------
+    def read(self, region: Region, bands: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Reflectance (B,h,w) float32 and validity mask (B,h,w) bool of a window.
+
+        Args:
+            region: the window, inside the raster.
+            bands: 0-based band indices (default: all).
+        """
+        bands = list(range(self.count)) if bands is None else list(bands)
+        window = Window(region.col0, region.row0, region.width, region.height)
+        raw = self.dataset.read([b + 1 for b in bands], window=window)
+        valid = np.ones(raw.shape, dtype=bool)
+        if self.nodata is not None:
+            valid &= ~(np.isnan(raw) if math.isnan(self.nodata) else raw == self.nodata)
+        if raw.dtype.kind == "f":
+            valid &= np.isfinite(raw)
+        scales = self.scales[bands].astype(np.float32)[:, None, None]
+        offsets = self.offsets[bands].astype(np.float32)[:, None, None]
+        reflectance = raw.astype(np.float32) * scales + offsets
+        reflectance[~valid] = 0.0
+        return reflectance, valid
+
+    def close(self):
+        if getattr(self, "dataset", None) is not None:
+            self.dataset.close()
+            self.dataset = None
+            self._env.__exit__(None, None, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _to_float(text) -> float | None:
+    try:
+        return float(str(text).strip())
+    except ValueError:
+        return None
+
+
+def _unit_factor_um(tags: dict) -> float | None:
+    return _UNIT_TO_UM.get(tags.get("wavelength_units", "").strip().lower())
+
+
+class RasterWriter:
+    """Write a super-resolved raster window by window; atomic on success, removed on failure.
+
+    Use as a context manager: leaving the block with an exception (including Cancelled) deletes
+    the temporary file, leaving normally moves it to `path`.
+
+    Args:
+        path: destination GeoTIFF.
+        like: the reader of the input raster; grid, CRS, metadata and encoding come from it.
+        scale: output pixel size = input pixel size / scale.
+        region: the input window the output covers (default: the whole raster).
+        bands: 0-based input bands written, in this order (default: all).
+        output_float: write float32 reflectance instead of the input's encoding.
+        factor: set to a value < 1 to make a coarser grid instead (Degrade: pixel size x 1/factor).
+    """
+
+    def __init__(self, path: str | os.PathLike, like: RasterReader, scale: float, region: Region | None = None,
+                 bands: list[int] | None = None, output_float: bool = False):
+        self.path = Path(path)
+        self.like = like
+        self.bands = list(range(like.count)) if bands is None else list(bands)
+        region = region or Region(0, 0, like.height, like.width)
+        self.width = int(round(region.width * scale))
+        self.height = int(round(region.height * scale))
+        origin = like.transform * Affine.translation(region.col0, region.row0)
+        self.transform = origin * Affine.scale(1.0 / scale)
+        self.output_float = output_float
+        self.dtype = np.dtype("float32") if output_float else like.dtype
+        self.nodata = like.nodata
+        if self.nodata is not None and not _representable(self.nodata, self.dtype):
+            self.nodata = None
+        self.tmp_path = self.path.with_name(f".{self.path.name}.part{self.path.suffix}")
+        self._dataset = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        like = self.like
+        block = 256
+        profile = dict(driver="GTiff", width=self.width, height=self.height, count=len(self.bands),
+                       dtype=self.dtype.name, crs=like.crs, transform=self.transform, nodata=self.nodata,
+                       compress="deflate", predictor=3 if self.dtype.kind == "f" else 2, tiled=True,
+                       blockxsize=block, blockysize=block, interleave="pixel" if len(self.bands) <= 4 else "band",
+                       BIGTIFF="IF_SAFER")
+        self._env = gdal_env()
+        self._env.__enter__()
+        self._dataset = rasterio.open(self.tmp_path, "w", **profile)
+        self._copy_metadata()
+        return self
+
+    def _copy_metadata(self):
+        like, ds = self.like, self._dataset
+        for domain in DATASET_DOMAINS:
+            tags = like.dataset.tags(ns=domain) if domain else like.dataset.tags()
+            tags = {k: v for k, v in tags.items() if k != "AREA_OR_POINT"}
+            if tags:
+                ds.update_tags(ns=domain, **tags) if domain else ds.update_tags(**tags)
+        for out_band, band in enumerate(self.bands, start=1):
+            description = like.descriptions[band]
+            if description:
+                ds.set_band_description(out_band, description)
+            default = like.band_tags(band)
+            if default:
+                ds.update_tags(out_band, **default)
+            imagery = dict(like.band_tags(band, "IMAGERY"))
+            factor = _unit_factor_um(default)
+            if "CENTRAL_WAVELENGTH_UM" not in imagery and factor and _to_float(default.get("wavelength")) is not None:
+                imagery["CENTRAL_WAVELENGTH_UM"] = repr(_to_float(default["wavelength"]) * factor)
+                if _to_float(default.get("fwhm")) is not None:
+                    imagery["FWHM_UM"] = repr(_to_float(default["fwhm"]) * factor)
+            if imagery:
+                ds.update_tags(out_band, ns="IMAGERY", **imagery)
+        if not self.output_float:
+            ds.scales = tuple(float(like.scales[b]) if like.dataset.scales[b] else 1.0 for b in self.bands)
+            ds.offsets = tuple(float(like.offsets[b]) if like.dataset.offsets[b] else 0.0 for b in self.bands)
+
+    def write(self, reflectance: np.ndarray, valid: np.ndarray, row0: int, col0: int):
+        """Write a (B,h,w) block of reflectance at output pixel (row0, col0); invalid pixels become nodata."""
+        data = self._encode(reflectance, valid)
+        self._dataset.write(data, window=Window(col0, row0, data.shape[2], data.shape[1]))
+
+    def _encode(self, reflectance: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        if self.output_float:
+            data = reflectance.astype(np.float32)
+        else:
+            scales = self.like.scales[self.bands][:, None, None]
+            offsets = self.like.offsets[self.bands][:, None, None]
+            raw = (reflectance.astype(np.float64) - offsets) / scales
+            if self.dtype.kind in "iu":
+                info = np.iinfo(self.dtype)
+                raw = np.clip(np.rint(raw), info.min, info.max)
+                if self.nodata is not None:
+                    # A valid pixel must never be mistaken for nodata: nudge it by one count.
+                    collide = raw == self.nodata
+                    raw[collide] += 1 if self.nodata < info.max else -1
+            data = raw.astype(self.dtype)
+        if self.nodata is not None:
+            data[~valid] = self.nodata
+        elif data.dtype.kind == "f":
+            data[~valid] = np.nan  # invalid input without a nodata value can only be NaN
+        return data
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self._dataset.close()
+        finally:
+            self._env.__exit__(None, None, None)
+        if exc_type is None:
+            os.replace(self.tmp_path, self.path)
+        else:
+            remove_quietly(self.tmp_path)
+            remove_quietly(Path(f"{self.tmp_path}.aux.xml"))
+        return False
+
+
+def remove_quietly(path: Path):
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _representable(value: float, dtype: np.dtype) -> bool:
+    if dtype.kind == "f":
+        return True
+    if math.isnan(value):
+        return False
+    info = np.iinfo(dtype)
+    return float(value).is_integer() and info.min <= value <= info.max

@@ -1,0 +1,134 @@
+"""Weights files: a torch state dict plus a JSON-able header, in one `.pt` file.
+
+Layout: {"header": {...}, "state_dict": {name: tensor}}. The state dict holds plain (weight norm
+folded) tensors, possibly fp16 to keep files small. The header says what the weights are:
+format, model configuration, scale, bands and data they were trained on, training settings and
+validation metrics, and the sha256 of the state dict so a damaged file is caught. Files load with
+`torch.load(weights_only=True)`: no pickled code ever runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from ._torch import require_torch
+from .errors import WeightsError
+
+FORMAT = "dualsr-coarsr-weights/1"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
+REQUIRED = ("format", "scale", "n_feats", "n_blocks", "n_asfm", "sha256")
+
+
+def bundled_path(scale: int) -> Path:
+    """Path of the weights shipped with the plugin for `scale` (it may not exist)."""
+    return BUNDLED_DIR / f"coarsr_x{scale}.pt"
+
+
+def state_sha256(state_dict) -> str:
+    """sha256 over names, dtypes, shapes and bytes of a state dict, in sorted key order."""
+    torch = require_torch()
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(-1).view(dtype=torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save(path: str | os.PathLike, model, header: dict, half: bool = False) -> dict:
+    """Write a folded model and its header atomically; also write `<name>.json` beside it.
+
+    Args:
+        path: destination `.pt` file.
+        model: a CoarSR (weight norm folded or not: a folded copy is stored).
+        header: extra JSON-able facts (training data, metrics, ...); configuration, format and
+            sha256 are filled in here.
+        half: store tensors as fp16 (halves the file; inference runs in fp32 or bf16 anyway).
+    """
+    torch = require_torch()
+    from .model import CoarSR, fold_weight_norm
+
+    plain = CoarSR(model.config, weight_normed=False)
+    folded = fold_weight_norm(_copy(model))
+    plain.load_state_dict(folded.state_dict())
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
+             for k, v in plain.state_dict().items()}
+    full = {**header, **model.config.as_dict(), "format": FORMAT, "dtype": "float16" if half else "float32",
+            "sha256": state_sha256(state)}
+    json.dumps(full)  # fail here, not at load, if the header is not JSON-able
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    torch.save({"header": full, "state_dict": state}, tmp)
+    os.replace(tmp, path)
+    path.with_suffix(".json").write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+    return full
+
+
+def _copy(model):
+    import copy
+
+    return copy.deepcopy(model).cpu()
+
+
+def read(path: str | os.PathLike, expected_scale: int | None = None) -> tuple[dict, dict]:
+    """Read and check a weights file; return (header, state_dict).
+
+    Raises WeightsError when the file is missing, not a weights file, damaged (sha256), or made
+    for another scale than `expected_scale`.
+    """
+    torch = require_torch()
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"WEIGHTS file '{path}' does not exist.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        raise WeightsError(f"WEIGHTS file '{path}' is not a readable DualSR weights file ({exc.__class__.__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}).") from exc
+    if not isinstance(payload, dict) or "header" not in payload or "state_dict" not in payload:
+        raise WeightsError(f"WEIGHTS file '{path}' is a torch file but not a DualSR weights file "
+                           "(no header/state_dict). Use weights written by dualsr:train.")
+    header, state = payload["header"], payload["state_dict"]
+    missing = [key for key in REQUIRED if key not in header]
+    if missing or header["format"] != FORMAT:
+        raise WeightsError(f"WEIGHTS file '{path}' has an unknown header (missing {', '.join(missing) or 'nothing'}, "
+                           f"format {header.get('format')!r}, expected {FORMAT!r}).")
+    if state_sha256(state) != header["sha256"]:
+        raise WeightsError(f"WEIGHTS file '{path}' is damaged: its sha256 does not match its header.")
+    if expected_scale is not None and int(header["scale"]) != int(expected_scale):
+        raise WeightsError(f"WEIGHTS file '{path}' was trained for scale x{header['scale']} but SCALE is "
+                           f"x{expected_scale}. Choose SCALE {header['scale']} or weights for x{expected_scale}.")
+    return header, state
+
+
+def load_model(path: str | os.PathLike | None, scale: int, device=None):
+    """Build an inference-ready CoarSR (weight norm folded, eval mode) from a weights file.
+
+    Args:
+        path: weights file, or None for the bundled weights of `scale`.
+        scale: the requested scale, checked against the file.
+        device: torch device to move the model to.
+    Returns:
+        (model, header)
+    """
+    from .model import CoarSR, CoarSRConfig
+
+    if path is None or str(path) == "":
+        path = bundled_path(scale)
+        if not path.is_file():
+            raise WeightsError(f"No bundled weights for scale x{scale} ({path.name} is not in the plugin's weights "
+                               "folder). Train some with dualsr:train and pass them as WEIGHTS.")
+    header, state = read(path, expected_scale=scale)
+    config = CoarSRConfig(scale=int(header["scale"]), n_feats=int(header["n_feats"]),
+                          n_blocks=int(header["n_blocks"]), n_asfm=int(header["n_asfm"]))
+    model = CoarSR(config, weight_normed=False)
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"WEIGHTS file '{path}' does not fit its own configuration: {str(exc).splitlines()[0]}") from exc
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model, header

@@ -1,0 +1,27 @@
+"""The DualSR Processing provider. Importing it imports neither torch nor any weights."""
+from pathlib import Path
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from ..algorithms.coarse import CoarseAlgorithm
+
+
+class DualSRProvider(QgsProcessingProvider):
+    def id(self):
+        return "dualsr"
+
+    def name(self):
+        return "DualSR"
+
+    def longName(self):  # noqa: N802 (QGIS API name)
+        return "DualSR hyperspectral super-resolution"
+
+    def icon(self):
+        return QIcon(str(Path(__file__).with_name("icon.svg")))
+
+    def supportedOutputRasterLayerExtensions(self):  # noqa: N802 (QGIS API name)
+        return ["tif"]
+
+    def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
+        self.addAlgorithm(CoarseAlgorithm())
