@@ -204,8 +204,7 @@ class RasterWriter:
         region = region or Region(0, 0, like.height, like.width)
         self.width = int(round(region.width * scale))
         self.height = int(round(region.height * scale))
-        origin = like.transform * Affine.translation(region.col0, region.row0)
-        self.transform = origin * Affine.scale(1.0 / scale)
+        self.transform = scaled_transform(like.transform, region, scale)
         self.output_float = output_float
         self.dtype = np.dtype("float32") if output_float else like.dtype
         self.nodata = like.nodata
@@ -252,8 +251,9 @@ class RasterWriter:
             if imagery:
                 ds.update_tags(out_band, ns="IMAGERY", **imagery)
         if not self.output_float:
-            ds.scales = tuple(float(like.scales[b]) if like.dataset.scales[b] else 1.0 for b in self.bands)
-            ds.offsets = tuple(float(like.offsets[b]) if like.dataset.offsets[b] else 0.0 for b in self.bands)
+            # The file's own scale/offset, not the assumed x10000 of an integer raster without one.
+            ds.scales = tuple(float(like.dataset.scales[b] or 1.0) for b in self.bands)
+            ds.offsets = tuple(float(like.dataset.offsets[b] or 0.0) for b in self.bands)
 
     def write(self, reflectance: np.ndarray, valid: np.ndarray, row0: int, col0: int):
         """Write a (B,h,w) block of reflectance at output pixel (row0, col0); invalid pixels become nodata."""
@@ -292,6 +292,17 @@ class RasterWriter:
             remove_quietly(self.tmp_path)
             remove_quietly(Path(f"{self.tmp_path}.aux.xml"))
         return False
+
+
+def scaled_transform(transform: Affine, region: Region, scale: float) -> Affine:
+    """Geotransform of `region` with pixels `scale` times smaller.
+
+    Pixel sizes are divided, not multiplied by 1/scale, so x3 of 29.7 m is exactly 9.9 m.
+    """
+    a, b, c, d, e, f = transform[:6]
+    x0 = c + a * region.col0 + b * region.row0 if (region.col0 or region.row0) else c
+    y0 = f + d * region.col0 + e * region.row0 if (region.col0 or region.row0) else f
+    return Affine(a / scale, b / scale, x0, d / scale, e / scale, y0)
 
 
 def remove_quietly(path: Path):
