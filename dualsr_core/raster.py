@@ -83,6 +83,7 @@ class RasterReader:
         self.transform = ds.transform
         self.nodata = ds.nodata
         self.is_integer = np.issubdtype(self.dtype, np.integer)
+        self._envi = _envi_band_items(ds)
         self.scales, self.offsets = self._encoding()
 
     def _encoding(self) -> tuple[np.ndarray, np.ndarray]:
@@ -90,9 +91,16 @@ class RasterReader:
         scales = np.array([s if s not in (None, 0) else 1.0 for s in ds.scales], dtype=np.float64)
         offsets = np.array([o if o is not None else 0.0 for o in ds.offsets], dtype=np.float64)
         self.scale_source = "band scale/offset"
+        self.scale_assumed = False
+        envi_factor = _to_float(self.dataset.tags(ns="ENVI").get("reflectance_scale_factor", "")) \
+            if "ENVI" in self.dataset.tag_namespaces() else None
         if np.all(scales == 1.0) and np.all(offsets == 0.0):
-            if self.is_integer:
+            if envi_factor:
+                scales[:] = 1.0 / envi_factor
+                self.scale_source = f"ENVI reflectance scale factor {envi_factor:g}"
+            elif self.is_integer:
                 scales[:] = INTEGER_REFLECTANCE_SCALE
+                self.scale_assumed = True
                 self.scale_source = "integer raster without a scale: read as reflectance x 10000"
             else:
                 self.scale_source = "float raster without a scale: read as reflectance"
@@ -104,8 +112,14 @@ class RasterReader:
         return list(self.dataset.descriptions)
 
     def band_tags(self, band: int, domain: str = "") -> dict:
-        """Metadata of a band (0-based) in a GDAL domain ('' is the default domain)."""
-        return self.dataset.tags(band + 1, ns=domain or None) if domain else self.dataset.tags(band + 1)
+        """Metadata of a band (0-based) in a GDAL domain ('' is the default domain).
+
+        For ENVI files the header's per-band lists (wavelength, fwhm, bbl, units) are merged
+        into the default domain, as EnMAP-Box writes them for GeoTIFF.
+        """
+        if domain:
+            return self.dataset.tags(band + 1, ns=domain)
+        return {**self._envi[band], **self.dataset.tags(band + 1)}
 
     def wavelengths_um(self) -> list[float | None]:
         """Centre wavelength of each band in micrometres, or None where the metadata lacks it."""
@@ -167,6 +181,25 @@ class RasterReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _envi_band_items(ds) -> list[dict]:
+    """Per-band wavelength, fwhm, bbl and units from an ENVI header's lists ({} for other formats)."""
+    items = [{} for _ in range(ds.count)]
+    if "ENVI" not in ds.tag_namespaces():
+        return items
+    header = ds.tags(ns="ENVI")
+    for key in ("wavelength", "fwhm", "bbl"):
+        text = header.get(key, header.get(f"_{key}"))  # GDAL prefixes '_' when the key clashes
+        values = [v.strip() for v in text.strip().strip("{}").split(",")] if text else []
+        if len(values) == ds.count:
+            for band, value in enumerate(values):
+                items[band][key] = value
+    units = header.get("wavelength_units")
+    if units:
+        for item in items:
+            item["wavelength_units"] = units
+    return items
 
 
 def _to_float(text) -> float | None:
@@ -251,9 +284,11 @@ class RasterWriter:
             if imagery:
                 ds.update_tags(out_band, ns="IMAGERY", **imagery)
         if not self.output_float:
-            # The file's own scale/offset, not the assumed x10000 of an integer raster without one.
-            ds.scales = tuple(float(like.dataset.scales[b] or 1.0) for b in self.bands)
-            ds.offsets = tuple(float(like.dataset.offsets[b] or 0.0) for b in self.bands)
+            # The input's encoding, written as GDAL scale/offset; not the assumed x10000 of an
+            # integer raster without one.
+            if not like.scale_assumed:
+                ds.scales = tuple(float(like.scales[b]) for b in self.bands)
+                ds.offsets = tuple(float(like.offsets[b]) for b in self.bands)
 
     def write(self, reflectance: np.ndarray, valid: np.ndarray, row0: int, col0: int):
         """Write a (B,h,w) block of reflectance at output pixel (row0, col0); invalid pixels become nodata."""

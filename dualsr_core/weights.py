@@ -48,13 +48,16 @@ def save(path: str | os.PathLike, model, header: dict, half: bool = False) -> di
         half: store tensors as fp16 (halves the file; inference runs in fp32 or bf16 anyway).
     """
     torch = require_torch()
+    from torch.nn.utils import parametrize
+
     from .model import CoarSR, fold_weight_norm
 
-    plain = CoarSR(model.config, weight_normed=False)
-    folded = fold_weight_norm(_copy(model))
-    plain.load_state_dict(folded.state_dict())
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
-             for k, v in plain.state_dict().items()}
+    # Fold a copy built from the state dict: the caller's model (maybe mid-training) stays as it is.
+    normed = any(parametrize.is_parametrized(m) for m in model.modules())
+    copy = CoarSR(model.config, weight_normed=normed)
+    copy.load_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach()
+             for k, v in fold_weight_norm(copy).state_dict().items()}
     full = {**header, **model.config.as_dict(), "format": FORMAT, "dtype": "float16" if half else "float32",
             "sha256": state_sha256(state)}
     json.dumps(full)  # fail here, not at load, if the header is not JSON-able
@@ -64,12 +67,6 @@ def save(path: str | os.PathLike, model, header: dict, half: bool = False) -> di
     os.replace(tmp, path)
     path.with_suffix(".json").write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
     return full
-
-
-def _copy(model):
-    import copy
-
-    return copy.deepcopy(model).cpu()
 
 
 def read(path: str | os.PathLike, expected_scale: int | None = None) -> tuple[dict, dict]:

@@ -78,3 +78,35 @@ def tiny_weights(tmp_path_factory):
         paths[scale] = folder / f"tiny_x{scale}.pt"
         weights.save(paths[scale], model, {"training_data": "none: random initialisation for tests"})
     return paths
+
+
+@pytest.fixture(scope="session")
+def plugin_dir(tmp_path_factory) -> Path:
+    """A folder holding a `dualsr` link to the checkout, as QGIS_PLUGINPATH expects (folder name = plugin key)."""
+    folder = tmp_path_factory.mktemp("plugins")
+    (folder / "dualsr").symlink_to(ROOT)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def qgis_processing(plugin_dir, tmp_path_factory):
+    """Headless QGIS with Processing initialised and the DualSR provider registered; yields `processing`."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["QGIS_CUSTOM_CONFIG_PATH"] = str(tmp_path_factory.mktemp("qgis_profile"))
+    qgis_core = pytest.importorskip("qgis.core")
+    app = qgis_core.QgsApplication([], False)
+    app.initQgis()
+    sys.path.insert(0, "/usr/share/qgis/python/plugins")
+    sys.path.insert(0, str(plugin_dir))
+    import processing
+    from processing.core.Processing import Processing
+
+    Processing.initialize()
+    from dualsr.provider.provider import DualSRProvider
+
+    provider = DualSRProvider()
+    qgis_core.QgsApplication.processingRegistry().addProvider(provider)
+    yield processing
+    qgis_core.QgsApplication.processingRegistry().removeProvider(provider)

@@ -1,0 +1,75 @@
+# DualSR for QGIS. `make demo` and `make test` work on a fresh Debian 12 machine (they run setup).
+SHELL := /bin/bash
+PY := .venv/bin/python
+PLUGIN_DIR := build/plugins
+SITE = $(shell $(PY) -c "import torch, pathlib; print(pathlib.Path(torch.__file__).resolve().parents[1])")
+QGIS_ENV = QT_QPA_PLATFORM=offscreen QGIS_PLUGINPATH=$(CURDIR)/$(PLUGIN_DIR) \
+	QGIS_CUSTOM_CONFIG_PATH=$(CURDIR)/build/qgis-profile PYTHONPATH=$(SITE)
+DATA ?= $(abspath ../shared/data)
+PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
+
+.PHONY: setup demo test test-core test-plugin test-cli test-slow test-gpu lint fixtures install package \
+	bench bench-quality weights clean
+
+setup:
+	scripts/setup.sh
+
+$(PLUGIN_DIR)/dualsr:
+	mkdir -p $(PLUGIN_DIR) && ln -sfn $(CURDIR) $(PLUGIN_DIR)/dualsr
+
+demo: setup $(PLUGIN_DIR)/dualsr
+	$(QGIS_ENV) qgis_process.bin plugins enable dualsr >/dev/null
+	$(QGIS_ENV) $(PY) scripts/demo.py --data "$(DATA)"
+
+test: setup test-core test-plugin test-cli
+
+test-core:
+	$(PY) -m pytest tests/core -q
+
+test-plugin:
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests/algorithms tests/provider -q
+
+test-cli:
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests/cli -q
+
+test-slow: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests -q -m slow
+
+test-gpu: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests -q -m gpu
+
+lint:
+	$(PY) -m ruff --version >/dev/null 2>&1 || .venv/bin/pip install -q ruff
+	$(PY) -m ruff check --select F,E9 --line-length 120 .
+	$(PY) -m pytest tests/core/test_import_boundary.py -q
+
+fixtures: $(PLUGIN_DIR)/dualsr
+	PYTHONPATH=$(CURDIR)/$(PLUGIN_DIR):$(SITE) QT_QPA_PLATFORM=offscreen $(PY) tests/data/make_fixtures.py
+
+install: setup
+	mkdir -p "$(PROFILE)/python/plugins"
+	ln -sfn $(CURDIR) "$(PROFILE)/python/plugins/dualsr"
+	QT_QPA_PLATFORM=offscreen QGIS_CUSTOM_CONFIG_PATH=$(dir $(patsubst %/,%,$(dir $(PROFILE)))) PYTHONPATH=$(SITE) \
+		qgis_process.bin plugins enable dualsr
+	@echo "Linked $(CURDIR) as $(PROFILE)/python/plugins/dualsr and enabled it."
+
+package:
+	mkdir -p dist
+	rm -f dist/dualsr.zip
+	git archive --format=zip --prefix=dualsr/ -o dist/dualsr.zip HEAD \
+		metadata.txt __init__.py plugin.py LICENSE README.md provider algorithms dualsr_core weights
+	@echo "dist/dualsr.zip (committed files only, without tests)"
+
+bench: setup $(PLUGIN_DIR)/dualsr
+	$(QGIS_ENV) qgis_process.bin plugins enable dualsr >/dev/null
+	$(QGIS_ENV) $(PY) scripts/bench.py
+
+bench-quality: setup
+	$(PY) scripts/bench_quality.py --data "$(DATA)"
+
+weights: setup
+	$(PY) scripts/train_weights.py --data "$(DATA)"
+
+clean:
+	rm -rf build dist demo_output bench_output .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

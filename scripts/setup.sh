@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what the plugin, its tests and its demo need on Debian 12 (bookworm). Idempotent.
+# QGIS and the scientific Python stack come from Debian so one GDAL is in the process; torch comes
+# from PyPI into a venv that sees the Debian packages (--system-site-packages).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES="qgis python3-qgis qgis-providers python3-gdal python3-rasterio python3-h5py python3-scipy
+ python3-numpy python3-matplotlib python3-pil python3-pytest python3-venv gdal-bin"
+missing=""
+for pkg in $DEBIAN_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+    echo "setup: installing Debian packages:$missing"
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv (with the Debian site-packages)"
+    /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+.venv/bin/python -c "import torch" 2>/dev/null || {
+    echo "setup: installing torch==2.13.0"
+    .venv/bin/pip install -q torch==2.13.0
+}
+# Real hyperspectral imagery for the demo: a 450-band Specim Fenix scan shipped in napari-hippo.
+.venv/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('napari_hippo') is None)" || {
+    echo "setup: installing napari-hippo==0.2.0 (demo data only, --no-deps)"
+    .venv/bin/pip install -q --no-deps napari-hippo==0.2.0
+}
+.venv/bin/python -c "import torch, rasterio, h5py, scipy, osgeo.gdal, qgis.core; print('setup: ok, torch', torch.__version__, 'QGIS', qgis.core.Qgis.QGIS_VERSION)"

@@ -1,0 +1,87 @@
+"""The plugin through the qgis_process executable, as a shell user runs it."""
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from osgeo import gdal
+
+from ..conftest import smooth_cube
+
+pytestmark = pytest.mark.qgis
+QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
+if QGIS_PROCESS is None:
+    pytest.skip("qgis_process is not installed", allow_module_level=True)
+
+
+def torch_site_packages() -> str:
+    torch = pytest.importorskip("torch")
+    return str(Path(torch.__file__).resolve().parents[1])
+
+
+@pytest.fixture(scope="module")
+def qgis_env(plugin_dir, tmp_path_factory):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QGIS_PLUGINPATH=str(plugin_dir),
+               QGIS_CUSTOM_CONFIG_PATH=str(tmp_path_factory.mktemp("profile")), PYTHONPATH=torch_site_packages())
+    enable = subprocess.run([QGIS_PROCESS, "plugins", "enable", "dualsr"], env=env, capture_output=True, text=True)
+    assert enable.returncode == 0, enable.stdout + enable.stderr
+    return env
+
+
+def qgis_process(env, *args):
+    return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_list_shows_the_provider(qgis_env):
+    listing = qgis_process(qgis_env, "list")
+    assert listing.returncode == 0
+    assert re.search(r"^DualSR$", listing.stdout, re.M)
+    assert "dualsr:coarse\tDualSR Coarse" in listing.stdout
+
+
+def test_help_is_plain_text_and_lists_every_parameter(qgis_env):
+    shown = qgis_process(qgis_env, "help", "dualsr:coarse")
+    assert shown.returncode == 0
+    assert "<" not in shown.stdout.split("Arguments")[0]
+    for pid in ("INPUT", "SCALE", "WEIGHTS", "TILE_SIZE", "OVERLAP", "DEVICE", "PRECISION", "OUTPUT"):
+        assert re.search(rf"^{pid}: ", shown.stdout, re.M), pid
+
+
+def test_run_coarse(qgis_env, make_raster, tmp_path, tiny_weights):
+    src = make_raster(smooth_cube(6, 12, 10), nodata=-5.0, wavelengths_nm=[500 + 7 * b for b in range(6)])
+    out = tmp_path / "sr.tif"
+    run = qgis_process(qgis_env, "run", "dualsr:coarse", "--", f"INPUT={src}", "SCALE=3",
+                       f"WEIGHTS={tiny_weights[3]}", "PRECISION=fp32", f"OUTPUT={out}")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0...10...20" in run.stdout
+    assert f"OUTPUT:\t{out}" in run.stdout
+    a, b = gdal.Open(str(src)), gdal.Open(str(out))
+    assert b.GetProjection() == a.GetProjection()
+    gt = a.GetGeoTransform()
+    assert b.GetGeoTransform() == (gt[0], gt[1] / 3, gt[2], gt[3], gt[4], gt[5] / 3)
+    assert (b.RasterXSize, b.RasterYSize) == (30, 36)
+    assert b.GetRasterBand(6).GetMetadataItem("wavelength") == "535"
+    assert b.GetRasterBand(6).GetNoDataValue() == -5.0
+
+
+def test_bad_input_fails_with_a_clear_message(qgis_env, tmp_path, tiny_weights):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    run = qgis_process(qgis_env, "run", "dualsr:coarse", "--", f"INPUT={text}", "SCALE=2",
+                       f"WEIGHTS={tiny_weights[2]}", f"OUTPUT={tmp_path / 'out.tif'}")
+    assert run.returncode != 0
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_without_torch_the_error_says_how_to_install(qgis_env, make_raster, tmp_path):
+    env = dict(qgis_env, PYTHONPATH="")
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import torch"], capture_output=True, env=env)
+    if probe.returncode == 0:
+        pytest.skip("the system Python has torch")
+    src = make_raster(smooth_cube(5, 8, 8))
+    run = qgis_process(env, "run", "dualsr:coarse", "--", f"INPUT={src}", "SCALE=2", f"OUTPUT={tmp_path / 'o.tif'}")
+    assert run.returncode != 0
+    assert "PyTorch is not importable" in run.stdout + run.stderr
+    assert "pip install torch" in run.stdout + run.stderr
