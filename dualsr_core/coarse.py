@@ -80,7 +80,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                   weights: str | os.PathLike | None = None, tile_size: int = DEFAULT_TILE,
                   overlap: int | None = None, device: str = "auto", precision: str = "auto",
                   schedule: str = "auto", output_float: bool = False, bands: list[int] | None = None,
-                  region: Region | None = None, feedback: Feedback | None = None) -> dict:
+                  region: Region | None = None, output_nodata: float | None | str = "input",
+                  feedback: Feedback | None = None) -> dict:
     """Run DualSR Coarse on a raster and write the result.
 
     Args:
@@ -96,6 +97,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         output_float: write float32 reflectance instead of the input's encoding.
         bands: 0-based bands to write (default all).
         region: input window to process (default the whole raster).
+        output_nodata: nodata value of the output; "input" keeps the input's.
         feedback: progress, cancel and log callbacks.
     Returns:
         dict with OUTPUT path, device, precision, tile count and seconds.
@@ -125,7 +127,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         position = {band: k for k, band in enumerate(plan.output)}
         started = time.perf_counter()
         with RasterWriter(output_path, reader, scale, region=region, bands=plan.output,
-                          output_float=output_float) as writer:
+                          output_float=output_float, nodata=output_nodata) as writer:
             for done, tile in enumerate(tiles):
                 feedback.check_cancelled()
                 cube, valid = reader.read(tile.read)

@@ -226,21 +226,22 @@ class RasterWriter:
         region: the input window the output covers (default: the whole raster).
         bands: 0-based input bands written, in this order (default: all).
         output_float: write float32 reflectance instead of the input's encoding.
-        factor: set to a value < 1 to make a coarser grid instead (Degrade: pixel size x 1/factor).
+        nodata: the output's nodata value; default the input's. Intermediate float files use NaN,
+            which no reflectance can collide with.
     """
 
     def __init__(self, path: str | os.PathLike, like: RasterReader, scale: float, region: Region | None = None,
-                 bands: list[int] | None = None, output_float: bool = False):
+                 bands: list[int] | None = None, output_float: bool = False, nodata: float | None | str = "input"):
         self.path = Path(path)
         self.like = like
         self.bands = list(range(like.count)) if bands is None else list(bands)
         region = region or Region(0, 0, like.height, like.width)
-        self.width = int(round(region.width * scale))
-        self.height = int(round(region.height * scale))
+        self.width = max(1, int(round(region.width * scale)))
+        self.height = max(1, int(round(region.height * scale)))
         self.transform = scaled_transform(like.transform, region, scale)
         self.output_float = output_float
         self.dtype = np.dtype("float32") if output_float else like.dtype
-        self.nodata = like.nodata
+        self.nodata = like.nodata if nodata == "input" else nodata
         if self.nodata is not None and not _representable(self.nodata, self.dtype):
             self.nodata = None
         self.tmp_path = self.path.with_name(f".{self.path.name}.part{self.path.suffix}")

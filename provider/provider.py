@@ -5,6 +5,9 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from ..algorithms.coarse import CoarseAlgorithm
+from ..algorithms.degrade import DegradeAlgorithm
+from ..algorithms.dualsr import CoarseFineAlgorithm
+from ..algorithms.fine import FineAlgorithm
 
 
 class DualSRProvider(QgsProcessingProvider):
@@ -24,4 +27,5 @@ class DualSRProvider(QgsProcessingProvider):
         return ["tif"]
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
-        self.addAlgorithm(CoarseAlgorithm())
+        for algorithm in (CoarseAlgorithm(), FineAlgorithm(), CoarseFineAlgorithm(), DegradeAlgorithm()):
+            self.addAlgorithm(algorithm)

@@ -1,4 +1,4 @@
-"""Regenerate the committed test fixtures: the graphical models under tests/data.
+"""Regenerate the committed graphical models: the test fixture under tests/data and the shipped one in models/.
 
 Run with headless QGIS and the plugin on QGIS_PLUGINPATH (make fixtures). The models are written
 with QGIS's own API so that they load in every QGIS >= 3.22.
@@ -69,6 +69,27 @@ def coarse_then_statistics() -> QgsProcessingModelAlgorithm:
     return model
 
 
+def coarse_then_fine() -> QgsProcessingModelAlgorithm:
+    """The shipped model: DualSR Coarse at x4 and x2, then DualSR Fine on both (the method's two stages)."""
+    model = QgsProcessingModelAlgorithm("DualSR coarse then fine (x4)", "DualSR")
+    add_raster_input(model, "lowres", "Low-resolution hyperspectral raster")
+    for name, label in (("scale_weights", "Weights for x4 (empty: bundled)"),
+                        ("half_scale_weights", "Weights for x2 (empty: bundled)")):
+        model.addModelParameter(QgsProcessingParameterFile(name, label, extension="pt", optional=True),
+                                QgsProcessingModelParameter(name))
+    add_child(model, "dualsr:coarse", "dualsr:coarse_x4",
+              {"INPUT": source_param("lowres"), "WEIGHTS": source_param("scale_weights"), "SCALE": static("4"),
+               "OUTPUT_FLOAT": static(True)}, {})
+    add_child(model, "dualsr:coarse", "dualsr:coarse_x2",
+              {"INPUT": source_param("lowres"), "WEIGHTS": source_param("half_scale_weights"), "SCALE": static("2"),
+               "OUTPUT_FLOAT": static(True)}, {})
+    add_child(model, "dualsr:fine", "dualsr:fine_1",
+              {"INPUT": source_param("lowres"), "SCALE": static("4"),
+               "COARSE": child_output("dualsr:coarse_x4", "OUTPUT"),
+               "REFERENCE": child_output("dualsr:coarse_x2", "OUTPUT")}, {"OUTPUT": "superresolved"})
+    return model
+
+
 def main():
     app = QgsApplication([], False)
     app.initQgis()
@@ -79,8 +100,10 @@ def main():
     from dualsr.provider.provider import DualSRProvider
 
     QgsApplication.processingRegistry().addProvider(DualSRProvider())
-    for name, build in {"coarse_then_statistics": coarse_then_statistics}.items():
-        path = HERE / f"{name}.model3"
+    targets = {HERE / "coarse_then_statistics.model3": coarse_then_statistics,
+               HERE.parent.parent / "models" / "dualsr_coarse_then_fine.model3": coarse_then_fine}
+    for path, build in targets.items():
+        path.parent.mkdir(exist_ok=True)
         if not build().toFile(str(path)):
             raise SystemExit(f"could not write {path}")
         print(f"wrote {path}")

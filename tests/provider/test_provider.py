@@ -5,7 +5,7 @@ import pytest
 
 pytestmark = pytest.mark.qgis
 
-ALGORITHMS = ["coarse"]
+ALGORITHMS = ["coarse", "fine", "dualsr", "degrade"]
 
 
 @pytest.fixture(scope="module")
