@@ -1,7 +1,9 @@
 """Parameters shared by the inference algorithms (Coarse, Fine, one-step DualSR)."""
 from qgis.core import (
+    QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
@@ -13,6 +15,7 @@ from .base import DualSRAlgorithm
 SCALES = ["2", "3", "4", "8"]
 DEVICES = ["auto", "cpu", "cuda"]
 PRECISIONS = ["auto", "fp32", "bf16"]
+BAD_BAND_MODES = ["nodata", "bicubic"]
 DEFAULT_TILE = 128
 DEFAULT_OVERLAP = 24
 
@@ -25,6 +28,10 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
     DEVICE = "DEVICE"
     PRECISION = "PRECISION"
     OUTPUT_FLOAT = "OUTPUT_FLOAT"
+    EXTENT = "EXTENT"
+    BANDS = "BANDS"
+    BAD_BANDS = "BAD_BANDS"
+    COG = "COG"
     OUTPUT = "OUTPUT"
 
     def add_input_parameters(self, default_scale: str = "2"):
@@ -33,6 +40,14 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
                                            defaultValue=default_scale, usesStaticStrings=True)
         scale.setHelp(self.tr("Output pixel size = input pixel size / scale."))
         self.addParameter(scale)
+        extent = QgsProcessingParameterExtent(self.EXTENT, self.tr("Process only this extent"), optional=True)
+        extent.setHelp(self.tr("In any CRS; transformed to the raster's and snapped outwards to whole input pixels. "
+                               "The output covers exactly that window: a quick way to preview a large scene."))
+        bands = QgsProcessingParameterBand(self.BANDS, self.tr("Bands (empty: all)"), parentLayerParameterName=self.INPUT,
+                                           optional=True, allowMultiple=True)
+        bands.setHelp(self.tr("A subset of bands to super-resolve and write, in the order given."))
+        self.addParameter(extent)
+        self.addParameter(bands)
 
     def add_run_parameters(self):
         tile = QgsProcessingParameterNumber(self.TILE_SIZE, self.tr("Tile size (input pixels)"), NUMBER_INTEGER,
@@ -52,7 +67,13 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
         as_float = QgsProcessingParameterBoolean(self.OUTPUT_FLOAT, self.tr("Write float32 reflectance"),
                                                  defaultValue=False)
         as_float.setHelp(self.tr("By default the output keeps the input's data type and scale factor."))
-        for param in (tile, overlap, device, precision, as_float):
+        bad = QgsProcessingParameterEnum(self.BAD_BANDS, self.tr("Write bad bands as"), options=BAD_BAND_MODES,
+                                         defaultValue="nodata", usesStaticStrings=True)
+        bad.setHelp(self.tr("Bands flagged bad (bbl = 0) or without valid pixels are never neighbours of good bands; "
+                            "they are written as nodata or as their bicubic upsampling."))
+        cog = QgsProcessingParameterBoolean(self.COG, self.tr("Write a Cloud-Optimised GeoTIFF"), defaultValue=False)
+        cog.setHelp(self.tr("With overviews. An output file name ending in .img writes ENVI instead."))
+        for param in (tile, overlap, device, precision, as_float, bad, cog):
             self.addParameter(self.adv(param))
 
     def add_output_parameter(self):
@@ -60,7 +81,19 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
 
     def run_options(self, parameters, context) -> dict:
         """Keyword arguments of the dualsr_core run shared by every inference algorithm."""
+        extent, extent_crs = None, None
+        if parameters.get(self.EXTENT):
+            rectangle = self.parameterAsExtent(parameters, self.EXTENT, context)
+            extent = (rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum())
+            crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context)
+            extent_crs = crs.toWkt() if crs.isValid() else None
+        bands = [b - 1 for b in self.parameterAsInts(parameters, self.BANDS, context)] or None
         return dict(
+            extent=extent,
+            extent_crs=extent_crs,
+            bands=bands,
+            bad_bands=self.parameterAsEnumString(parameters, self.BAD_BANDS, context),
+            driver="COG" if self.parameterAsBool(parameters, self.COG, context) else None,
             tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),

@@ -20,6 +20,7 @@ from .raster import RasterReader, RasterWriter, Region
 from .tiling import plan_tiles
 
 DEFAULT_TILE = 128
+BAD_BAND_MODES = ("nodata", "bicubic")
 
 
 @dataclass(frozen=True)
@@ -31,17 +32,28 @@ class BandPlan:
     skipped: list[int]
 
 
-def plan_bands(reader: RasterReader, bands: list[int] | None, feedback: Feedback) -> BandPlan:
-    """Bands to write, and the good ones in wavelength order for the network (section 2.2)."""
+def plan_bands(reader: RasterReader, bands: list[int] | None, feedback: Feedback,
+               bad_bands: str = "nodata") -> BandPlan:
+    """Bands to write, and the good ones in wavelength order for the network (section 2.2).
+
+    Bad bands are those flagged bbl = 0 and those without any valid pixel; they are never
+    neighbours of good bands and are written as nodata or as their bicubic upsampling.
+    """
+    if bad_bands not in BAD_BAND_MODES:
+        raise InputError(f"BAD_BANDS is '{bad_bands}' but must be one of {', '.join(BAD_BAND_MODES)}.")
     output = list(range(reader.count)) if not bands else [int(b) for b in bands]
-    bad = [b for b in output if not 0 <= b < reader.count]
-    if bad:
-        raise InputError(f"BANDS {', '.join(str(b + 1) for b in bad)} do not exist: INPUT has {reader.count} bands.")
-    flags = reader.bad_band_list()
-    skipped = [b for b in output if flags[b]]
-    good = [b for b in output if not flags[b]]
+    missing = [b for b in output if not 0 <= b < reader.count]
+    if missing:
+        raise InputError(f"BANDS {', '.join(str(b + 1) for b in missing)} do not exist: "
+                         f"INPUT has {reader.count} bands.")
+    if len(set(output)) != len(output):
+        raise InputError("BANDS lists a band more than once.")
+    flagged, empty = reader.bad_band_list(), reader.empty_bands()
+    skipped = [b for b in output if flagged[b] or empty[b]]
+    good = [b for b in output if b not in skipped]
     if not good:
-        raise InputError("INPUT has no good bands to super-resolve: every selected band is flagged bad (bbl = 0).")
+        raise InputError("INPUT has no good band to super-resolve: every selected band is flagged bad (bbl = 0) "
+                         "or has no valid pixel.")
     wavelengths = reader.wavelengths_um()
     if all(wavelengths[b] is not None for b in good):
         order = sorted(good, key=lambda b: (wavelengths[b], b))
@@ -51,7 +63,9 @@ def plan_bands(reader: RasterReader, bands: list[int] | None, feedback: Feedback
         order = good
         feedback.log("No wavelength metadata on every band: neighbours follow the file's band order.")
     if skipped:
-        feedback.log(f"{len(skipped)} bad bands (bbl = 0) are not used as neighbours and are written as nodata.")
+        how = "as nodata" if bad_bands == "nodata" else "as their bicubic upsampling"
+        feedback.log(f"{len(skipped)} bad band(s) (bbl = 0 or no valid pixel: "
+                     f"{', '.join(str(b + 1) for b in skipped)}) are never neighbours and are written {how}.")
     if len(order) < 5:
         feedback.warn(f"Only {len(order)} usable band(s): CoarSR looks at four neighbour bands, so the nearest "
                       "available bands are repeated as neighbours; results are less reliable than on hyperspectral input.")
@@ -80,13 +94,15 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                   weights: str | os.PathLike | None = None, tile_size: int = DEFAULT_TILE,
                   overlap: int | None = None, device: str = "auto", precision: str = "auto",
                   schedule: str = "auto", output_float: bool = False, bands: list[int] | None = None,
-                  region: Region | None = None, output_nodata: float | None | str = "input",
+                  bad_bands: str = "nodata", region: Region | None = None,
+                  extent: tuple[float, float, float, float] | None = None, extent_crs: str | None = None,
+                  output_nodata: float | None | str = "input", driver: str | None = None,
                   feedback: Feedback | None = None) -> dict:
     """Run DualSR Coarse on a raster and write the result.
 
     Args:
         input_path: low-resolution raster (reflectance, any band count >= 1).
-        output_path: GeoTIFF to write; pixel size = input pixel size / scale.
+        output_path: raster to write; pixel size = input pixel size / scale.
         scale: 2, 3, 4 or 8.
         weights: weights file, or None for the bundled weights of `scale`.
         tile_size: core tile side in input pixels.
@@ -95,9 +111,13 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         precision: 'auto', 'fp32' or 'bf16'.
         schedule: 'auto', 'band' or 'batched' (see inference.py).
         output_float: write float32 reflectance instead of the input's encoding.
-        bands: 0-based bands to write (default all).
+        bands: 0-based bands to write, in this order (default all).
+        bad_bands: 'nodata' or 'bicubic': how bad bands (bbl = 0 or no valid pixel) are written.
         region: input window to process (default the whole raster).
+        extent: (xmin, ymin, xmax, ymax) to process instead of `region`, snapped outwards to whole
+            input pixels; in `extent_crs` (WKT or EPSG code) or else the raster's CRS.
         output_nodata: nodata value of the output; "input" keeps the input's.
+        driver: output format, 'GTiff', 'COG' or 'ENVI' (None: from the file extension).
         feedback: progress, cancel and log callbacks.
     Returns:
         dict with OUTPUT path, device, precision, tile count and seconds.
@@ -113,44 +133,84 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         overlap = model.config.receptive_radius if overlap is None else int(overlap)
         if tile_size < 1 or overlap < 0:
             raise InputError(f"TILE_SIZE must be >= 1 and OVERLAP >= 0 (got {tile_size} and {overlap}).")
+        if overlap < model.config.receptive_radius:
+            feedback.warn(f"OVERLAP {overlap} is below the network's receptive radius "
+                          f"({model.config.receptive_radius} pixels): tile borders may show in the result.")
         engine = CoarseEngine(model, torch_device, precision, schedule)
-        plan = plan_bands(reader, bands, feedback)
-        table = partition.neighbour_table(plan.order)
+        plan = plan_bands(reader, bands, feedback, bad_bands)
+        # Work in the index space of the bands read (plan.output), not of the file.
+        position = {band: k for k, band in enumerate(plan.output)}
+        order = [position[b] for b in plan.order]
+        skipped = [position[b] for b in plan.skipped]
+        table = partition.neighbour_table(order)
+        if extent is not None:
+            region = reader.region_from_bounds(extent, extent_crs)
         region = region or Region(0, 0, reader.height, reader.width)
         tiles = plan_tiles(region, reader.height, reader.width, tile_size, overlap)
         feedback.log(f"Input {reader.width} x {reader.height} pixels, {reader.count} bands ({reader.scale_source}); "
+                     f"processing {region.width} x {region.height} pixels from ({region.col0}, {region.row0}); "
                      f"output x{scale}: {region.width * scale} x {region.height * scale} pixels, "
                      f"{len(plan.output)} bands.")
         feedback.log(f"Device {torch_device.type}, precision {engine.precision}, schedule {engine.schedule}; "
-                     f"{len(tiles)} tiles of {tile_size} px with {overlap} px overlap; "
-                     f"weights x{header['scale']} ({header['n_feats']} features, {header['n_blocks']} blocks).")
-        position = {band: k for k, band in enumerate(plan.output)}
-        started = time.perf_counter()
+                     f"tile plan: {len(tiles)} tile(s) of up to {tile_size} x {tile_size} px with {overlap} px "
+                     f"overlap; weights x{header['scale']} ({header['n_feats']} features, "
+                     f"{header['n_blocks']} blocks).")
+        progress = _Progress(feedback, tiles)
         with RasterWriter(output_path, reader, scale, region=region, bands=plan.output,
-                          output_float=output_float, nodata=output_nodata) as writer:
-            for done, tile in enumerate(tiles):
+                          output_float=output_float, nodata=output_nodata, driver=driver) as writer:
+            for tile in tiles:
                 feedback.check_cancelled()
-                cube, valid = reader.read(tile.read)
+                cube, valid = reader.read(tile.read, plan.output)
                 fill_invalid(cube, valid)
                 result = np.zeros((len(plan.output), tile.read.height * scale, tile.read.width * scale), np.float32)
-                result[[position[b] for b in plan.order]] = engine.run(cube, plan.order, table)
-                out_valid = np.repeat(np.repeat(valid[plan.output], scale, axis=1), scale, axis=2)
-                out_valid[[position[b] for b in plan.skipped]] = False
+                result[order] = engine.run(cube, order, table)
+                out_valid = np.repeat(np.repeat(valid, scale, axis=1), scale, axis=2)
+                if skipped and bad_bands == "bicubic":
+                    result[skipped] = engine.bicubic(cube[skipped])
+                else:
+                    out_valid[skipped] = False
                 r, c = tile.core_offset
                 rows = slice(r * scale, (r + tile.core.height) * scale)
                 cols = slice(c * scale, (c + tile.core.width) * scale)
                 writer.write(result[:, rows, cols], out_valid[:, rows, cols],
                              (tile.core.row0 - region.row0) * scale, (tile.core.col0 - region.col0) * scale)
-                _report(feedback, done + 1, len(tiles), started)
-        seconds = time.perf_counter() - started
+                progress.tile_done()
+        seconds = progress.elapsed()
     feedback.log(f"Wrote {output_path} in {seconds:.1f} s.")
     return {"OUTPUT": str(output_path), "DEVICE": torch_device.type, "PRECISION": engine.precision,
             "TILES": len(tiles), "SECONDS": seconds}
 
 
-def _report(feedback: Feedback, done: int, total: int, started: float):
-    elapsed = time.perf_counter() - started
-    feedback.progress(done / total)
-    if total > 1:
-        left = elapsed / done * (total - done)
-        feedback.log(f"Tile {done}/{total} done, {elapsed:.1f} s elapsed, about {left:.0f} s left.")
+class _Progress:
+    """Progress per tile; after the first tile (the calibration) an estimate of the whole run.
+
+    Tiles are weighted by their pixel count, so small edge tiles do not skew the estimate.
+    """
+
+    def __init__(self, feedback: Feedback, tiles: list):
+        self.feedback = feedback
+        self.sizes = [t.read.height * t.read.width for t in tiles]
+        self.total = float(sum(self.sizes))
+        self.done = 0
+        self.pixels = 0.0
+        self.started = time.perf_counter()
+        self.next_log = 0.0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def tile_done(self):
+        self.pixels += self.sizes[self.done]
+        self.done += 1
+        fraction = self.pixels / self.total
+        self.feedback.progress(fraction)
+        elapsed = self.elapsed()
+        left = elapsed / fraction - elapsed
+        count = len(self.sizes)
+        if self.done == 1 and count > 1:
+            self.feedback.log(f"Calibration: the first tile took {elapsed:.1f} s; estimated run time "
+                              f"{elapsed / fraction:.0f} s for {count} tiles.")
+        elif fraction >= self.next_log or self.done == count:
+            self.feedback.log(f"Tiles {self.done}/{count} done, {elapsed:.0f} s elapsed, about {left:.0f} s left.")
+        if fraction >= self.next_log:
+            self.next_log = fraction + 0.1

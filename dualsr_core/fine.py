@@ -143,7 +143,9 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
            coarse_path: str | os.PathLike | None = None, reference_path: str | os.PathLike | None = None,
            weights: str | os.PathLike | None = None, reference_weights: str | os.PathLike | None = None,
            iterations: int = 1, tile_size: int = 128, overlap: int | None = None, device: str = "auto",
-           precision: str = "auto", output_float: bool = False, feedback: Feedback | None = None) -> dict:
+           precision: str = "auto", output_float: bool = False, bands: list[int] | None = None,
+           bad_bands: str = "nodata", extent: tuple[float, float, float, float] | None = None,
+           extent_crs: str | None = None, driver: str | None = None, feedback: Feedback | None = None) -> dict:
     """DualSR Fine on rasters: back-project the coarse result at `scale` onto a coarser reference.
 
     Args:
@@ -155,19 +157,28 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
             scale/2 with `reference_weights` (default: the bundled ones). Ignored for odd scales,
             whose reference is the input itself.
         iterations: back-projection iterations (the method uses 1).
-        tile_size, overlap, device, precision: passed to the coarse runs; tile_size x scale is also
-            the tile side of the back-projection.
+        tile_size, overlap, device, precision, bad_bands: passed to the coarse runs; tile_size x
+            scale is also the tile side of the back-projection.
         output_float: write float32 reflectance.
+        bands, extent, extent_crs: a band subset and an extent, as for coarse.super_resolve; only
+            when the coarse results are computed here (given rasters fix their own grid and bands).
+        driver: output format, 'GTiff', 'COG' or 'ENVI' (None: from the file extension).
         feedback: progress, cancel and log callbacks.
     """
     feedback = feedback or Feedback()
     if iterations < 1:
         raise InputError(f"ITERATIONS must be >= 1, got {iterations}.")
+    subset = bands is not None or extent is not None
+    if subset and (coarse_path is not None or reference_path is not None):
+        raise InputError("EXTENT and BANDS apply when Fine computes the coarse results itself; leave COARSE and "
+                         "REFERENCE empty, or clip those rasters instead.")
     ratio = 2 if scale % 2 == 0 else scale
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="dualsr-fine-", dir=Path(output_path).parent) as work:
+    with RasterReader(input_path) as original, \
+            tempfile.TemporaryDirectory(prefix=".dualsr-fine-", dir=Path(output_path).parent) as work:
         work = Path(work)
-        steps = (coarse_path is None) + (ratio == 2 and reference_path is None) + iterations
+        region = original.region_from_bounds(extent, extent_crs) if extent is not None else None
+        steps = (coarse_path is None) + (ratio == 2 and reference_path is None) + iterations + subset
         step = 0
 
         def next_feedback():
@@ -175,8 +186,13 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
             step += 1
             return feedback.scaled((step - 1) / steps, step / steps)
 
+        low_path = Path(input_path)
+        if subset:
+            # The input window and bands on their own, so the grids of U, V and the input agree.
+            low_path = work / "input.tif"
+            _extract(original, low_path, region, bands, next_feedback())
         run = dict(tile_size=tile_size, overlap=overlap, device=device, precision=precision, output_float=True,
-                   output_nodata=math.nan)
+                   output_nodata=math.nan, bands=bands, bad_bands=bad_bands, region=region)
         from .coarse import super_resolve
 
         if coarse_path is None:
@@ -186,32 +202,46 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
         if ratio == scale:
             feedback.log(f"Fine: odd scale x{scale}, the reference V is the low-resolution input itself "
                          "(classic back-projection).")
-            reference_path = input_path
+            reference_path = low_path
         elif reference_path is None:
             feedback.log(f"Fine: running DualSR Coarse x{scale // 2} for the reference V.")
             reference_path = work / "reference.tif"
             super_resolve(input_path, reference_path, scale // 2, weights=reference_weights,
                           feedback=next_feedback(), **run)
-        with RasterReader(input_path) as low:
-            current = Path(coarse_path)
+        with RasterReader(low_path) as low, RasterReader(coarse_path, "COARSE") as u, \
+                RasterReader(reference_path, "REFERENCE") as v:
+            _check_grid(low, u, scale, "COARSE")
+            _check_grid(low, v, scale // ratio, "REFERENCE")
+        weights_used = []
+        tile = max(16, tile_size * scale)
+        current = Path(coarse_path)
+        for iteration in range(iterations):
+            last = iteration == iterations - 1
+            target = Path(output_path) if last else work / f"iteration{iteration + 1}.tif"
             with RasterReader(current, "COARSE") as u, RasterReader(reference_path, "REFERENCE") as v:
-                _check_grid(low, u, scale, "COARSE")
-                _check_grid(low, v, scale // ratio, "REFERENCE")
-            weights_used = []
-            tile = max(16, tile_size * scale)
-            for iteration in range(iterations):
-                last = iteration == iterations - 1
-                target = Path(output_path) if last else work / f"iteration{iteration + 1}.tif"
-                with RasterReader(current, "COARSE") as u, RasterReader(reference_path, "REFERENCE") as v:
-                    grids = _Grids(u.height, u.width, ratio)
-                    step_feedback = next_feedback()
-                    c = min(1.0, mean_angle(u, v, grids, tile, step_feedback.scaled(0.0, 0.3)))
-                    weights_used.append(c)
-                    feedback.log(f"Fine iteration {iteration + 1}/{iterations}: spectral-angle weight c = {c:.4f}.")
-                    writer_args = dict(output_float=output_float) if last else dict(output_float=True, nodata=math.nan)
-                    with RasterWriter(target, low, scale, **writer_args) as writer:
-                        correct(u, v, grids, c, writer, tile, step_feedback.scaled(0.3, 1.0))
-                current = target
+                grids = _Grids(u.height, u.width, ratio)
+                step_feedback = next_feedback()
+                c = min(1.0, mean_angle(u, v, grids, tile, step_feedback.scaled(0.0, 0.3)))
+                weights_used.append(c)
+                feedback.log(f"Fine iteration {iteration + 1}/{iterations}: spectral-angle weight c = {c:.4f}.")
+                options = dict(output_float=output_float, driver=driver) if last else \
+                    dict(output_float=True, nodata=math.nan)
+                with RasterWriter(target, original, scale, region=region, bands=bands, **options) as writer:
+                    correct(u, v, grids, c, writer, tile, step_feedback.scaled(0.3, 1.0))
+            current = target
     seconds = time.perf_counter() - started
     feedback.log(f"Wrote {output_path} in {seconds:.1f} s.")
     return {"OUTPUT": str(output_path), "WEIGHTS_C": weights_used, "SECONDS": seconds}
+
+
+def _extract(reader: RasterReader, path: Path, region: Region | None, bands: list[int] | None, feedback: Feedback):
+    """Copy a window and bands of a raster as float32 reflectance (NaN nodata), tile by tile."""
+    region = region or Region(0, 0, reader.height, reader.width)
+    step = 512
+    with RasterWriter(path, reader, 1, region=region, bands=bands, output_float=True, nodata=math.nan) as writer:
+        for r0 in range(0, region.height, step):
+            feedback.check_cancelled()
+            rows = min(step, region.height - r0)
+            cube, valid = reader.read(Region(region.row0 + r0, region.col0, rows, region.width), bands)
+            writer.write(cube, valid, r0, 0)
+            feedback.progress(min(1.0, (r0 + rows) / region.height))

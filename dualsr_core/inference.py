@@ -68,6 +68,12 @@ class CoarseEngine:
         self.model = model.to(device).eval()
         self._skip_matrices = {}
 
+    @torch.inference_mode()
+    def bicubic(self, cube: np.ndarray) -> np.ndarray:
+        """PIL bicubic upsampling of a (B,h,w) cube by the scale (for bad bands the user keeps)."""
+        x = torch.from_numpy(np.ascontiguousarray(cube)).to(self.device).unsqueeze(1)
+        return self._bicubic(x)[:, 0].cpu().numpy()
+
     def _bicubic(self, x: torch.Tensor) -> torch.Tensor:
         """PIL-compatible bicubic upsampling of (B,1,h,w), the skip image of section 2.6 / 4.4."""
         h, w = x.shape[-2:]

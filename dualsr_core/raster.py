@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.crs
+import rasterio.enums
+import rasterio.warp
 from rasterio.errors import RasterioIOError
 from rasterio.transform import Affine
 from rasterio.windows import Window
@@ -29,6 +32,8 @@ INTEGER_REFLECTANCE_SCALE = 1e-4
 BAND_DOMAINS = ("", "IMAGERY")
 DATASET_DOMAINS = ("", "IMAGERY")
 GDAL_CACHE_BYTES = 64 * 2**20
+DRIVERS = ("GTiff", "COG", "ENVI")
+ENVI_SUFFIXES = (".img", ".bsq", ".dat")
 _UNIT_TO_UM = {"nanometers": 1e-3, "nanometer": 1e-3, "nm": 1e-3, "micrometers": 1.0, "micrometer": 1.0,
                "um": 1.0, "microns": 1.0, "micron": 1.0, "millimeters": 1e3, "mm": 1e3}
 
@@ -145,8 +150,45 @@ class RasterReader:
         return result
 
     def bad_band_list(self) -> list[bool]:
-        """True for bands flagged bad by a band-level `bbl` = 0 item."""
+        """True for bands flagged bad by a `bbl` = 0 item (band-level, or the ENVI header's list)."""
         return [self.band_tags(b).get("bbl", "1").strip() in ("0", "0.0") for b in range(self.count)]
+
+    def empty_bands(self, sample: int = 256) -> list[bool]:
+        """True for bands without a single valid pixel in a decimated read (at most sample x sample).
+
+        Decimation keeps this cheap on large scenes; a band that is valid only in a few isolated
+        pixels may be missed, which is harmless (its pixels are then processed normally).
+        """
+        shape = (self.count, min(self.height, sample), min(self.width, sample))
+        raw = self.dataset.read(out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
+        valid = np.ones(raw.shape, dtype=bool) if self.nodata is None else ~_is_nodata(raw, self.nodata)
+        if raw.dtype.kind == "f":
+            valid &= np.isfinite(raw)
+        return [not bool(v.any()) for v in valid]
+
+    def region_from_bounds(self, bounds: tuple[float, float, float, float], crs_wkt: str | None = None) -> Region:
+        """The window of whole pixels covering (xmin, ymin, xmax, ymax), snapped outwards.
+
+        Args:
+            bounds: the extent, in `crs_wkt` or else in the raster's CRS.
+            crs_wkt: CRS of the extent; it is transformed (densified edges) to the raster's CRS.
+        """
+        xmin, ymin, xmax, ymax = bounds
+        if crs_wkt and self.crs and rasterio.crs.CRS.from_user_input(crs_wkt) != self.crs:
+            xmin, ymin, xmax, ymax = rasterio.warp.transform_bounds(crs_wkt, self.crs, xmin, ymin, xmax, ymax,
+                                                                    densify_pts=21)
+        inverse = ~self.transform
+        corners = [inverse * (x, y) for x in (xmin, xmax) for y in (ymin, ymax)]
+        cols, rows = [c for c, _ in corners], [r for _, r in corners]
+        eps = 1e-6  # an extent on a pixel edge up to rounding stays on it instead of taking one more pixel
+        col0, col1 = math.floor(min(cols) + eps), math.ceil(max(cols) - eps)
+        row0, row1 = math.floor(min(rows) + eps), math.ceil(max(rows) - eps)
+        col0, row0 = max(col0, 0), max(row0, 0)
+        col1, row1 = min(col1, self.width), min(row1, self.height)
+        if col1 <= col0 or row1 <= row0:
+            raise InputError(f"EXTENT ({xmin:.6g}, {ymin:.6g}, {xmax:.6g}, {ymax:.6g} in the raster's CRS) does not "
+                             f"overlap {self.parameter}.")
+        return Region(row0, col0, row1 - row0, col1 - col0)
 
     # -- pixels --------------------------------------------------------------------------------
     def read(self, region: Region, bands: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +203,7 @@ class RasterReader:
         raw = self.dataset.read([b + 1 for b in bands], window=window)
         valid = np.ones(raw.shape, dtype=bool)
         if self.nodata is not None:
-            valid &= ~(np.isnan(raw) if math.isnan(self.nodata) else raw == self.nodata)
+            valid &= ~_is_nodata(raw, self.nodata)
         if raw.dtype.kind == "f":
             valid &= np.isfinite(raw)
         scales = self.scales[bands].astype(np.float32)[:, None, None]
@@ -181,6 +223,10 @@ class RasterReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _is_nodata(raw: np.ndarray, nodata: float) -> np.ndarray:
+    return np.isnan(raw) if math.isnan(nodata) else raw == nodata
 
 
 def _envi_band_items(ds) -> list[dict]:
@@ -228,10 +274,14 @@ class RasterWriter:
         output_float: write float32 reflectance instead of the input's encoding.
         nodata: the output's nodata value; default the input's. Intermediate float files use NaN,
             which no reflectance can collide with.
+        driver: "GTiff" (tiled, compressed with a predictor), "COG" (cloud-optimised GeoTIFF with
+            overviews) or "ENVI" (band-sequential with a complete header); None picks ENVI for
+            .img/.bsq/.dat paths and GTiff otherwise.
     """
 
     def __init__(self, path: str | os.PathLike, like: RasterReader, scale: float, region: Region | None = None,
-                 bands: list[int] | None = None, output_float: bool = False, nodata: float | None | str = "input"):
+                 bands: list[int] | None = None, output_float: bool = False, nodata: float | None | str = "input",
+                 driver: str | None = None):
         self.path = Path(path)
         self.like = like
         self.bands = list(range(like.count)) if bands is None else list(bands)
@@ -244,23 +294,47 @@ class RasterWriter:
         self.nodata = like.nodata if nodata == "input" else nodata
         if self.nodata is not None and not _representable(self.nodata, self.dtype):
             self.nodata = None
-        self.tmp_path = self.path.with_name(f".{self.path.name}.part{self.path.suffix}")
+        self.driver = driver or ("ENVI" if self.path.suffix.lower() in ENVI_SUFFIXES else "GTiff")
+        if self.driver not in DRIVERS:
+            raise InputError(f"Output format '{self.driver}' is not supported; use one of {', '.join(DRIVERS)}.")
+        self.tmp_path = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
         self._dataset = None
 
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         like = self.like
-        block = 256
-        profile = dict(driver="GTiff", width=self.width, height=self.height, count=len(self.bands),
-                       dtype=self.dtype.name, crs=like.crs, transform=self.transform, nodata=self.nodata,
-                       compress="deflate", predictor=3 if self.dtype.kind == "f" else 2, tiled=True,
-                       blockxsize=block, blockysize=block, interleave="pixel" if len(self.bands) <= 4 else "band",
-                       BIGTIFF="IF_SAFER")
+        profile = dict(width=self.width, height=self.height, count=len(self.bands), dtype=self.dtype.name,
+                       crs=like.crs, transform=self.transform, nodata=self.nodata)
+        if self.driver == "ENVI":
+            profile.update(driver="ENVI", interleave="bsq")
+        else:
+            profile.update(driver="GTiff", compress="deflate", predictor=3 if self.dtype.kind == "f" else 2,
+                           tiled=True, blockxsize=256, blockysize=256,
+                           interleave="pixel" if len(self.bands) <= 4 else "band", BIGTIFF="IF_SAFER")
         self._env = gdal_env()
         self._env.__enter__()
         self._dataset = rasterio.open(self.tmp_path, "w", **profile)
         self._copy_metadata()
+        if self.driver == "ENVI":
+            self._write_envi_header_items()
         return self
+
+    def _write_envi_header_items(self):
+        """Per-band lists of the ENVI header: wavelength, fwhm, bbl, units and the scale factor."""
+        tags = [self.like.band_tags(b) for b in self.bands]
+        items = {}
+        for key in ("wavelength", "fwhm", "bbl"):
+            values = [t.get(key) for t in tags]
+            if all(v is not None for v in values):
+                items[key] = "{" + ", ".join(str(v) for v in values) + "}"
+        units = {t.get("wavelength_units") for t in tags} - {None}
+        if len(units) == 1:
+            items["wavelength_units"] = units.pop()
+        scales = {float(self.like.scales[b]) for b in self.bands}
+        if not self.output_float and not self.like.scale_assumed and len(scales) == 1 and scales != {1.0}:
+            items["reflectance_scale_factor"] = repr(1.0 / scales.pop())
+        if items:
+            self._dataset.update_tags(ns="ENVI", **items)
 
     def _copy_metadata(self):
         like, ds = self.like, self._dataset
@@ -317,17 +391,52 @@ class RasterWriter:
             data[~valid] = np.nan  # invalid input without a nodata value can only be NaN
         return data
 
+    def _companions(self, path: Path) -> list[tuple[Path, Path]]:
+        """(temporary, final) pairs of the files GDAL writes for `path` besides the raster itself."""
+        pairs = [(Path(f"{self.tmp_path}.aux.xml"), Path(f"{path}.aux.xml"))]
+        if self.driver == "ENVI":
+            pairs.append((self.tmp_path.with_suffix(".hdr"), path.with_suffix(".hdr")))
+        return pairs
+
     def __exit__(self, exc_type, exc, tb):
         try:
             self._dataset.close()
         finally:
             self._env.__exit__(None, None, None)
-        if exc_type is None:
-            os.replace(self.tmp_path, self.path)
-        else:
-            remove_quietly(self.tmp_path)
-            remove_quietly(Path(f"{self.tmp_path}.aux.xml"))
+        try:
+            if exc_type is None and self.driver == "COG":
+                self._convert_to_cog()
+        except BaseException:
+            exc_type = True
+            raise
+        finally:
+            if exc_type is None:
+                for tmp, final in self._companions(self.path):
+                    if tmp.exists():
+                        os.replace(tmp, final)
+                os.replace(self.tmp_path, self.path)
+            else:
+                remove_quietly(self.tmp_path)
+                for tmp, _ in self._companions(self.path):
+                    remove_quietly(tmp)
         return False
+
+    def _convert_to_cog(self):
+        """Rewrite the finished tiled GeoTIFF as a COG (with overviews) under the temporary name."""
+        from osgeo import gdal
+
+        staging = self.tmp_path.with_name(self.tmp_path.name + ".cog.tif")
+        predictor = "FLOATING_POINT" if self.dtype.kind == "f" else "STANDARD"
+        try:
+            done = gdal.Translate(str(staging), str(self.tmp_path), format="COG",
+                                  creationOptions=["COMPRESS=DEFLATE", f"PREDICTOR={predictor}",
+                                                   "BIGTIFF=IF_SAFER", "OVERVIEWS=AUTO"])
+            if done is None:
+                raise InputError(f"GDAL could not write a COG for '{self.path}': {gdal.GetLastErrorMsg()}")
+            done = None
+            os.replace(staging, self.tmp_path)
+        finally:
+            remove_quietly(staging)
 
 
 def scaled_transform(transform: Affine, region: Region, scale: float) -> Affine:

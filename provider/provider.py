@@ -7,6 +7,7 @@ from qgis.PyQt.QtGui import QIcon
 from ..algorithms.coarse import CoarseAlgorithm
 from ..algorithms.degrade import DegradeAlgorithm
 from ..algorithms.dualsr import CoarseFineAlgorithm
+from ..algorithms.evaluate import EvaluateAlgorithm
 from ..algorithms.fine import FineAlgorithm
 
 
@@ -24,8 +25,9 @@ class DualSRProvider(QgsProcessingProvider):
         return QIcon(str(Path(__file__).with_name("icon.svg")))
 
     def supportedOutputRasterLayerExtensions(self):  # noqa: N802 (QGIS API name)
-        return ["tif"]
+        return ["tif", "img"]
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
-        for algorithm in (CoarseAlgorithm(), FineAlgorithm(), CoarseFineAlgorithm(), DegradeAlgorithm()):
+        for algorithm in (CoarseAlgorithm(), FineAlgorithm(), CoarseFineAlgorithm(), DegradeAlgorithm(),
+                          EvaluateAlgorithm()):
             self.addAlgorithm(algorithm)

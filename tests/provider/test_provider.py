@@ -5,7 +5,7 @@ import pytest
 
 pytestmark = pytest.mark.qgis
 
-ALGORITHMS = ["coarse", "fine", "dualsr", "degrade"]
+ALGORITHMS = ["coarse", "fine", "dualsr", "degrade", "evaluate"]
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def test_provider_is_registered(registry):
     provider = registry.providerById("dualsr")
     assert provider.name() == "DualSR"
     assert sorted(a.name() for a in provider.algorithms()) == sorted(ALGORITHMS)
-    assert provider.supportedOutputRasterLayerExtensions() == ["tif"]
+    assert provider.supportedOutputRasterLayerExtensions() == ["tif", "img"]
     assert not provider.icon().isNull()
 
 
