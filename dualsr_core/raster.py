@@ -434,9 +434,20 @@ class RasterWriter:
             if done is None:
                 raise InputError(f"GDAL could not write a COG for '{self.path}': {gdal.GetLastErrorMsg()}")
             done = None
+            # The COG driver drops band metadata domains other than the default one; keep IMAGERY in
+            # the .aux.xml sidecar, since updating the COG in place would break its layout.
+            source, target = gdal.Open(str(self.tmp_path)), gdal.Open(str(staging))
+            for band in range(1, source.RasterCount + 1):
+                imagery = source.GetRasterBand(band).GetMetadata("IMAGERY")
+                if imagery:
+                    target.GetRasterBand(band).SetMetadata(imagery, "IMAGERY")
+            source = target = None
             os.replace(staging, self.tmp_path)
+            if Path(f"{staging}.aux.xml").exists():
+                os.replace(f"{staging}.aux.xml", f"{self.tmp_path}.aux.xml")
         finally:
             remove_quietly(staging)
+            remove_quietly(Path(f"{staging}.aux.xml"))
 
 
 def scaled_transform(transform: Affine, region: Region, scale: float) -> Affine:

@@ -68,3 +68,16 @@ def test_model_chains_coarse_into_raster_statistics(qgis_processing, make_raster
     report = (tmp_path / "stats.html").read_text(encoding="utf-8")
     mean = float(re.search(r"Mean value: ([-\d.eE+]+)", report).group(1))
     assert mean == pytest.approx(band1.mean(), rel=1e-5)
+
+
+def test_extent_and_bands_parameters(qgis_processing, make_raster, tmp_path, tiny_weights):
+    src = make_raster(smooth_cube(6, 40, 36, seed=5), wavelengths_nm=[480 + 12 * b for b in range(6)])
+    out = tmp_path / "part.tif"
+    # QGIS's extent syntax: xmin,xmax,ymin,ymax [CRS]; 2 x 3 pixels of 30 m from column 5, row 7.
+    extent = f"{364095 + 150},{364095 + 210},{5809965 - 300},{5809965 - 210} [EPSG:32633]"
+    qgis_processing.run("dualsr:coarse", {"INPUT": str(src), "SCALE": "2", "WEIGHTS": str(tiny_weights[2]),
+                                          "EXTENT": extent, "BANDS": [5, 2], "OUTPUT": str(out)})
+    with rasterio.open(out) as ds:
+        assert (ds.width, ds.height, ds.count) == (4, 6, 2)
+        assert ds.bounds == (364095 + 150, 5809965 - 300, 364095 + 210, 5809965 - 210)
+        assert [ds.tags(1)["wavelength"], ds.tags(2)["wavelength"]] == ["528", "492"]
