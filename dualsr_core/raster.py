@@ -79,9 +79,13 @@ class RasterReader:
             raise InputError(f"{parameter} '{self.path}' is not a raster GDAL can read ({exc}).") from exc
         ds = self.dataset
         if ds.count < 1:
+            subdatasets = list(ds.subdatasets)
             self.close()
-            raise InputError(f"{parameter} '{self.path}' has no raster bands; if it is a netCDF/HDF5 container, "
-                             "choose one of its subdatasets.")
+            if subdatasets:
+                shown = ", ".join(subdatasets[:5]) + (" ..." if len(subdatasets) > 5 else "")
+                raise InputError(f"{parameter} '{self.path}' is a container of {len(subdatasets)} subdatasets; "
+                                 f"choose one of them as the input: {shown}")
+            raise InputError(f"{parameter} '{self.path}' has no raster bands.")
         self.width, self.height, self.count = ds.width, ds.height, ds.count
         self.dtype = np.dtype(ds.dtypes[0])
         self.crs = ds.crs

@@ -56,3 +56,18 @@ def test_shipped_model_chains_coarse_and_fine(qgis_processing, make_raster, tmp_
                                 "dualsr:fine_1:superresolved": str(out)})
     with rasterio.open(out) as ds:
         assert (ds.width, ds.height, ds.count) == (44, 36, 5)
+
+
+def test_one_step_dualsr_with_extent_and_bands(qgis_processing, make_raster, tmp_path, tiny_weights):
+    src = make_raster(smooth_cube(7, 30, 26, seed=6), wavelengths_nm=[450 + 20 * b for b in range(7)], nodata=-1.0)
+    extent = f"{364095 + 60},{364095 + 300},{5809965 - 420},{5809965 - 90} [EPSG:32633]"
+    out = tmp_path / "sr.tif"
+    qgis_processing.run("dualsr:dualsr", {"INPUT": str(src), "SCALE": "4", "WEIGHTS": str(tiny_weights[4]),
+                                          "REFERENCE_WEIGHTS": str(tiny_weights[2]), "EXTENT": extent,
+                                          "BANDS": [1, 3, 4, 6, 7], "OUTPUT": str(out)})
+    with rasterio.open(out) as ds:
+        assert (ds.width, ds.height, ds.count) == (32, 44, 5)
+        assert ds.bounds == (364095 + 60, 5809965 - 420, 364095 + 300, 5809965 - 90)
+        assert [ds.tags(i + 1)["wavelength"] for i in range(5)] == ["450", "490", "510", "550", "570"]
+        assert ds.nodata == -1.0
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".aux.xml")) == ["input.tif", "sr.tif"]

@@ -215,3 +215,17 @@ def test_real_enmap_tile(tmp_path, tiny_weights):
         good = [b for b in range(src.count) if b not in bad]
         assert np.all(data[good] != -32768)
         assert ds.transform.a == src.transform.a / 2 and ds.crs == src.crs
+
+
+def test_hdf5_container_names_its_subdatasets_and_a_subdataset_works(tmp_path, tiny_weights):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "scene.h5"
+    with h5py.File(path, "w") as f:
+        f["reflectance"] = smooth_cube(6, 10, 12, seed=8)
+        f["quality"] = np.zeros((10, 12), np.uint8)
+    with pytest.raises(InputError, match=r"container of 2 subdatasets; choose one of them.*HDF5:"):
+        super_resolve(path, tmp_path / "out.tif", 2, weights=tiny_weights[2])
+    subdataset = f'HDF5:"{path}"://reflectance'
+    super_resolve(subdataset, tmp_path / "out.tif", 2, weights=tiny_weights[2])
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        assert (ds.count, ds.width, ds.height) == (6, 24, 20)
