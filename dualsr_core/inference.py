@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import resize
+from .prepared import PreparedCoarSR
 
 SCHEDULES = ("auto", "band", "batched")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -65,7 +66,9 @@ class CoarseEngine:
         self.schedule = resolve_schedule(schedule, device)
         self.band_chunk = max(1, int(band_chunk))
         self.scale = model.config.scale
-        self.model = model.to(device).eval()
+        # One layout end to end: channels-last suits oneDNN on CPUs and tensor cores on GPUs.
+        self.layout = torch.channels_last
+        self.model = PreparedCoarSR(model.eval()).to(device).eval().to(memory_format=self.layout)
         self._skip_matrices = {}
 
     @torch.inference_mode()
@@ -111,7 +114,9 @@ class CoarseEngine:
             for start in range(0, len(order), chunk):
                 stop = min(start + chunk, len(order))
                 x = bands[targets[start:stop]].unsqueeze(1)
-                features, head = self.model.features(x, bands[near[start:stop]], bands[far[start:stop]])
+                g2 = bands[near[start:stop]].contiguous(memory_format=self.layout)
+                g3 = bands[far[start:stop]].contiguous(memory_format=self.layout)
+                features, head = self.model.features(x, g2, g3)
                 states = []
                 for k in range(stop - start):  # the recurrence: S_i from f_i and S_{i-1}
                     state = self.model.fuse(features[k:k + 1], state)

@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")
 from dualsr_core.inference import CoarseEngine  # noqa: E402
 from dualsr_core.model import CoarSR, CoarSRConfig, add_weight_norm, fold_weight_norm  # noqa: E402
 from dualsr_core.partition import neighbour_table  # noqa: E402
+from dualsr_core.resize import pil_weights  # noqa: E402
 
 
 @pytest.mark.parametrize("scale, expected", [(2, 2233628), (3, 2418588), (4, 2381596), (8, 2529564)])
@@ -78,9 +79,13 @@ def test_receptive_radius_bounds_the_influence_of_a_pixel():
     assert changed[2 * (r - 4):, :].sum() < changed.sum()  # the radius is not grossly overstated
 
 
-def test_batched_schedule_equals_band_by_band():
+def test_prepared_engine_schedules_equal_the_plain_model():
     torch.manual_seed(3)
-    model = fold_weight_norm(CoarSR(CoarSRConfig(4, n_feats=16, n_blocks=1))).eval()
+    model = CoarSR(CoarSRConfig(4, n_feats=16, n_blocks=2))
+    with torch.no_grad():  # learned scalars away from their initial ones, so folding them is tested
+        for name, p in model.named_parameters():
+            p.add_(0.3 * torch.randn_like(p) if name.endswith(("gamma", "beta", "rho")) else 0.01 * torch.randn_like(p))
+    model = fold_weight_norm(model).eval()
     cube = np.random.default_rng(0).random((11, 12, 10)).astype(np.float32)
     order = list(range(11))
     table = neighbour_table(order)
@@ -89,12 +94,11 @@ def test_batched_schedule_equals_band_by_band():
     batched = CoarseEngine(model, device, "fp32", "batched", band_chunk=4).run(cube, order, table)
     # plain reference loop written here: one band at a time through forward()
     state, plain = None, []
+    wy = torch.from_numpy(pil_weights(12, 48).toarray()).float()
+    wx = torch.from_numpy(pil_weights(10, 40).toarray()).float()
     with torch.no_grad():
         t = torch.from_numpy(cube)
         for i in order:
-            from dualsr_core.resize import pil_weights
-            wy = torch.from_numpy(pil_weights(12, 48).toarray()).float()
-            wx = torch.from_numpy(pil_weights(10, 40).toarray()).float()
             bic = (wy @ t[i] @ wx.T)[None, None]
             y, state = model(t[i][None, None], t[table[i, 0]][None], t[table[i, 1]][None], bic, state)
             plain.append(y[0, 0].numpy())
