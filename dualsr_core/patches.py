@@ -97,16 +97,16 @@ def _holdout_mask(shape: tuple[int, int], regions: Sequence[Region]) -> np.ndarr
 def auto_holdout(scene: Scene, val_fraction: float, scale: int) -> Region | None:
     """A square window of about `val_fraction` of the scene's area for validation, or None.
 
-    The side is at least 11 pixels (SSIM's window) and a multiple of `scale`, at most half the
-    shorter side of the scene. Of the four corners, the one with most valid pixels is taken
-    (ties: bottom right, bottom left, top right, top left).
+    The side is at least 11 pixels (SSIM's window) and a multiple of `scale`, at most 55% of the
+    shorter side of the scene (so that training patches fit beside it). Of the four corners, the
+    one with most valid pixels is taken (ties: bottom right, bottom left, top right, top left).
     """
     if val_fraction <= 0:
         return None
     h, w = scene.valid.shape
     side = max(math.sqrt(val_fraction * h * w), SSIM_MIN_SIDE)
     side = int(math.ceil(side / scale) * scale)
-    if side > min(h, w) // 2:
+    if side > 0.55 * min(h, w):
         return None
     corners = [(h - side, w - side), (h - side, 0), (0, w - side), (0, 0)]
     counts = [scene.valid[r:r + side, c:c + side].sum() for r, c in corners]
@@ -191,8 +191,8 @@ def build_patches(scenes: Sequence[str | os.PathLike | Scene], h5_path: str | os
             del f[stale]
         for k, (item, name, path) in enumerate(zip(scenes, names, paths)):
             windows = [r for n, r in holdout if n == name]
-            meta = {"name": name, "source": str(Path(path).resolve()),
-                    "holdout": json.dumps([list(_region_tuple(r)) for r in windows]),
+            meta = {"name": name, "source": _source_id(path),
+                    "holdout": json.dumps([list(region_tuple(r)) for r in windows]),
                     "val_fraction": float(val_fraction) if not windows else 0.0}
             key = keys[k]
             group = f.get(key)
@@ -217,7 +217,17 @@ def build_patches(scenes: Sequence[str | os.PathLike | Scene], h5_path: str | os
     return counts
 
 
-def _region_tuple(r: Region) -> tuple[int, int, int, int]:
+def _source_id(path) -> str:
+    """The file's absolute path, size and modification time: a changed file is sampled again."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        return str(path)
+    stat = path.stat()
+    return f"{path} ({stat.st_size} bytes, mtime {stat.st_mtime_ns})"
+
+
+def region_tuple(r: Region) -> tuple[int, int, int, int]:
+    """(row0, col0, height, width) as plain ints (JSON and HDF5 attributes)."""
     return int(r.row0), int(r.col0), int(r.height), int(r.width)
 
 
@@ -249,14 +259,14 @@ def _write_scene(group, scene: Scene, meta: dict, windows: list[Region], index: 
         group.attrs[attr] = value
     group.attrs["good_bands"] = scene.good_bands.astype(np.uint8)
     group.attrs["order"] = scene.order.astype(np.int64)
-    group.attrs["windows"] = json.dumps([list(_region_tuple(r)) for r in windows])
+    group.attrs["windows"] = json.dumps([list(region_tuple(r)) for r in windows])
     val = group.create_group("val")
     for k, region in enumerate(windows):
         crop = validation_crop(scene, region, scale)
         sub = val.create_group(str(k))
         for name, array in crop.items():
             sub.create_dataset(name, data=array)
-        sub.attrs["region"] = list(_region_tuple(region))
+        sub.attrs["region"] = list(region_tuple(region))
 
     lr = group.create_dataset("lr", shape=(0, bands, p, p), maxshape=(None, bands, p, p), dtype="float32",
                               chunks=(1, bands, p, p), compression="lzf")
@@ -264,14 +274,15 @@ def _write_scene(group, scene: Scene, meta: dict, windows: list[Region], index: 
                               dtype="float32", chunks=(1, bands, side, side), compression="lzf")
     origin = group.create_dataset("origin", shape=(0, 4), maxshape=(None, 4), dtype="int32")
     rng = np.random.default_rng((signature["seed"], 0, index))
+    bad = ~scene.valid | _holdout_mask(scene.valid.shape, windows)
+    candidates = [_admissible(_touched(bad, c), side) for c in AUGMENT_SCALES]
     cap = signature["max_patches_per_scene"]
     per_scale = signature["positions_per_scale"]
-    if cap > 0:
-        per_scale = min(per_scale, max(1, math.ceil(cap / (len(VERSIONS) * len(AUGMENT_SCALES)))))
-    bad = ~scene.valid | _holdout_mask(scene.valid.shape, windows)
+    usable = sum(len(corners) > 0 for corners in candidates)
+    if cap > 0 and usable:  # spread the cap over the scales that have room
+        per_scale = min(per_scale, math.ceil(cap / (len(VERSIONS) * usable)))
     plans = []
-    for s, c in enumerate(AUGMENT_SCALES):
-        corners = _admissible(_touched(bad, c), side)
+    for s, (c, corners) in enumerate(zip(AUGMENT_SCALES, candidates)):
         chosen = corners[rng.choice(len(corners), min(per_scale, len(corners)), replace=False)]
         plans.append((s, c, chosen))
     total = sum(len(chosen) for *_, chosen in plans)
