@@ -63,6 +63,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=200, help="mini-batches between checkpoints")
     p.add_argument("--half", action="store_true", help="store the weights as fp16")
     p.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
+    p.add_argument("--band-window", type=int,
+                   help="train each mini-batch on a random run of this many consecutive bands (faster)")
     p.add_argument("--zero-last", action="store_true",
                    help="start the last convolution at zero, so the untrained network equals bicubic "
                         "(the reference uses PyTorch's default initialisation)")
@@ -98,7 +100,7 @@ def _run_train(args, feedback: Feedback) -> int:
                    validation=[_window(w) for w in args.validation] if args.validation else None,
                    max_iterations=args.max_iterations, feedback=feedback, half=args.half,
                    band_steps=args.band_steps, checkpoint_every=args.checkpoint_every, amp=args.amp,
-                   zero_last=args.zero_last)
+                   zero_last=args.zero_last, band_window=args.band_window)
     best = result["best"] or {}
     if best.get("psnr") is not None:
         _print(f"Best validation PSNR {best['psnr']:.3f} dB (bicubic {best['bicubic_psnr']:.3f} dB) "

@@ -66,7 +66,7 @@ def train(scene_paths, output_weights, scale: int, epochs: int = 20, batch_size:
           feedback: Feedback | None = None, half: bool = False, band_steps: str = "summed",
           checkpoint_every: int = 200, band_chunk: int | None = None, amp: bool = False,
           positions_per_scale: int = POSITIONS_PER_SCALE, max_patches_per_scene: int | None = None,
-          zero_last: bool = False) -> dict:
+          zero_last: bool = False, band_window: int | None = None) -> dict:
     """Train CoarSR on hyperspectral scenes and write the best weights by validation PSNR.
 
     Args:
@@ -94,6 +94,11 @@ def train(scene_paths, output_weights, scale: int, epochs: int = 20, batch_size:
         band_chunk: bands per batched pass in 'summed' mode (default: by device).
         amp: bf16 autocast on CUDA.
         positions_per_scale, max_patches_per_scene: patch sampling (see `patches.build_patches`).
+        band_window: train each mini-batch on a random run of this many consecutive bands (in
+            processing order; the run's first band starts a fresh state) instead of all bands. The
+            state is detached between bands anyway, so this only shortens the recurrence the
+            network sees, and it makes a step on a 200-band scene many times cheaper. The start
+            is a pure function of (seed, iteration), so resuming stays exact. None: all bands.
         zero_last: start the last convolution at zero (g = 0 and bias 0 under weight norm), so the
             untrained network outputs exactly the bicubic skip; the reference uses PyTorch's
             default initialisation (False), whose random residual costs many iterations to undo.
@@ -104,7 +109,7 @@ def train(scene_paths, output_weights, scale: int, epochs: int = 20, batch_size:
     torch = require_torch()
     feedback = feedback or Feedback()
     _check_arguments(scale, epochs, batch_size, patch_size, lr, val_fraction, band_steps, checkpoint_every,
-                     max_iterations, band_chunk)
+                     max_iterations, band_chunk, band_window)
     dist = _Distributed(torch, device)
     torch_device = dist.device
     is_main = dist.rank == 0
@@ -140,7 +145,7 @@ def train(scene_paths, output_weights, scale: int, epochs: int = 20, batch_size:
             scale=scale, epochs=epochs, batch_size=batch_size, patch_size=patch_size, lr=lr, n_feats=n_feats,
             n_blocks=n_blocks, n_asfm=n_asfm, resume_from=resume_from, seed=seed, max_iterations=max_iterations,
             half=half, band_steps=band_steps, checkpoint_every=checkpoint_every, band_chunk=band_chunk, amp=amp,
-            zero_last=zero_last,
+            zero_last=zero_last, band_window=band_window,
             names=names, named_windows=named_windows, extra_names=extra_names, windows=windows,
             auto_fraction=auto_fraction, torch_device=torch_device, is_main=is_main))
     finally:
@@ -148,7 +153,7 @@ def train(scene_paths, output_weights, scale: int, epochs: int = 20, batch_size:
 
 
 def _check_arguments(scale, epochs, batch_size, patch_size, lr, val_fraction, band_steps, checkpoint_every,
-                     max_iterations, band_chunk):
+                     max_iterations, band_chunk, band_window):
     from .model import SCALES
 
     if scale not in SCALES:
@@ -165,6 +170,8 @@ def _check_arguments(scale, epochs, batch_size, patch_size, lr, val_fraction, ba
         raise InputError(f"band_steps is '{band_steps}' but must be one of {', '.join(BAND_STEPS)}.")
     if max_iterations is not None and max_iterations < 1:
         raise InputError(f"max_iterations is {max_iterations} but must be at least 1 (or None for no limit).")
+    if band_window is not None and band_window < 1:
+        raise InputError(f"band_window is {band_window} but must be at least 1.")
     if band_chunk is not None and band_chunk < 1:
         raise InputError(f"band_chunk is {band_chunk} but must be at least 1.")
 
@@ -270,7 +277,7 @@ def _run(torch, dist, dataset, files, feedback, cfg):
     signature = {"scale": cfg.scale, **model.config.as_dict(), "epochs": cfg.epochs, "batch_size": cfg.batch_size,
                  "patch_size": cfg.patch_size, "lr": cfg.lr, "seed": cfg.seed, "band_steps": cfg.band_steps,
                  "band_chunk": cfg.band_chunk, "scenes": cfg.names, "world_size": dist.world_size,
-                 "zero_last": bool(cfg.zero_last) and not cfg.resume_from,
+                 "zero_last": bool(cfg.zero_last) and not cfg.resume_from, "band_window": cfg.band_window,
                  "validation": [[n, *region_tuple(r)] for n, r in cfg.named_windows], "val_fraction": cfg.auto_fraction}
     state = {"epoch": 0, "batch": 0, "iteration": 0, "loss_sum": 0.0, "loss_count": 0, "best": None,
              "history": [], "seconds": 0.0}
@@ -299,7 +306,8 @@ def _run(torch, dist, dataset, files, feedback, cfg):
                    "split": _split_text(cfg, validation), "band_steps": cfg.band_steps, "seed": cfg.seed,
                    "patch_size": cfg.patch_size, "batch_size": cfg.batch_size * dist.world_size,
                    "learning_rate": cfg.lr, "lr_schedule": f"halved every {max(1, epochs // 3)} epochs",
-                   "epochs_planned": epochs, "initialised_from": source, "dualsr_version": __version__}
+                   "epochs_planned": epochs, "initialised_from": source, "band_window": cfg.band_window,
+                   "dualsr_version": __version__}
     if is_main:
         feedback.log(f"{n_batches} mini-batches per epoch, {epochs} epoch(s), band steps '{cfg.band_steps}' "
                      f"({step.chunk} band(s) per pass), device {device}.")
@@ -324,7 +332,7 @@ def _run(torch, dist, dataset, files, feedback, cfg):
                 dist.barrier()
                 raise Cancelled(f"Training cancelled by user at epoch {epoch + 1}, batch {state['batch']}; "
                                 f"rerun with the same settings to resume from {checkpoint}.")
-            loss = dist.mean(step(batch))
+            loss = dist.mean(step(batch, _window(cfg, state["iteration"], len(batch.order))))
             state.update(batch=state["batch"] + 1, iteration=state["iteration"] + 1,
                          loss_sum=state["loss_sum"] + loss, loss_count=state["loss_count"] + 1)
             feedback.progress(min(1.0, 0.05 + 0.95 * state["iteration"] / total))
@@ -439,21 +447,23 @@ class _Step:
         self.wxt = torch.from_numpy(np.ascontiguousarray(wy.T)).float().to(device)
         self.loss = torch.nn.L1Loss()
 
-    def __call__(self, batch) -> float:
+    def __call__(self, batch, window: tuple[int, int] | None = None) -> float:
+        """Train on the bands of `batch.order[window[0]:window[1]]` (default all); returns the mean L1."""
         torch = self.torch
         lr = torch.from_numpy(np.ascontiguousarray(batch.lr)).to(self.device)
         hr = torch.from_numpy(np.ascontiguousarray(batch.hr)).to(self.device)
         order = torch.as_tensor(batch.order, device=self.device)
         table = torch.as_tensor(partition.neighbour_table(batch.order), device=self.device)
-        n = len(batch.order)
+        first, end = window or (0, len(batch.order))
+        n = end - first
         state, total = None, 0.0
         if self.mode == "summed":
             self.optimizer.zero_grad(set_to_none=True)
-        for start in range(0, n, self.chunk):
-            stop = min(n, start + self.chunk)
+        for start in range(first, end, self.chunk):
+            stop = min(end, start + self.chunk)
             if self.mode == "per_band":
                 self.optimizer.zero_grad(set_to_none=True)
-            last = stop == n or self.mode == "per_band"
+            last = stop == end or self.mode == "per_band"
             sync = self.ddp.no_sync() if (self.ddp is not None and not last) else contextlib.nullcontext()
             with sync:
                 x = lr[:, order[start:stop]]
@@ -470,6 +480,14 @@ class _Step:
         if self.mode == "summed":
             self.optimizer.step()
         return total / n
+
+
+def _window(cfg, iteration: int, bands: int) -> tuple[int, int] | None:
+    """The run of consecutive bands of this mini-batch, from (seed, iteration) alone."""
+    if not cfg.band_window or cfg.band_window >= bands:
+        return None
+    start = int(np.random.default_rng((cfg.seed, 2, iteration)).integers(0, bands - cfg.band_window + 1))
+    return start, start + cfg.band_window
 
 
 def _validate(model, items, device) -> dict:

@@ -9,6 +9,7 @@ from ..algorithms.degrade import DegradeAlgorithm
 from ..algorithms.dualsr import CoarseFineAlgorithm
 from ..algorithms.evaluate import EvaluateAlgorithm
 from ..algorithms.fine import FineAlgorithm
+from ..algorithms.train import TrainAlgorithm
 
 
 class DualSRProvider(QgsProcessingProvider):
@@ -28,6 +29,6 @@ class DualSRProvider(QgsProcessingProvider):
         return ["tif", "img"]
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
-        for algorithm in (CoarseAlgorithm(), FineAlgorithm(), CoarseFineAlgorithm(), DegradeAlgorithm(),
-                          EvaluateAlgorithm()):
+        for algorithm in (CoarseAlgorithm(), FineAlgorithm(), CoarseFineAlgorithm(), TrainAlgorithm(),
+                          EvaluateAlgorithm(), DegradeAlgorithm()):
             self.addAlgorithm(algorithm)

@@ -10,12 +10,14 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from qgis.core import (  # noqa: E402
     QgsApplication,
+    QgsProcessing,
     QgsProcessingModelAlgorithm,
     QgsProcessingModelChildAlgorithm,
     QgsProcessingModelChildParameterSource,
     QgsProcessingModelOutput,
     QgsProcessingModelParameter,
     QgsProcessingParameterFile,
+    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterRasterLayer,
 )
 
@@ -90,6 +92,23 @@ def coarse_then_fine() -> QgsProcessingModelAlgorithm:
     return model
 
 
+def train_then_coarse() -> QgsProcessingModelAlgorithm:
+    """Train x2 weights on given scenes, then DualSR Coarse with them: the weights file chains."""
+    model = QgsProcessingModelAlgorithm("Train then coarse", "DualSR tests")
+    model.addModelParameter(QgsProcessingParameterMultipleLayers("scenes", "High-resolution scenes",
+                                                                 QgsProcessing.TypeRaster),
+                            QgsProcessingModelParameter("scenes"))
+    add_raster_input(model, "lowres", "Low-resolution raster")
+    add_child(model, "dualsr:train", "dualsr:train_1",
+              {"INPUT": source_param("scenes"), "SCALE": static("2"), "EPOCHS": static(1), "BATCH_SIZE": static(2),
+               "PATCH_SIZE": static(8), "FEATURES": static(8), "MAX_ITERATIONS": static(3),
+               "VAL_FRACTION": static(0.3)}, {"OUTPUT_WEIGHTS": "weights"})
+    add_child(model, "dualsr:coarse", "dualsr:coarse_1",
+              {"INPUT": source_param("lowres"), "SCALE": static("2"), "PRECISION": static("fp32"),
+               "WEIGHTS": child_output("dualsr:train_1", "OUTPUT_WEIGHTS")}, {"OUTPUT": "superresolved"})
+    return model
+
+
 def main():
     app = QgsApplication([], False)
     app.initQgis()
@@ -101,6 +120,7 @@ def main():
 
     QgsApplication.processingRegistry().addProvider(DualSRProvider())
     targets = {HERE / "coarse_then_statistics.model3": coarse_then_statistics,
+               HERE / "train_then_coarse.model3": train_then_coarse,
                HERE.parent.parent / "models" / "dualsr_coarse_then_fine.model3": coarse_then_fine}
     for path, build in targets.items():
         path.parent.mkdir(exist_ok=True)

@@ -5,7 +5,7 @@ import pytest
 
 pytestmark = pytest.mark.qgis
 
-ALGORITHMS = ["coarse", "fine", "dualsr", "degrade", "evaluate"]
+ALGORITHMS = ["coarse", "fine", "dualsr", "train", "evaluate", "degrade"]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,130 @@
+"""Train: CoarSR weights from the user's own high-resolution scenes."""
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+)
+
+from ..dualsr_core.training import train
+from ..provider.compat import FILE_BEHAVIOR_FILE, FILE_BEHAVIOR_FOLDER, NUMBER_DOUBLE, NUMBER_INTEGER
+from .base import DualSRAlgorithm
+from .superres_base import DEVICES, SCALES
+
+
+class TrainAlgorithm(DualSRAlgorithm):
+    INPUT = "INPUT"
+    FOLDER = "FOLDER"
+    SCALE = "SCALE"
+    EPOCHS = "EPOCHS"
+    BATCH_SIZE = "BATCH_SIZE"
+    PATCH_SIZE = "PATCH_SIZE"
+    LEARNING_RATE = "LEARNING_RATE"
+    VAL_FRACTION = "VAL_FRACTION"
+    DEVICE = "DEVICE"
+    WEIGHTS = "WEIGHTS"
+    FEATURES = "FEATURES"
+    BLOCKS = "BLOCKS"
+    SEED = "SEED"
+    MAX_ITERATIONS = "MAX_ITERATIONS"
+    OUTPUT_WEIGHTS = "OUTPUT_WEIGHTS"
+    PSNR = "PSNR"
+    group_id = "training"
+    group_name = "Training and evaluation"
+
+    def name(self):
+        return "train"
+
+    def displayName(self):  # noqa: N802 (QGIS API name)
+        return self.tr("Train")
+
+    def shortDescription(self):  # noqa: N802 (QGIS API name)
+        return self.tr("Trains DualSR Coarse weights on your own high-resolution hyperspectral scenes.")
+
+    def shortHelpString(self):  # noqa: N802 (QGIS API name)
+        return self.help_text(
+            self.tr("Builds low/high-resolution training pairs from the given scenes by the degradation of the "
+                    "method (MATLAB antialiased bicubic downsampling by the scale) with its augmentation (rescaled "
+                    "copies at 1, 0.75 and 0.5, 90 degree rotations and a flip), stores the patches in an HDF5 "
+                    "file, and trains CoarSR with an L1 loss, Adam and a learning rate halved every third of the "
+                    "epochs."),
+            self.tr("A part of each scene (VAL_FRACTION of its area) is held out and never trained on; PSNR, SSIM "
+                    "and SAM are measured on it after every epoch and the best weights are kept. Bad bands (bbl = "
+                    "0) and nodata pixels never enter the loss or the metrics."),
+            self.tr("The patches and a checkpoint live in a folder beside the output named after it; running again "
+                    "with the same output resumes where a cancelled or killed run stopped. A CSV log and a "
+                    "training-curve PNG are written beside the weights."),
+            self.tr("The weights file feeds the WEIGHTS parameter of DualSR Coarse, Fine and DualSR, also in a "
+                    "model. WEIGHTS here fine-tunes existing weights instead of starting from scratch."),
+        )
+
+    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
+        layers = QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("High-resolution scenes"),
+                                                      QgsProcessing.TypeRaster, optional=True)
+        layers.setHelp(self.tr("Reflectance rasters at the resolution you want to reach."))
+        self.addParameter(layers)
+        self.addParameter(QgsProcessingParameterFile(self.FOLDER, self.tr("Or a folder of scenes"),
+                                                     behavior=FILE_BEHAVIOR_FOLDER, optional=True))
+        self.addParameter(QgsProcessingParameterEnum(self.SCALE, self.tr("Scale factor"), options=SCALES,
+                                                     defaultValue="2", usesStaticStrings=True))
+        self.addParameter(QgsProcessingParameterNumber(self.EPOCHS, self.tr("Epochs"), NUMBER_INTEGER,
+                                                       defaultValue=20, minValue=1))
+        self.addParameter(QgsProcessingParameterNumber(self.BATCH_SIZE, self.tr("Batch size"), NUMBER_INTEGER,
+                                                       defaultValue=16, minValue=1))
+        self.addParameter(QgsProcessingParameterNumber(self.PATCH_SIZE, self.tr("Patch size (low-resolution px)"),
+                                                       NUMBER_INTEGER, defaultValue=32, minValue=8))
+        self.addParameter(QgsProcessingParameterNumber(self.LEARNING_RATE, self.tr("Learning rate"), NUMBER_DOUBLE,
+                                                       defaultValue=1e-4, minValue=1e-7, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterNumber(self.VAL_FRACTION, self.tr("Validation fraction"),
+                                                       NUMBER_DOUBLE, defaultValue=0.1, minValue=0.0, maxValue=0.5))
+        self.addParameter(QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), options=DEVICES,
+                                                     defaultValue="auto", usesStaticStrings=True))
+        weights = QgsProcessingParameterFile(self.WEIGHTS, self.tr("Start from weights (optional)"),
+                                             behavior=FILE_BEHAVIOR_FILE, extension="pt", optional=True)
+        weights.setHelp(self.tr("Fine-tune these weights (same scale); their network size is used."))
+        self.addParameter(weights)
+        for param in (
+            QgsProcessingParameterNumber(self.FEATURES, self.tr("Feature channels"), NUMBER_INTEGER,
+                                         defaultValue=32, minValue=4, maxValue=256),
+            QgsProcessingParameterNumber(self.BLOCKS, self.tr("Residual blocks per branch"), NUMBER_INTEGER,
+                                         defaultValue=1, minValue=1, maxValue=8),
+            QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), NUMBER_INTEGER, defaultValue=1),
+            QgsProcessingParameterNumber(self.MAX_ITERATIONS, self.tr("Stop after this many batches (0: no limit)"),
+                                         NUMBER_INTEGER, defaultValue=0, minValue=0),
+        ):
+            self.addParameter(self.adv(param))
+        self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_WEIGHTS, self.tr("Trained weights"),
+                                                                self.tr("DualSR weights (*.pt)")))
+        self.addOutput(QgsProcessingOutputNumber(self.PSNR, self.tr("Best validation PSNR (dB)")))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+        if not parameters.get(self.INPUT) and not parameters.get(self.FOLDER):
+            return False, self.tr("Give the high-resolution scenes as INPUT layers or a FOLDER.")
+        return super().checkParameterValues(parameters, context)
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+        scenes = [layer.source() for layer in self.parameterAsLayerList(parameters, self.INPUT, context)]
+        folder = self.parameterAsFile(parameters, self.FOLDER, context)
+        max_iterations = self.parameterAsInt(parameters, self.MAX_ITERATIONS, context)
+        result = self.run_core(
+            train,
+            scenes + ([folder] if folder else []),
+            self.parameterAsFileOutput(parameters, self.OUTPUT_WEIGHTS, context),
+            int(self.parameterAsEnumString(parameters, self.SCALE, context)),
+            epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
+            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            patch_size=self.parameterAsInt(parameters, self.PATCH_SIZE, context),
+            lr=self.parameterAsDouble(parameters, self.LEARNING_RATE, context),
+            val_fraction=self.parameterAsDouble(parameters, self.VAL_FRACTION, context),
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context),
+            resume_from=self.optional_file(self.parameterAsFile(parameters, self.WEIGHTS, context)),
+            n_feats=self.parameterAsInt(parameters, self.FEATURES, context),
+            n_blocks=self.parameterAsInt(parameters, self.BLOCKS, context),
+            seed=self.parameterAsInt(parameters, self.SEED, context),
+            max_iterations=max_iterations or None,
+            feedback=self.core_feedback(feedback),
+        )
+        return {self.OUTPUT_WEIGHTS: result["OUTPUT_WEIGHTS"], self.PSNR: result["best"].get("psnr")}

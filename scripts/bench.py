@@ -1,0 +1,234 @@
+"""make bench: inference speed and memory, printed as tables (nothing is asserted).
+
+1. the machine's conv peak: one 3x3 64->64 convolution on 128x128 (fp32 NCHW, fp32 channels-last,
+   bf16 channels-last);
+2. FLOPs per low-resolution pixel per band (torch's FLOP counter) of the shipped weights and of the
+   paper configuration;
+3. BANDS bands of 128x128 at x4 with the paper configuration and random weights: the plain
+   band-by-band model (as the reference runs it: weight norm live, fp32, NCHW) against the
+   project's engine in fp32 and bf16 with each schedule: seconds, GFLOP/s, fraction of the matching
+   conv peak, speed-up and max abs difference to the plain model;
+4. seconds and peak RSS of dualsr:coarse through qgis_process for growing rasters and band counts;
+5. the projected time of a 1000 x 1000 x 224 scene at x2 and x4 for each shipped weights file.
+
+Compared runs are interleaved and medians are quoted: this machine is noisy run to run.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from dualsr_core._torch import select_device, usable_cores  # noqa: E402
+from dualsr_core.inference import CoarseEngine, cpu_has_fast_bf16  # noqa: E402
+from dualsr_core.model import CoarSR, CoarSRConfig, fold_weight_norm  # noqa: E402
+from dualsr_core.partition import neighbour_table  # noqa: E402
+from dualsr_core.resize import pil_weights  # noqa: E402
+from dualsr_core.weights import BUNDLED_DIR, load_model  # noqa: E402
+
+PAPER = CoarSRConfig(4, 64, 2, 2)
+
+
+def median_time(functions: dict, repeats: int) -> dict:
+    """Median seconds of each function, calling them in turn (interleaved) `repeats` times."""
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def conv_peak(repeats: int) -> dict:
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval()
+    conv_cl = torch.nn.Conv2d(64, 64, 3, padding=1).eval().to(memory_format=torch.channels_last)
+    x = torch.rand(1, 64, 128, 128)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    flops = 2 * 64 * 64 * 9 * 128 * 128
+
+    def run(module, tensor, bf16, n=10):
+        def go():
+            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                for _ in range(n):
+                    module(tensor)
+        return go
+
+    runs = {"fp32 NCHW": run(conv, x, False), "fp32 channels-last": run(conv_cl, x_cl, False),
+            "bf16 channels-last": run(conv_cl, x_cl, True)}
+    for go in runs.values():
+        go()
+    seconds = median_time(runs, repeats)
+    return {name: 10 * flops / s / 1e9 for name, s in seconds.items()}
+
+
+def flops_per_pixel(config: CoarSRConfig) -> float:
+    model = fold_weight_norm(CoarSR(config)).eval()
+    h = w = 32
+    args = (torch.rand(1, 1, h, w), torch.rand(1, 3, h, w), torch.rand(1, 3, h, w),
+            torch.rand(1, 1, h * config.scale, w * config.scale), torch.rand(1, config.n_feats, h, w))
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model(*args)
+    return counter.get_total_flops() / (h * w)
+
+
+def plain_band_by_band(model: CoarSR, cube: np.ndarray, table: np.ndarray, scale: int) -> np.ndarray:
+    """The reference way: one band after the other through forward(), fp32, NCHW, weight norm live."""
+    h, w = cube.shape[1:]
+    wy = torch.from_numpy(pil_weights(h, h * scale).toarray()).float()
+    wx = torch.from_numpy(pil_weights(w, w * scale).toarray()).float()
+    bands = torch.from_numpy(cube)
+    out, state = [], None
+    with torch.no_grad():
+        for i in range(cube.shape[0]):
+            y, state = model(bands[i][None, None], bands[table[i, 0]][None], bands[table[i, 1]][None],
+                             (wy @ bands[i] @ wx.T)[None, None], state)
+            out.append(y[0, 0].numpy())
+    return np.stack(out)
+
+
+def engine_table(n_bands: int, repeats: int, peaks: dict):
+    torch.manual_seed(0)
+    live = CoarSR(PAPER).eval()  # weight norm live, as the reference runs it
+    folded = fold_weight_norm(CoarSR(PAPER))
+    folded.load_state_dict(_folded_state(live))
+    cube = np.random.default_rng(0).random((n_bands, 128, 128), dtype=np.float32)
+    order = list(range(n_bands))
+    table = neighbour_table(order)
+    device = torch.device("cpu")
+    engines = {f"engine {p} {s}": CoarseEngine(folded, device, p, s, band_chunk=8)
+               for p in ("fp32", "bf16") for s in ("band", "batched")}
+    results = {}
+    runs = {"plain band-by-band": lambda: results.__setitem__("plain", plain_band_by_band(live, cube, table, 4))}
+    for name, engine in engines.items():
+        runs[name] = (lambda n=name, e=engine: results.__setitem__(n, e.run(cube, order, table)))
+    seconds = median_time(runs, repeats)
+    flops = flops_per_pixel(PAPER) * 128 * 128 * n_bands
+    print(f"\n3. {n_bands} bands of 128 x 128 at x4, paper configuration (64 features, 2 blocks, 2 ASFMs), "
+          f"random weights, {flops / 1e9:.0f} GFLOP; median of {repeats} interleaved runs")
+    print(f"{'run':28s} {'seconds':>8s} {'GFLOP/s':>8s} {'of peak':>8s} {'speed-up':>8s} {'max |diff|':>10s}")
+    for name, s in seconds.items():
+        peak = peaks["bf16 channels-last"] if "bf16" in name else (
+            peaks["fp32 channels-last"] if "engine" in name else peaks["fp32 NCHW"])
+        diff = 0.0 if name == "plain band-by-band" else float(np.abs(results[name] - results["plain"]).max())
+        rate = flops / s / 1e9
+        print(f"{name:28s} {s:8.2f} {rate:8.1f} {rate / peak:8.0%} {seconds['plain band-by-band'] / s:8.2f} "
+              f"{diff:10.2e}")
+    return seconds
+
+
+def _folded_state(model: CoarSR) -> dict:
+    copy = CoarSR(model.config)
+    copy.load_state_dict(model.state_dict())
+    return fold_weight_norm(copy).state_dict()
+
+
+def write_cube(path: Path, bands: int, size: int):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(1)
+    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=bands, dtype="uint16",
+                       crs="EPSG:32633", transform=from_origin(300000, 5800000, 30, 30), tiled=True,
+                       compress="deflate") as ds:
+        for b in range(bands):
+            ds.write((rng.random((size, size)) * 3000 + 1000).astype("uint16"), b + 1)
+
+
+def qgis_runs(sizes: list[int], band_counts: list[int], tile: int, scale: int):
+    print(f"\n4. dualsr:coarse through qgis_process, x{scale}, tile {tile}, bundled weights, precision auto")
+    print(f"{'input':>18s} {'seconds':>8s} {'peak RSS MB':>12s} {'us / LR px / band':>18s}")
+    cases = [(s, band_counts[0]) for s in sizes] + [(sizes[0], b) for b in band_counts[1:]]
+    with tempfile.TemporaryDirectory() as folder:
+        for size, bands in cases:
+            src = Path(folder) / f"in_{size}_{bands}.tif"
+            write_cube(src, bands, size)
+            out = Path(folder) / "out.tif"
+            probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+                     "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+                     "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+                     "r.returncode); sys.stderr.write(r.stdout[-2000:] if r.returncode else '')")
+            command = [sys.executable, "-c", probe, "qgis_process.bin", "run", "dualsr:coarse", "--", f"INPUT={src}",
+                       f"SCALE={scale}", f"TILE_SIZE={tile}", f"OUTPUT={out}"]
+            done = subprocess.run(command, capture_output=True, text=True)
+            seconds, rss_kb, code = done.stdout.split()
+            if code != "0":
+                print(done.stderr)
+            per = float(seconds) / (size * size * bands) * 1e6
+            print(f"{size:>5d}x{size:<5d}x{bands:<4d} {float(seconds):8.1f} {int(rss_kb) / 1024:12.0f} {per:18.3f}")
+            out.unlink(missing_ok=True)
+
+
+def projections(repeats: int):
+    print("\n5. projected time of a 1000 x 1000 x 224 scene (one 128 x 128 tile of 8 bands measured, "
+          "overlap included)")
+    print(f"{'weights':24s} {'config':18s} {'precision':9s} {'s / tile-band':>13s} {'projected':>10s}")
+    files = sorted(BUNDLED_DIR.glob("coarsr_x*.pt"))
+    cube = np.random.default_rng(0).random((8, 128, 128), dtype=np.float32)
+    order = list(range(8))
+    for path in files:
+        model, header = load_model(path, int(path.stem.split("x")[-1]))
+        overlap = model.config.receptive_radius
+        tiles = int(np.ceil(1000 / 128)) ** 2 * ((128 + 2 * overlap) / 128) ** 2
+        for precision in ("fp32", "bf16"):
+            engine = CoarseEngine(model, torch.device("cpu"), precision, "band")
+            engine.run(cube[:2], [0, 1], neighbour_table([0, 1]))
+            s = median_time({"run": lambda: engine.run(cube, order, neighbour_table(order))}, repeats)["run"] / 8
+            total = s * tiles * 224
+            config = f"{header['n_feats']} feat, {header['n_blocks']} blk"
+            print(f"{path.name:24s} {config:18s} {precision:9s} {s:13.3f} {total / 60:8.1f} min")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bands", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 2048])
+    parser.add_argument("--band-counts", type=int, nargs="+", default=[32, 224])
+    parser.add_argument("--tile", type=int, default=256)
+    parser.add_argument("--skip-qgis", action="store_true")
+    args = parser.parse_args()
+    select_device("cpu")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads ({usable_cores()} usable cores), "
+          f"fast bf16: {cpu_has_fast_bf16()}, CPU: {_cpu_name()}")
+    peaks = conv_peak(max(5, args.repeats))
+    print("\n1. conv peak, 3x3 64->64 on 128x128 (GFLOP/s)")
+    for name, value in peaks.items():
+        print(f"   {name:20s} {value:7.1f}")
+    print("\n2. FLOPs per low-resolution pixel per band (torch FLOP counter, 1 FLOP = 1 multiply or add)")
+    configs = {"paper (x4, 64/2/2)": PAPER}
+    for path in sorted(BUNDLED_DIR.glob("coarsr_x*.pt")):
+        model, _ = load_model(path, int(path.stem.split("x")[-1]))
+        configs[path.name] = model.config
+    for name, config in configs.items():
+        print(f"   {name:24s} x{config.scale} {config.n_feats:3d} features {config.n_blocks} blocks "
+              f"{flops_per_pixel(config) / 1e6:8.2f} MFLOP")
+    engine_table(args.bands, args.repeats, peaks)
+    if not args.skip_qgis:
+        qgis_runs(args.sizes, args.band_counts, args.tile, 2)
+    projections(args.repeats)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo", encoding="ascii", errors="replace"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return os.uname().machine
+
+
+if __name__ == "__main__":
+    main()
