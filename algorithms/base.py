@@ -18,6 +18,7 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
 
     group_id = "superresolution"
     group_name = "Super-resolution"
+    needs_torch = True
 
     def createInstance(self):  # noqa: N802 (QGIS API name)
         return type(self)()
@@ -35,6 +36,8 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
         return HELP_URL
 
     def canExecute(self):  # noqa: N802 (QGIS API name)
+        if not self.needs_torch:
+            return True, ""
         ok, message = torch_status()
         return ok, "" if ok else message
 
@@ -68,7 +71,8 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
     def run_core(self, function, *args, **kwargs):
         """Call a dualsr_core function; its errors become QgsProcessingException with the same text."""
         try:
-            require_torch()
+            if self.needs_torch:
+                require_torch()
             return function(*args, **kwargs)
         except Cancelled as exc:
             raise QgsProcessingException(self.tr("Canceled by user.")) from exc

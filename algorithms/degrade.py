@@ -21,6 +21,7 @@ class DegradeAlgorithm(DualSRAlgorithm):
     OUTPUT = "OUTPUT"
     group_id = "training"
     group_name = "Training and evaluation"
+    needs_torch = False
 
     def name(self):
         return "degrade"

@@ -28,6 +28,7 @@ class EvaluateAlgorithm(DualSRAlgorithm):
 
     group_id = "training"
     group_name = "Training and evaluation"
+    needs_torch = False
 
     def name(self):
         return "evaluate"

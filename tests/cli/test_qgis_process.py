@@ -49,6 +49,17 @@ def test_help_is_plain_text_and_lists_every_parameter(qgis_env):
         assert re.search(rf"^{pid}: ", shown.stdout, re.M), pid
 
 
+def test_run_degrade_then_evaluate_prints_the_numbers(qgis_env, make_raster, tmp_path):
+    src = make_raster(smooth_cube(5, 16, 16))
+    low = tmp_path / "low.tif"
+    assert qgis_process(qgis_env, "run", "dualsr:degrade", "--", f"INPUT={src}", "SCALE=2",
+                        f"OUTPUT={low}").returncode == 0
+    run = qgis_process(qgis_env, "run", "dualsr:evaluate", "--", f"REFERENCE={src}", f"RESULT={src}",
+                       f"OUTPUT_CSV={tmp_path / 'm.csv'}")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert re.search(r"^PSNR:\t100", run.stdout, re.M) and re.search(r"^SAM:\t0", run.stdout, re.M)
+
+
 def test_run_coarse(qgis_env, make_raster, tmp_path, tiny_weights):
     src = make_raster(smooth_cube(6, 12, 10), nodata=-5.0, wavelengths_nm=[500 + 7 * b for b in range(6)])
     out = tmp_path / "sr.tif"
@@ -85,3 +96,8 @@ def test_without_torch_the_error_says_how_to_install(qgis_env, make_raster, tmp_
     assert run.returncode != 0
     assert "PyTorch is not importable" in run.stdout + run.stderr
     assert "pip install torch" in run.stdout + run.stderr
+    # Degrade and Evaluate need no torch.
+    low = tmp_path / "low.tif"
+    run = qgis_process(env, "run", "dualsr:degrade", "--", f"INPUT={src}", "SCALE=2", f"OUTPUT={low}")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert gdal.Open(str(low)).RasterXSize == 4
