@@ -16,6 +16,7 @@ SCALES = ["2", "3", "4", "8"]
 DEVICES = ["auto", "cpu", "cuda"]
 PRECISIONS = ["auto", "fp32", "bf16"]
 BAD_BAND_MODES = ["nodata", "bicubic"]
+SCHEDULES = ["auto", "band", "batched"]
 DEFAULT_TILE = 128
 DEFAULT_OVERLAP = 24
 
@@ -32,6 +33,8 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
     BANDS = "BANDS"
     BAD_BANDS = "BAD_BANDS"
     COG = "COG"
+    SCHEDULE = "SCHEDULE"
+    BAND_CHUNK = "BAND_CHUNK"
     OUTPUT = "OUTPUT"
 
     def add_input_parameters(self, default_scale: str = "2"):
@@ -73,7 +76,14 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
                             "they are written as nodata or as their bicubic upsampling."))
         cog = QgsProcessingParameterBoolean(self.COG, self.tr("Write a Cloud-Optimised GeoTIFF"), defaultValue=False)
         cog.setHelp(self.tr("With overviews. An output file name ending in .img writes ENVI instead."))
-        for param in (tile, overlap, device, precision, as_float, bad, cog):
+        schedule = QgsProcessingParameterEnum(self.SCHEDULE, self.tr("Band schedule"), options=SCHEDULES,
+                                              defaultValue="auto", usesStaticStrings=True)
+        schedule.setHelp(self.tr("band: one band at a time (small working set, usually fastest on CPUs); batched: "
+                                 "BAND_CHUNK bands at once (GPUs). Both give the same result; auto times both on "
+                                 "the first tile."))
+        chunk = QgsProcessingParameterNumber(self.BAND_CHUNK, self.tr("Bands per batch (batched schedule)"),
+                                             NUMBER_INTEGER, defaultValue=16, minValue=1, maxValue=512)
+        for param in (tile, overlap, device, precision, schedule, chunk, as_float, bad, cog):
             self.addParameter(self.adv(param))
 
     def add_output_parameter(self):
@@ -98,6 +108,8 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
             overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),
             precision=self.parameterAsEnumString(parameters, self.PRECISION, context),
+            schedule=self.parameterAsEnumString(parameters, self.SCHEDULE, context),
+            band_chunk=self.parameterAsInt(parameters, self.BAND_CHUNK, context),
             output_float=self.parameterAsBool(parameters, self.OUTPUT_FLOAT, context),
         )
 

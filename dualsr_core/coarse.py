@@ -16,6 +16,7 @@ from . import partition
 from ._torch import require_torch, select_device
 from .errors import InputError
 from .feedback import Feedback
+from .pipeline import BackgroundWriter, prefetch
 from .raster import RasterReader, RasterWriter, Region
 from .tiling import plan_tiles
 
@@ -93,7 +94,8 @@ def fill_invalid(cube: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike, scale: int,
                   weights: str | os.PathLike | None = None, tile_size: int = DEFAULT_TILE,
                   overlap: int | None = None, device: str = "auto", precision: str = "auto",
-                  schedule: str = "auto", output_float: bool = False, bands: list[int] | None = None,
+                  schedule: str = "auto", band_chunk: int = 16, output_float: bool = False,
+                  bands: list[int] | None = None,
                   bad_bands: str = "nodata", region: Region | None = None,
                   extent: tuple[float, float, float, float] | None = None, extent_crs: str | None = None,
                   output_nodata: float | None | str = "input", driver: str | None = None,
@@ -109,7 +111,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         overlap: context per side; None uses the network's receptive radius.
         device: 'auto', 'cpu' or 'cuda'.
         precision: 'auto', 'fp32' or 'bf16'.
-        schedule: 'auto', 'band' or 'batched' (see inference.py).
+        schedule: 'auto' (measured on the first tile), 'band' or 'batched' (see inference.py).
+        band_chunk: bands per pass of the batched schedule.
         output_float: write float32 reflectance instead of the input's encoding.
         bands: 0-based bands to write, in this order (default all).
         bad_bands: 'nodata' or 'bicubic': how bad bands (bbl = 0 or no valid pixel) are written.
@@ -136,7 +139,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         if overlap < model.config.receptive_radius:
             feedback.warn(f"OVERLAP {overlap} is below the network's receptive radius "
                           f"({model.config.receptive_radius} pixels): tile borders may show in the result.")
-        engine = CoarseEngine(model, torch_device, precision, schedule)
+        engine = CoarseEngine(model, torch_device, precision, schedule, band_chunk)
         plan = plan_bands(reader, bands, feedback, bad_bands)
         # Work in the index space of the bands read (plan.output), not of the file.
         position = {band: k for k, band in enumerate(plan.output)}
@@ -156,14 +159,19 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                      f"overlap; weights x{header['scale']} ({header['n_feats']} features, "
                      f"{header['n_blocks']} blocks).")
         progress = _Progress(feedback, tiles)
+        def read(tile):
+            cube, valid = reader.read(tile.read, plan.output)
+            return tile, fill_invalid(cube, valid), valid
+
         with RasterWriter(output_path, reader, scale, region=region, bands=plan.output,
-                          output_float=output_float, nodata=output_nodata, driver=driver) as writer:
-            for tile in tiles:
+                          output_float=output_float, nodata=output_nodata, driver=driver) as writer, \
+                BackgroundWriter(writer.write) as background:
+            for tile, cube, valid in prefetch(read(tile) for tile in tiles):
                 feedback.check_cancelled()
-                cube, valid = reader.read(tile.read, plan.output)
-                fill_invalid(cube, valid)
                 result = np.zeros((len(plan.output), tile.read.height * scale, tile.read.width * scale), np.float32)
                 result[order] = engine.run(cube, order, table)
+                if engine.calibration and progress.done == 0:
+                    feedback.log(engine.calibration.capitalize() + ".")
                 out_valid = np.repeat(np.repeat(valid, scale, axis=1), scale, axis=2)
                 if skipped and bad_bands == "bicubic":
                     result[skipped] = engine.bicubic(cube[skipped])
@@ -172,8 +180,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                 r, c = tile.core_offset
                 rows = slice(r * scale, (r + tile.core.height) * scale)
                 cols = slice(c * scale, (c + tile.core.width) * scale)
-                writer.write(result[:, rows, cols], out_valid[:, rows, cols],
-                             (tile.core.row0 - region.row0) * scale, (tile.core.col0 - region.col0) * scale)
+                background.submit(result[:, rows, cols], out_valid[:, rows, cols],
+                                  (tile.core.row0 - region.row0) * scale, (tile.core.col0 - region.col0) * scale)
                 progress.tile_done()
         seconds = progress.elapsed()
     feedback.log(f"Wrote {output_path} in {seconds:.1f} s.")

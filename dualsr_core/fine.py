@@ -143,7 +143,8 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
            coarse_path: str | os.PathLike | None = None, reference_path: str | os.PathLike | None = None,
            weights: str | os.PathLike | None = None, reference_weights: str | os.PathLike | None = None,
            iterations: int = 1, tile_size: int = 128, overlap: int | None = None, device: str = "auto",
-           precision: str = "auto", output_float: bool = False, bands: list[int] | None = None,
+           precision: str = "auto", schedule: str = "auto", band_chunk: int = 16, output_float: bool = False,
+           bands: list[int] | None = None,
            bad_bands: str = "nodata", extent: tuple[float, float, float, float] | None = None,
            extent_crs: str | None = None, driver: str | None = None, feedback: Feedback | None = None) -> dict:
     """DualSR Fine on rasters: back-project the coarse result at `scale` onto a coarser reference.
@@ -157,7 +158,8 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
             scale/2 with `reference_weights` (default: the bundled ones). Ignored for odd scales,
             whose reference is the input itself.
         iterations: back-projection iterations (the method uses 1).
-        tile_size, overlap, device, precision, bad_bands: passed to the coarse runs; tile_size x
+        tile_size, overlap, device, precision, schedule, band_chunk, bad_bands: passed to the coarse
+            runs; tile_size x
             scale is also the tile side of the back-projection.
         output_float: write float32 reflectance.
         bands, extent, extent_crs: a band subset and an extent, as for coarse.super_resolve; only
@@ -191,7 +193,8 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
             # The input window and bands on their own, so the grids of U, V and the input agree.
             low_path = work / "input.tif"
             _extract(original, low_path, region, bands, next_feedback())
-        run = dict(tile_size=tile_size, overlap=overlap, device=device, precision=precision, output_float=True,
+        run = dict(tile_size=tile_size, overlap=overlap, device=device, precision=precision, schedule=schedule,
+                   band_chunk=band_chunk, output_float=True,
                    output_nodata=math.nan, bands=bands, bad_bands=bad_bands, region=region)
         from .coarse import super_resolve
 

@@ -17,6 +17,8 @@ Only reached after `require_torch()`.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -109,8 +111,9 @@ class PreparedCoarSR(nn.Module):
             fcf[:, :f] *= rho[0]
             fcf[:, f:] *= rho[1]
             self.fcf = _conv(fcf, model.fcf.bias)
-        self.upsample = model.upsample
-        self.last = model.last
+        # Copies: the caller's model is left as it was (layout, mode).
+        self.upsample = copy.deepcopy(model.upsample)
+        self.last = copy.deepcopy(model.last)
         self.n_feats = f
 
     def features(self, x, g2, g3):
