@@ -40,7 +40,7 @@ test-gpu: setup
 
 lint:
 	$(PY) -m ruff --version >/dev/null 2>&1 || .venv/bin/pip install -q ruff
-	$(PY) -m ruff check --select F,E9 --line-length 120 .
+	$(PY) -m ruff check --select F,E,W,B --ignore B905 --line-length 120 .
 	$(PY) -m pytest tests/core/test_import_boundary.py -q
 
 fixtures: $(PLUGIN_DIR)/dualsr

@@ -46,7 +46,8 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
         extent = QgsProcessingParameterExtent(self.EXTENT, self.tr("Process only this extent"), optional=True)
         extent.setHelp(self.tr("In any CRS; transformed to the raster's and snapped outwards to whole input pixels. "
                                "The output covers exactly that window: a quick way to preview a large scene."))
-        bands = QgsProcessingParameterBand(self.BANDS, self.tr("Bands (empty: all)"), parentLayerParameterName=self.INPUT,
+        bands = QgsProcessingParameterBand(self.BANDS, self.tr("Bands (empty: all)"),
+                                           parentLayerParameterName=self.INPUT,
                                            optional=True, allowMultiple=True)
         bands.setHelp(self.tr("A subset of bands to super-resolve and write, in the order given."))
         self.addParameter(extent)

@@ -59,7 +59,8 @@ def plan_bands(reader: RasterReader, bands: list[int] | None, feedback: Feedback
     if all(wavelengths[b] is not None for b in good):
         order = sorted(good, key=lambda b: (wavelengths[b], b))
         if order != good:
-            feedback.log("Bands are not in increasing wavelength: neighbours follow wavelength, output keeps file order.")
+            feedback.log("Bands are not in increasing wavelength: neighbours follow wavelength, "
+                         "the output keeps the file order.")
     else:
         order = good
         feedback.log("No wavelength metadata on every band: neighbours follow the file's band order.")
@@ -69,7 +70,8 @@ def plan_bands(reader: RasterReader, bands: list[int] | None, feedback: Feedback
                      f"{', '.join(str(b + 1) for b in skipped)}) are never neighbours and are written {how}.")
     if len(order) < 5:
         feedback.warn(f"Only {len(order)} usable band(s): CoarSR looks at four neighbour bands, so the nearest "
-                      "available bands are repeated as neighbours; results are less reliable than on hyperspectral input.")
+                      "available bands are repeated as neighbours; results are less reliable than on "
+                      "hyperspectral input.")
     return BandPlan(output=output, order=order, skipped=skipped)
 
 

@@ -144,7 +144,7 @@ def load_mat_cube(path: str | os.PathLike) -> np.ndarray:
     variables = _read_mat(path)
     sizes = _size_hints(variables, path)
     best, best_size = None, 0
-    for key, value in variables.items():
+    for value in variables.values():
         if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.ndim in (2, 3)):
             continue
         cube = _as_cube(value, sizes)

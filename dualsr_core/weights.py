@@ -124,7 +124,8 @@ def load_model(path: str | os.PathLike | None, scale: int, device=None):
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     except RuntimeError as exc:
-        raise WeightsError(f"WEIGHTS file '{path}' does not fit its own configuration: {str(exc).splitlines()[0]}") from exc
+        detail = str(exc).splitlines()[0]
+        raise WeightsError(f"WEIGHTS file '{path}' does not fit its own configuration: {detail}") from exc
     model.eval()
     if device is not None:
         model.to(device)

@@ -184,7 +184,7 @@ def projections(repeats: int):
         for precision in ("fp32", "bf16"):
             engine = CoarseEngine(model, torch.device("cpu"), precision, "band")
             engine.run(cube[:2], [0, 1], neighbour_table([0, 1]))
-            s = median_time({"run": lambda: engine.run(cube, order, neighbour_table(order))}, repeats)["run"] / 8
+            s = median_time({"run": lambda e=engine: e.run(cube, order, neighbour_table(order))}, repeats)["run"] / 8
             total = s * tiles * 224
             config = f"{header['n_feats']} feat, {header['n_blocks']} blk"
             print(f"{path.name:24s} {config:18s} {precision:9s} {s:13.3f} {total / 60:8.1f} min")

@@ -76,7 +76,8 @@ def main():
                 results["coarse+fine"][good] = fine
             rows.append((scene.name, hr.shape[1:], {m: scores(hr, sr, mask, scale, good) for m, sr in results.items()}))
         print(f"\nx{scale} ({len(rows)} validation windows)")
-        print(f"{'scene':28s} {'size':>9s} {'method':12s} {'PSNR':>7s} {'SSIM':>7s} {'SAM':>7s} {'ERGAS':>7s} {'gain':>6s}")
+        print(f"{'scene':28s} {'size':>9s} {'method':12s} {'PSNR':>7s} {'SSIM':>7s} {'SAM':>7s} {'ERGAS':>7s} "
+              f"{'gain':>6s}")
         for name, shape, by_method in rows:
             for method, s in by_method.items():
                 gain = s["psnr"] - by_method["bicubic"]["psnr"]

@@ -11,7 +11,8 @@ MODEL = Path(__file__).resolve().parents[1] / "data" / "train_then_coarse.model3
 
 
 def test_train_writes_weights_log_and_curve(qgis_processing, make_raster, tmp_path):
-    scene = make_raster(smooth_cube(6, 40, 40, seed=1), name="scene.tif", wavelengths_nm=[500 + 9 * b for b in range(6)])
+    scene = make_raster(smooth_cube(6, 40, 40, seed=1), name="scene.tif",
+                        wavelengths_nm=[500 + 9 * b for b in range(6)])
     out = tmp_path / "mine.pt"
     result = qgis_processing.run("dualsr:train", {
         "INPUT": [str(scene)], "SCALE": "2", "EPOCHS": 1, "BATCH_SIZE": 2, "PATCH_SIZE": 8, "FEATURES": 8,
