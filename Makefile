@@ -57,7 +57,7 @@ package:
 	mkdir -p dist
 	rm -f dist/dualsr.zip
 	git archive --format=zip --prefix=dualsr/ -o dist/dualsr.zip HEAD \
-		metadata.txt __init__.py plugin.py LICENSE README.md provider algorithms dualsr_core weights
+		metadata.txt __init__.py plugin.py LICENSE README.md provider algorithms dualsr_core weights models
 	@echo "dist/dualsr.zip (committed files only, without tests)"
 
 bench: setup $(PLUGIN_DIR)/dualsr
@@ -70,6 +70,6 @@ bench-quality: setup
 weights: setup
 	$(PY) scripts/train_weights.py --data "$(DATA)"
 
-clean:
-	rm -rf build dist demo_output bench_output .pytest_cache
+clean:  # keeps build/weights and build/table: training checkpoints that resume
+	rm -rf build/plugins build/qgis-profile dist demo_output bench_output .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -2,6 +2,8 @@
 
 qgis_process calls only initProcessing(), never initGui(), so nothing here needs an interface.
 """
+from __future__ import annotations
+
 from qgis.core import QgsApplication
 
 

@@ -1,7 +1,16 @@
-"""Shared base of the DualSR algorithms: naming, help plumbing, parameters, errors, feedback."""
+"""Shared base of the DualSR algorithms: naming, help plumbing, parameters, errors, feedback.
+
+Algorithms import their dualsr_core function inside processAlgorithm: loading the provider then
+needs only QGIS, so every tool is listed even where torch, rasterio, scipy or h5py is missing,
+and canExecute() / the run say which package to install (as the Gusnet plugin does).
+"""
+from __future__ import annotations
 
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtCore import QCoreApplication
+
+import importlib.util
+import sys
 
 from ..dualsr_core._torch import require_torch, torch_status
 from ..dualsr_core.errors import Cancelled, DualSRError
@@ -19,6 +28,7 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
     group_id = "superresolution"
     group_name = "Super-resolution"
     needs_torch = True
+    needs_packages = ("numpy", "scipy", "rasterio")
 
     def createInstance(self):  # noqa: N802 (QGIS API name)
         return type(self)()
@@ -35,7 +45,18 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
     def helpUrl(self):  # noqa: N802 (QGIS API name)
         return HELP_URL
 
+    def missing_packages(self) -> str:
+        """A message naming the Python packages this tool needs and lacks ('' when none)."""
+        missing = [name for name in self.needs_packages if importlib.util.find_spec(name) is None]
+        if not missing:
+            return ""
+        return (f"Missing Python package(s): {', '.join(missing)}. Install them into the Python that runs QGIS "
+                f"({sys.executable}), e.g. '{sys.executable} -m pip install {' '.join(missing)}'.")
+
     def canExecute(self):  # noqa: N802 (QGIS API name)
+        missing = self.missing_packages()
+        if missing:
+            return False, missing
         if not self.needs_torch:
             return True, ""
         ok, message = torch_status()
@@ -70,12 +91,16 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
 
     def run_core(self, function, *args, **kwargs):
         """Call a dualsr_core function; its errors become QgsProcessingException with the same text."""
+        missing = self.missing_packages()
+        if missing:
+            raise QgsProcessingException(missing)
         try:
             if self.needs_torch:
                 require_torch()
             return function(*args, **kwargs)
         except Cancelled as exc:
-            raise QgsProcessingException(self.tr("Canceled by user.")) from exc
+            detail = str(exc).replace("Cancelled by user.", "").strip()
+            raise QgsProcessingException(" ".join([self.tr("Canceled by user."), detail]).strip()) from exc
         except DualSRError as exc:
             raise QgsProcessingException(str(exc)) from exc
 

@@ -1,7 +1,8 @@
 """DualSR Coarse: CoarSR super-resolution of a hyperspectral raster."""
+from __future__ import annotations
+
 from qgis.core import QgsProcessingParameterFile
 
-from ..dualsr_core.coarse import super_resolve
 from ..provider.compat import FILE_BEHAVIOR_FILE
 from .superres_base import SuperResolutionAlgorithm
 
@@ -43,6 +44,8 @@ class CoarseAlgorithm(SuperResolutionAlgorithm):
         self.add_output_parameter()
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+        from ..dualsr_core.coarse import super_resolve  # not at load time: see base.py
+
         result = self.run_core(
             super_resolve,
             self.raster_path(parameters, self.INPUT, context),

@@ -1,4 +1,6 @@
 """Degrade: simulate the low-resolution raster of a high-resolution one."""
+from __future__ import annotations
+
 from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
@@ -7,7 +9,6 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..dualsr_core.degrade import degrade
 from ..provider.compat import NUMBER_INTEGER
 from .base import DualSRAlgorithm
 from .superres_base import SCALES
@@ -53,6 +54,8 @@ class DegradeAlgorithm(DualSRAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Low-resolution raster")))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+        from ..dualsr_core.degrade import degrade  # not at load time: see base.py
+
         result = self.run_core(
             degrade,
             self.raster_path(parameters, self.INPUT, context),

@@ -1,7 +1,8 @@
 """DualSR (coarse + fine) in one step."""
+from __future__ import annotations
+
 from qgis.core import QgsProcessingParameterFile, QgsProcessingParameterNumber
 
-from ..dualsr_core.fine import refine
 from ..provider.compat import FILE_BEHAVIOR_FILE, NUMBER_INTEGER
 from .superres_base import SuperResolutionAlgorithm
 
@@ -22,8 +23,8 @@ class CoarseFineAlgorithm(SuperResolutionAlgorithm):
 
     def shortHelpString(self):  # noqa: N802 (QGIS API name)
         return self.help_text(
-            self.tr("Runs DualSR Coarse at the chosen scale and, for even scales, at half the scale, then DualSR "
-                    "Fine (back-projection weighted by the spectral angle). Odd scales back-project onto the input "
+            self.tr("Runs DualSR Coarse at the chosen scale and, for x4 and x8, at half the scale, then DualSR "
+                    "Fine (back-projection weighted by the spectral angle). x2 and x3 back-project onto the input "
                     "itself. Intermediate rasters are temporary and removed."),
             self.tr("Input and output as DualSR Coarse: reflectance of any band count; the output keeps the CRS, "
                     "extent, data type, nodata and spectral metadata with the pixel size divided by the scale."),
@@ -44,6 +45,8 @@ class CoarseFineAlgorithm(SuperResolutionAlgorithm):
         self.add_output_parameter()
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+        from ..dualsr_core.fine import refine  # not at load time: see base.py
+
         result = self.run_core(
             refine,
             self.raster_path(parameters, self.INPUT, context),

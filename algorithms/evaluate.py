@@ -1,4 +1,6 @@
 """DualSR Evaluate: quality metrics of a super-resolved raster against its high-resolution reference."""
+from __future__ import annotations
+
 from qgis.core import (
     QgsProcessing,
     QgsProcessingOutputNumber,
@@ -8,11 +10,11 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..dualsr_core.evaluate import DEFAULT_TILE, evaluate
 from ..provider.compat import NUMBER_DOUBLE, NUMBER_INTEGER
 from .base import DualSRAlgorithm
+from .superres_base import SCALES
 
-SCALES = ["2", "3", "4", "8"]
+DEFAULT_TILE = 256
 
 
 class EvaluateAlgorithm(DualSRAlgorithm):
@@ -84,6 +86,8 @@ class EvaluateAlgorithm(DualSRAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(metric, metric))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+        from ..dualsr_core.evaluate import evaluate  # not at load time: see base.py
+
         result = self.run_core(
             evaluate,
             self.raster_path(parameters, self.REFERENCE, context),

@@ -1,7 +1,8 @@
 """DualSR Fine: enhanced back-projection of a coarse result onto a coarser reference."""
+from __future__ import annotations
+
 from qgis.core import QgsProcessingParameterFile, QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer
 
-from ..dualsr_core.fine import refine
 from ..provider.compat import FILE_BEHAVIOR_FILE, NUMBER_INTEGER
 from .superres_base import SuperResolutionAlgorithm
 
@@ -28,10 +29,10 @@ class FineAlgorithm(SuperResolutionAlgorithm):
                     "of a reference V; the difference V - down(U), weighted by c = the mean spectral angle between "
                     "them in degrees capped at 1, is upsampled and added to U. Resizing is MATLAB's antialiased "
                     "bicubic imresize."),
-            self.tr("Even scales: V is the coarse result at half the scale (x4 uses x2, x8 uses x4), made with the "
-                    "bundled weights for that scale unless you give a REFERENCE raster or REFERENCE_WEIGHTS. Odd "
-                    "scales (x3): half the scale is not an integer, so V is the low-resolution input itself "
-                    "(classic back-projection)."),
+            self.tr("x4 and x8: V is the coarse result at half the scale (x4 uses x2, x8 uses x4), made with the "
+                    "bundled weights for that scale unless you give a REFERENCE raster or REFERENCE_WEIGHTS. x2 and "
+                    "x3: half the scale is no CoarSR scale, so V is the low-resolution input itself (classic "
+                    "back-projection). Bands flagged bad pass through unchanged."),
             self.tr("COARSE: leave empty to run DualSR Coarse first (with WEIGHTS), or give its output to reuse it. "
                     "Rasters given must be on the input grid divided by their scale."),
             self.tr("Output: like DualSR Coarse, on the input extent and CRS with the pixel size divided by the "
@@ -47,7 +48,7 @@ class FineAlgorithm(SuperResolutionAlgorithm):
                                                       self.tr("Coarse result at half the scale (V, optional)"),
                                                       optional=True)
         reference.setHelp(self.tr("Output of DualSR Coarse at SCALE/2 for this input; empty runs it. "
-                                  "Not used for odd scales."))
+                                  "Not used for x2 and x3."))
         weights = QgsProcessingParameterFile(self.WEIGHTS, self.tr("Weights for the scale (empty: bundled)"),
                                              behavior=FILE_BEHAVIOR_FILE, extension="pt", optional=True)
         reference_weights = QgsProcessingParameterFile(self.REFERENCE_WEIGHTS,
@@ -65,6 +66,8 @@ class FineAlgorithm(SuperResolutionAlgorithm):
         return self.raster_path(parameters, name, context) if parameters.get(name) else None
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+        from ..dualsr_core.fine import refine  # not at load time: see base.py
+
         result = self.run_core(
             refine,
             self.raster_path(parameters, self.INPUT, context),

@@ -1,4 +1,6 @@
 """Parameters shared by the inference algorithms (Coarse, Fine, one-step DualSR)."""
+from __future__ import annotations
+
 from qgis.core import (
     QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
@@ -18,7 +20,6 @@ PRECISIONS = ["auto", "fp32", "bf16"]
 BAD_BAND_MODES = ["nodata", "bicubic"]
 SCHEDULES = ["auto", "band", "batched"]
 DEFAULT_TILE = 128
-DEFAULT_OVERLAP = 24
 
 
 class SuperResolutionAlgorithm(DualSRAlgorithm):
@@ -57,11 +58,11 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
         tile = QgsProcessingParameterNumber(self.TILE_SIZE, self.tr("Tile size (input pixels)"), NUMBER_INTEGER,
                                             defaultValue=DEFAULT_TILE, minValue=8, maxValue=4096)
         tile.setHelp(self.tr("Side of the block of input pixels processed at once; smaller uses less memory."))
-        overlap = QgsProcessingParameterNumber(self.OVERLAP, self.tr("Tile overlap (input pixels)"), NUMBER_INTEGER,
-                                               defaultValue=DEFAULT_OVERLAP, minValue=0, maxValue=512)
-        overlap.setHelp(self.tr("Context read around each tile and cut off after the network. At least the network's "
-                                "receptive radius (24 for the paper's configuration) makes the result independent of "
-                                "the tile size."))
+        overlap = QgsProcessingParameterNumber(self.OVERLAP, self.tr("Tile overlap (input pixels, empty: automatic)"),
+                                               NUMBER_INTEGER, optional=True, minValue=0, maxValue=512)
+        overlap.setHelp(self.tr("Context read around each tile and cut off after the network. Empty uses the "
+                                "network's receptive radius (for example 24 pixels for the paper's x2 network), "
+                                "which makes the result independent of the tile size."))
         device = QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), options=DEVICES, defaultValue="auto",
                                             usesStaticStrings=True)
         device.setHelp(self.tr("auto uses a CUDA GPU when PyTorch sees one, else the CPU."))
@@ -84,6 +85,7 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
                                  "the first tile."))
         chunk = QgsProcessingParameterNumber(self.BAND_CHUNK, self.tr("Bands per batch (batched schedule)"),
                                              NUMBER_INTEGER, defaultValue=16, minValue=1, maxValue=512)
+        chunk.setHelp(self.tr("More bands per batch keep a GPU busier and need more memory."))
         for param in (tile, overlap, device, precision, schedule, chunk, as_float, bad, cog):
             self.addParameter(self.adv(param))
 
@@ -93,8 +95,8 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
     def run_options(self, parameters, context) -> dict:
         """Keyword arguments of the dualsr_core run shared by every inference algorithm."""
         extent, extent_crs = None, None
-        if parameters.get(self.EXTENT):
-            rectangle = self.parameterAsExtent(parameters, self.EXTENT, context)
+        rectangle = self.parameterAsExtent(parameters, self.EXTENT, context)
+        if parameters.get(self.EXTENT) and not rectangle.isNull():
             extent = (rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum())
             crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context)
             extent_crs = crs.toWkt() if crs.isValid() else None
@@ -106,7 +108,8 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
             bad_bands=self.parameterAsEnumString(parameters, self.BAD_BANDS, context),
             driver="COG" if self.parameterAsBool(parameters, self.COG, context) else None,
             tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
-            overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
+            overlap=self.parameterAsInt(parameters, self.OVERLAP, context) if parameters.get(self.OVERLAP) is not None
+            else None,
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),
             precision=self.parameterAsEnumString(parameters, self.PRECISION, context),
             schedule=self.parameterAsEnumString(parameters, self.SCHEDULE, context),

@@ -1,6 +1,7 @@
 """Train: CoarSR weights from the user's own high-resolution scenes."""
+from __future__ import annotations
+
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingOutputNumber,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
@@ -9,8 +10,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from ..dualsr_core.training import train
-from ..provider.compat import FILE_BEHAVIOR_FILE, FILE_BEHAVIOR_FOLDER, NUMBER_DOUBLE, NUMBER_INTEGER
+from ..provider.compat import FILE_BEHAVIOR_FILE, FILE_BEHAVIOR_FOLDER, NUMBER_DOUBLE, NUMBER_INTEGER, TYPE_RASTER
 from .base import DualSRAlgorithm
 from .superres_base import DEVICES, SCALES
 
@@ -34,6 +34,7 @@ class TrainAlgorithm(DualSRAlgorithm):
     PSNR = "PSNR"
     group_id = "training"
     group_name = "Training and evaluation"
+    needs_packages = ("numpy", "scipy", "rasterio", "h5py")
 
     def name(self):
         return "train"
@@ -63,7 +64,7 @@ class TrainAlgorithm(DualSRAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         layers = QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("High-resolution scenes"),
-                                                      QgsProcessing.TypeRaster, optional=True)
+                                                      TYPE_RASTER, optional=True)
         layers.setHelp(self.tr("Reflectance rasters at the resolution you want to reach."))
         self.addParameter(layers)
         self.addParameter(QgsProcessingParameterFile(self.FOLDER, self.tr("Or a folder of scenes"),
@@ -106,6 +107,8 @@ class TrainAlgorithm(DualSRAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+        from ..dualsr_core.training import train  # not at load time: see base.py
+
         scenes = [layer.source() for layer in self.parameterAsLayerList(parameters, self.INPUT, context)]
         folder = self.parameterAsFile(parameters, self.FOLDER, context)
         max_iterations = self.parameterAsInt(parameters, self.MAX_ITERATIONS, context)

@@ -22,7 +22,7 @@ def torch_status() -> tuple[bool, str]:
     """Return (True, version) when torch imports, else (False, a message saying how to install it)."""
     try:
         torch = importlib.import_module("torch")
-    except ImportError as exc:
+    except (ImportError, OSError) as exc:  # OSError: a broken install ("DLL load failed" on Windows)
         hint = _INSTALL_HINT.format(python=sys.executable)
         return False, f"PyTorch is not importable ({exc}). {hint}"
     return True, torch.__version__

@@ -1,7 +1,8 @@
 """DualSR Coarse on a raster file: tiled CoarSR inference written tile by tile.
 
-Peak memory is bounded by the tile size and band count of one tile: tiles are read, super-resolved
-and written one at a time into a GeoTIFF that is moved into place only when complete.
+Peak memory is bounded by the tile size and band count of a few tiles: tiles are read ahead and
+written behind in background threads through bounded queues (pipeline.py), super-resolved one at
+a time, into a file that is moved into place only when complete.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """DualSR Fine: enhanced back-projection with a spectral-angle weight (METHOD.md section 6).
 
 U is the coarse result at scale s, V a reference on a grid `ratio` times coarser: the coarse result
-at s/2 for even scales (ratio 2), the low-resolution input itself for odd scales (ratio s, classic
-back-projection). One iteration:
+at s/2 for x4 and x8 (ratio 2), the low-resolution input itself for x2 and x3, where s/2 is no
+CoarSR scale (ratio s, classic back-projection). One iteration, over the good bands:
 
     D = imresize(U, 1/ratio)            MATLAB antialiased bicubic, mirrored borders
     c = min(1, mean spectral angle between D and V, in degrees)
@@ -26,9 +26,6 @@ from . import metrics, resize
 from .errors import InputError
 from .feedback import Feedback
 from .raster import RasterReader, RasterWriter, Region
-
-DEFAULT_TILE = 256  # output (high-resolution) pixels per tile side
-
 
 def back_project(u: np.ndarray, v: np.ndarray, iterations: int = 1) -> tuple[np.ndarray, list[float]]:
     """Enhanced back-projection of whole (L,H,W) and (L,h,w) arrays; returns the result and each c.
@@ -72,13 +69,24 @@ def _down(u_window, u_valid, grids: _Grids, rows: tuple, cols: tuple, u_rows: tu
     return down, ~touched
 
 
-def _read_u(reader: RasterReader, rows: tuple, cols: tuple):
+def _read(reader: RasterReader, rows: tuple, cols: tuple, good: list[int]):
+    """A window as float64, its per-band validity, and the pixels valid in every good band."""
     cube, valid = reader.read(Region(rows[0], cols[0], rows[1] - rows[0], cols[1] - cols[0]))
-    return cube.astype(np.float64), valid.all(axis=0)
+    return cube.astype(np.float64), valid, valid[good].all(axis=0)
 
 
-def mean_angle(u: RasterReader, v: RasterReader, grids: _Grids, tile: int, feedback: Feedback) -> float:
-    """Mean spectral angle (degrees) between D(U) and V over pixels valid in both, by tiles of V."""
+def good_bands(reader: RasterReader) -> list[int]:
+    """Bands that take part in the back-projection: not flagged bad, not empty (as in Coarse)."""
+    flagged, empty = reader.bad_band_list(), reader.empty_bands()
+    good = [b for b in range(reader.count) if not (flagged[b] or empty[b])]
+    if not good:
+        raise InputError(f"{reader.parameter} has no good band: every band is flagged bad or empty.")
+    return good
+
+
+def mean_angle(u: RasterReader, v: RasterReader, grids: _Grids, tile: int, good: list[int],
+               feedback: Feedback) -> float:
+    """Mean spectral angle (degrees) over the good bands between D(U) and V, by tiles of V."""
     total, count = 0.0, 0
     step = max(1, tile // 2)
     for r0 in range(0, grids.h, step):
@@ -86,11 +94,11 @@ def mean_angle(u: RasterReader, v: RasterReader, grids: _Grids, tile: int, feedb
             feedback.check_cancelled()
             rows, cols = (r0, min(r0 + step, grids.h)), (c0, min(c0 + step, grids.w))
             u_rows, u_cols = _span(grids.down_y, *rows), _span(grids.down_x, *cols)
-            window, valid = _read_u(u, u_rows, u_cols)
-            down, down_valid = _down(window, valid, grids, rows, cols, u_rows, u_cols)
-            ref, ref_valid = v.read(Region(rows[0], cols[0], rows[1] - rows[0], cols[1] - cols[0]))
-            angles = metrics.sam_map(ref.astype(np.float64), down)
-            use = down_valid & ref_valid.all(axis=0) & np.isfinite(angles)
+            window, _, valid = _read(u, u_rows, u_cols, good)
+            down, down_valid = _down(window[good], valid, grids, rows, cols, u_rows, u_cols)
+            ref, _, ref_valid = _read(v, rows, cols, good)
+            angles = metrics.sam_map(ref[good], down)
+            use = down_valid & ref_valid & np.isfinite(angles)
             total += float(angles[use].sum())
             count += int(use.sum())
     if count == 0:
@@ -99,8 +107,8 @@ def mean_angle(u: RasterReader, v: RasterReader, grids: _Grids, tile: int, feedb
 
 
 def correct(u: RasterReader, v: RasterReader, grids: _Grids, c: float, writer: RasterWriter, tile: int,
-            feedback: Feedback):
-    """Write U + up(c * (V - D(U))) tile by tile (tiles of the U grid)."""
+            good: list[int], feedback: Feedback):
+    """Write U + up(c * (V - D(U))) tile by tile (tiles of the U grid); bad bands pass unchanged."""
     height, width = u.height, u.width
     tiles = [(r0, c0) for r0 in range(0, height, tile) for c0 in range(0, width, tile)]
     for done, (r0, c0) in enumerate(tiles):
@@ -110,16 +118,17 @@ def correct(u: RasterReader, v: RasterReader, grids: _Grids, c: float, writer: R
         need_rows, need_cols = _span(grids.down_y, *z_rows), _span(grids.down_x, *z_cols)
         u_rows = (min(need_rows[0], rows[0]), max(need_rows[1], rows[1]))
         u_cols = (min(need_cols[0], cols[0]), max(need_cols[1], cols[1]))
-        window, valid = _read_u(u, u_rows, u_cols)
-        down, down_valid = _down(window, valid, grids, z_rows, z_cols, u_rows, u_cols)
-        ref, ref_valid = v.read(Region(z_rows[0], z_cols[0], z_rows[1] - z_rows[0], z_cols[1] - z_cols[0]))
-        residual = np.where(down_valid & ref_valid.all(axis=0), ref - down, 0.0)  # no correction from nodata
+        window, band_valid, valid = _read(u, u_rows, u_cols, good)
+        down, down_valid = _down(window[good], valid, grids, z_rows, z_cols, u_rows, u_cols)
+        ref, _, ref_valid = _read(v, z_rows, z_cols, good)
+        residual = np.where(down_valid & ref_valid, ref[good] - down, 0.0)  # no correction from nodata
         update = resize.apply_weights(c * residual, grids.up_y[rows[0]:rows[1], z_rows[0]:z_rows[1]],
                                       grids.up_x[cols[0]:cols[1], z_cols[0]:z_cols[1]])
-        inner = (slice(None), slice(rows[0] - u_rows[0], rows[1] - u_rows[0]),
-                 slice(cols[0] - u_cols[0], cols[1] - u_cols[0]))
-        corrected = (window[inner] + update).astype(np.float32)
-        out_valid = np.broadcast_to(valid[inner[1:]], corrected.shape)
+        inner = (slice(rows[0] - u_rows[0], rows[1] - u_rows[0]), slice(cols[0] - u_cols[0], cols[1] - u_cols[0]))
+        corrected = window[(slice(None), *inner)].astype(np.float32)
+        corrected[good] += update.astype(np.float32)
+        out_valid = band_valid[(slice(None), *inner)].copy()
+        out_valid[good] = valid[inner]
         writer.write(corrected, out_valid, rows[0], cols[0])
         feedback.progress((done + 1) / len(tiles))
 
@@ -154,8 +163,8 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
         output_path: the result, on the input grid / scale, in the input's encoding.
         scale: 2, 3, 4 or 8.
         coarse_path: U, the coarse result at `scale`; None runs DualSR Coarse with `weights`.
-        reference_path: V for even scales, the coarse result at scale/2; None runs DualSR Coarse at
-            scale/2 with `reference_weights` (default: the bundled ones). Ignored for odd scales,
+        reference_path: V for x4 and x8, the coarse result at scale/2; None runs DualSR Coarse at
+            scale/2 with `reference_weights` (default: the bundled ones). Ignored for x2 and x3,
             whose reference is the input itself.
         iterations: back-projection iterations (the method uses 1).
         tile_size, overlap, device, precision, schedule, band_chunk, bad_bands: passed to the coarse
@@ -174,13 +183,15 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
     if subset and (coarse_path is not None or reference_path is not None):
         raise InputError("EXTENT and BANDS apply when Fine computes the coarse results itself; leave COARSE and "
                          "REFERENCE empty, or clip those rasters instead.")
-    ratio = 2 if scale % 2 == 0 else scale
+    # V is the coarse result at s/2 where that is a CoarSR scale (x4, x8), else the input (x2, x3).
+    ratio = 2 if scale in (4, 8) else scale
     started = time.perf_counter()
+    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     with RasterReader(input_path) as original, \
             tempfile.TemporaryDirectory(prefix=".dualsr-fine-", dir=Path(output_path).parent) as work:
         work = Path(work)
         region = original.region_from_bounds(extent, extent_crs) if extent is not None else None
-        steps = (coarse_path is None) + (ratio == 2 and reference_path is None) + iterations + subset
+        steps = (coarse_path is None) + (ratio != scale and reference_path is None) + iterations + subset
         step = 0
 
         def next_feedback():
@@ -203,8 +214,8 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
             coarse_path = work / "coarse.tif"
             super_resolve(input_path, coarse_path, scale, weights=weights, feedback=next_feedback(), **run)
         if ratio == scale:
-            feedback.log(f"Fine: odd scale x{scale}, the reference V is the low-resolution input itself "
-                         "(classic back-projection).")
+            feedback.log(f"Fine: x{scale} has no coarse model at half the scale, so the reference V is the "
+                         "low-resolution input itself (classic back-projection).")
             reference_path = low_path
         elif reference_path is None:
             feedback.log(f"Fine: running DualSR Coarse x{scale // 2} for the reference V.")
@@ -224,13 +235,14 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
             with RasterReader(current, "COARSE") as u, RasterReader(reference_path, "REFERENCE") as v:
                 grids = _Grids(u.height, u.width, ratio)
                 step_feedback = next_feedback()
-                c = min(1.0, mean_angle(u, v, grids, tile, step_feedback.scaled(0.0, 0.3)))
+                good = good_bands(u)
+                c = min(1.0, mean_angle(u, v, grids, tile, good, step_feedback.scaled(0.0, 0.3)))
                 weights_used.append(c)
                 feedback.log(f"Fine iteration {iteration + 1}/{iterations}: spectral-angle weight c = {c:.4f}.")
                 options = dict(output_float=output_float, driver=driver) if last else \
                     dict(output_float=True, nodata=math.nan)
                 with RasterWriter(target, original, scale, region=region, bands=bands, **options) as writer:
-                    correct(u, v, grids, c, writer, tile, step_feedback.scaled(0.3, 1.0))
+                    correct(u, v, grids, c, writer, tile, good, step_feedback.scaled(0.3, 1.0))
             current = target
     seconds = time.perf_counter() - started
     feedback.log(f"Wrote {output_path} in {seconds:.1f} s.")

@@ -90,7 +90,8 @@ class CoarseEngine:
             self._skip_matrices[(h, w)] = (torch.from_numpy(wy).float().to(self.device),
                                            torch.from_numpy(wx.T.copy()).float().to(self.device))
         wy, wxt = self._skip_matrices[(h, w)]
-        return wy @ x.float() @ wxt
+        with torch.autocast(self.device.type, enabled=False):  # the skip stays fp32 under bf16 autocast
+            return wy @ x.float() @ wxt
 
     def _autocast(self):
         if self.precision == "bf16":

@@ -23,20 +23,24 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item) -> bool:
+        """Queue an item unless the consumer has stopped; False when it has."""
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce():
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            buffer.put(_DONE)
+            put(_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it
-            buffer.put(_Failure(exc))
+            put(_Failure(exc))
 
     thread = threading.Thread(target=produce, name="dualsr-read", daemon=True)
     thread.start()

@@ -130,4 +130,6 @@ class PreparedCoarSR(nn.Module):
         return self.fcf(torch.cat([f, state], dim=1))
 
     def reconstruct(self, z, bic):
-        return self.last(self.upsample(z)) + bic
+        """The residual in the working precision, plus the skip image in fp32: the output keeps fp32
+        resolution even under bf16 autocast."""
+        return self.last(self.upsample(z)).float() + bic

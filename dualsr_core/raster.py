@@ -64,18 +64,19 @@ class RasterReader:
     def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
         self.path = str(path)
         self.parameter = parameter
-        if not self.path.startswith(("NETCDF:", "HDF5:", "HDF4_", "/vsi")):
-            file = Path(self.path)
-            if not file.is_file():
-                raise InputError(f"{parameter} '{self.path}' does not exist.")
-            if file.stat().st_size == 0:
-                raise InputError(f"{parameter} '{self.path}' is an empty (0-byte) file, not a raster.")
         self._env = gdal_env()
         self._env.__enter__()
         try:
             self.dataset = rasterio.open(self.path)
         except RasterioIOError as exc:
             self._env.__exit__(None, None, None)
+            # GDAL strings (subdatasets, /vsi paths) are opened as they are; a message about the
+            # file itself is clearer when the path names a missing or empty file.
+            file = Path(self.path)
+            if not file.exists() and not any(mark in self.path for mark in (":", "|", "/vsi")):
+                raise InputError(f"{parameter} '{self.path}' does not exist.") from exc
+            if file.is_file() and file.stat().st_size == 0:
+                raise InputError(f"{parameter} '{self.path}' is an empty (0-byte) file, not a raster.") from exc
             raise InputError(f"{parameter} '{self.path}' is not a raster GDAL can read ({exc}).") from exc
         ds = self.dataset
         if ds.count < 1:
@@ -160,8 +161,9 @@ class RasterReader:
     def empty_bands(self, sample: int = 256) -> list[bool]:
         """True for bands without a single valid pixel in a decimated read (at most sample x sample).
 
-        Decimation keeps this cheap on large scenes; a band that is valid only in a few isolated
-        pixels may be missed, which is harmless (its pixels are then processed normally).
+        Decimation keeps this cheap on large scenes. A band valid only in a few isolated pixels
+        that the sample misses is reported empty, so it is treated as a bad band: written as
+        nodata (or bicubic) and never used as a neighbour.
         """
         shape = (self.count, min(self.height, sample), min(self.width, sample))
         raw = self.dataset.read(out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
@@ -301,6 +303,9 @@ class RasterWriter:
         self.driver = driver or ("ENVI" if self.path.suffix.lower() in ENVI_SUFFIXES else "GTiff")
         if self.driver not in DRIVERS:
             raise InputError(f"Output format '{self.driver}' is not supported; use one of {', '.join(DRIVERS)}.")
+        if self.driver == "COG" and self.path.suffix.lower() in ENVI_SUFFIXES:
+            raise InputError(f"OUTPUT '{self.path.name}' names an ENVI file but COG was asked for: "
+                             "use a .tif name for a Cloud-Optimised GeoTIFF.")
         self.tmp_path = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
         self._dataset = None
 
@@ -317,11 +322,26 @@ class RasterWriter:
                            interleave="pixel" if len(self.bands) <= 4 else "band", BIGTIFF="IF_SAFER")
         self._env = gdal_env()
         self._env.__enter__()
-        self._dataset = rasterio.open(self.tmp_path, "w", **profile)
-        self._copy_metadata()
-        if self.driver == "ENVI":
-            self._write_envi_header_items()
+        try:
+            self._dataset = rasterio.open(self.tmp_path, "w", **profile)
+            self._copy_metadata()
+            if self.driver == "ENVI":
+                self._write_envi_header_items()
+        except BaseException:
+            self._discard()
+            raise
         return self
+
+    def _discard(self):
+        """Close what is open and remove every temporary file (after a failure)."""
+        try:
+            if self._dataset is not None:
+                self._dataset.close()
+        finally:
+            self._env.__exit__(None, None, None)
+            remove_quietly(self.tmp_path)
+            for tmp, _ in self._companions(self.path):
+                remove_quietly(tmp)
 
     def _write_envi_header_items(self):
         """Per-band lists of the ENVI header: wavelength, fwhm, bbl, units and the scale factor."""
@@ -351,7 +371,8 @@ class RasterWriter:
             description = like.descriptions[band]
             if description:
                 ds.set_band_description(out_band, description)
-            default = like.band_tags(band)
+            # Statistics of the input describe other pixels (and maybe another data type).
+            default = {k: v for k, v in like.band_tags(band).items() if not k.startswith("STATISTICS_")}
             if default:
                 ds.update_tags(out_band, **default)
             imagery = dict(like.band_tags(band, "IMAGERY"))
@@ -403,26 +424,23 @@ class RasterWriter:
         return pairs
 
     def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self._discard()
+            return False
         try:
             self._dataset.close()
-        finally:
-            self._env.__exit__(None, None, None)
-        try:
-            if exc_type is None and self.driver == "COG":
+            self._dataset = None
+            if self.driver == "COG":
                 self._convert_to_cog()
+            for tmp, final in self._companions(self.path):
+                remove_quietly(final)  # no stale statistics or header of an earlier output
+                if tmp.exists():
+                    os.replace(tmp, final)
+            os.replace(self.tmp_path, self.path)
         except BaseException:
-            exc_type = True
+            self._discard()
             raise
-        finally:
-            if exc_type is None:
-                for tmp, final in self._companions(self.path):
-                    if tmp.exists():
-                        os.replace(tmp, final)
-                os.replace(self.tmp_path, self.path)
-            else:
-                remove_quietly(self.tmp_path)
-                for tmp, _ in self._companions(self.path):
-                    remove_quietly(tmp)
+        self._env.__exit__(None, None, None)
         return False
 
     def _convert_to_cog(self):

@@ -1,4 +1,6 @@
 """The DualSR Processing provider. Importing it imports neither torch nor any weights."""
+from __future__ import annotations
+
 from pathlib import Path
 
 from qgis.core import QgsProcessingProvider

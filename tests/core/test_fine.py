@@ -142,3 +142,17 @@ def test_mismatched_coarse_grid_is_refused(fine_rasters):
         refine(folder / "lr.tif", folder / "out.tif", 4, coarse_path=folder / "wrong.tif",
                reference_path=folder / "v.tif")
     assert not (folder / "out.tif").exists()
+
+
+def test_bad_bands_pass_through_and_do_not_block_the_fine_stage(tmp_path, tiny_weights):
+    cube = smooth_cube(7, 12, 10, seed=9)
+    cube[3] = -1.0  # an all-nodata band, as EnMAP's water-vapour bands
+    tags = [{"bbl": "0" if b == 5 else "1"} for b in range(7)]
+    src = write_raster(tmp_path / "lr.tif", cube, nodata=-1.0, band_tags=tags)
+    out = tmp_path / "x4.tif"
+    result = refine(src, out, 4, weights=tiny_weights[4], reference_weights=tiny_weights[2], precision="fp32")
+    assert 0 < result["WEIGHTS_C"][0] <= 1
+    with rasterio.open(out) as ds:
+        data = ds.read()
+    assert np.all(data[[3, 5]] == -1.0)
+    assert np.all(data[[0, 1, 2, 4, 6]] != -1.0)

@@ -104,3 +104,17 @@ def test_prepared_engine_schedules_equal_the_plain_model():
             plain.append(y[0, 0].numpy())
     assert np.abs(band - np.stack(plain)).max() < 1e-5
     assert np.abs(batched - np.stack(plain)).max() < 1e-5
+
+
+def test_bf16_changes_only_the_residual_not_the_skip_image():
+    # With a zero residual the output is the skip image; in bf16 it must keep fp32 resolution.
+    model = CoarSR(CoarSRConfig(2, n_feats=8, n_blocks=1))
+    with torch.no_grad():
+        model.last.parametrizations.weight.original0.zero_()
+        model.last.bias.zero_()
+    model = fold_weight_norm(model).eval()
+    cube = (0.3 + 0.01 * np.random.default_rng(1).random((5, 9, 9))).astype(np.float32)
+    order = list(range(5))
+    fp32 = CoarseEngine(model, torch.device("cpu"), "fp32", "band").run(cube, order, neighbour_table(order))
+    bf16 = CoarseEngine(model, torch.device("cpu"), "bf16", "band").run(cube, order, neighbour_table(order))
+    assert np.abs(bf16 - fp32).max() < 1e-6

@@ -56,3 +56,16 @@ def test_writer_runs_in_order_and_raises_errors():
             for i in range(5):
                 writer.submit(i)
                 time.sleep(0.01)
+
+
+def test_consumer_error_with_a_full_queue_does_not_hang():
+    # The producer finishes (and wants to queue its end marker) while the consumer fails.
+    def consume():
+        for item in prefetch(iter(range(3)), depth=1):
+            time.sleep(0.2)
+            raise RuntimeError(f"failed on {item}")
+
+    started = time.perf_counter()
+    with pytest.raises(RuntimeError, match="failed on 0"):
+        consume()
+    assert time.perf_counter() - started < 5
