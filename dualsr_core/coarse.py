@@ -161,67 +161,113 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                      f"tile plan: {len(tiles)} tile(s) of up to {tile_size} x {tile_size} px with {overlap} px "
                      f"overlap; weights x{header['scale']} ({header['n_feats']} features, "
                      f"{header['n_blocks']} blocks).")
-        progress = _Progress(feedback, tiles)
-        def read(tile):
-            cube, valid = reader.read(tile.read, plan.output)
-            return tile, fill_invalid(cube, valid), valid
+        units = list(_work_units(tiles, order, skipped, table))
+        progress = _Progress(feedback, units, len(tiles))
 
+        def read(unit: _Unit):
+            cube, valid = reader.read(unit.tile.read, [plan.output[i] for i in unit.read])
+            return unit, fill_invalid(cube, valid), valid
+
+        state = None
         with RasterWriter(output_path, reader, scale, region=region, bands=plan.output,
                           output_float=output_float, nodata=output_nodata, driver=driver) as writer, \
                 BackgroundWriter(writer.write) as background:
-            for tile, cube, valid in prefetch(read(tile) for tile in tiles):
+            for unit, cube, valid in prefetch(read(unit) for unit in units):
                 feedback.check_cancelled()
-                result = np.zeros((len(plan.output), tile.read.height * scale, tile.read.width * scale), np.float32)
-                result[order] = engine.run(cube, order, table)
-                if engine.calibration and progress.done == 0:
-                    feedback.log(engine.calibration.capitalize() + ".")
-                out_valid = np.repeat(np.repeat(valid, scale, axis=1), scale, axis=2)
-                if skipped and bad_bands == "bicubic":
-                    result[skipped] = engine.bicubic(cube[skipped])
+                local = {band: k for k, band in enumerate(unit.read)}
+                targets = [local[b] for b in unit.bands]
+                if unit.network:
+                    state = None if unit.first_of_tile else state
+                    result, state = engine.run_from(cube, targets, np.vectorize(local.get)(unit.table), state)
+                    if engine.calibration and progress.done == 0:
+                        feedback.log(engine.calibration.capitalize() + ".")
+                elif bad_bands == "bicubic":
+                    result = engine.bicubic(cube[targets])
                 else:
-                    out_valid[skipped] = False
+                    result = np.zeros((len(targets), cube.shape[1] * scale, cube.shape[2] * scale), np.float32)
+                out_valid = np.repeat(np.repeat(valid[targets], scale, axis=1), scale, axis=2)
+                if not unit.network and bad_bands == "nodata":
+                    out_valid[:] = False
+                tile = unit.tile
                 r, c = tile.core_offset
                 rows = slice(r * scale, (r + tile.core.height) * scale)
                 cols = slice(c * scale, (c + tile.core.width) * scale)
                 background.submit(result[:, rows, cols], out_valid[:, rows, cols],
-                                  (tile.core.row0 - region.row0) * scale, (tile.core.col0 - region.col0) * scale)
-                progress.tile_done()
+                                  (tile.core.row0 - region.row0) * scale, (tile.core.col0 - region.col0) * scale,
+                                  unit.bands)
+                progress.unit_done(unit)
         seconds = progress.elapsed()
     feedback.log(f"Wrote {output_path} in {seconds:.1f} s.")
     return {"OUTPUT": str(output_path), "DEVICE": torch_device.type, "PRECISION": engine.precision,
             "TILES": len(tiles), "SECONDS": seconds}
 
 
-class _Progress:
-    """Progress per tile; after the first tile (the calibration) an estimate of the whole run.
+IO_BANDS = 16  # bands of a tile read, run and written together: memory does not grow with band count
 
-    Tiles are weighted by their pixel count, so small edge tiles do not skew the estimate.
+
+@dataclass(frozen=True)
+class _Unit:
+    """A run of bands of one tile: the bands written (`bands`), those read for them (`read`, with
+    their neighbours), and their rows of the neighbour table; `network` is False for bad bands."""
+
+    tile: object
+    bands: list[int]
+    read: list[int]
+    table: np.ndarray
+    network: bool
+    first_of_tile: bool
+    last_of_tile: bool
+
+
+def _work_units(tiles, order: list[int], skipped: list[int], table: np.ndarray):
+    """Per tile: runs of IO_BANDS bands in processing order (the state carries from run to run),
+    then runs of the bad bands."""
+    for tile in tiles:
+        runs = [(order[k:k + IO_BANDS], table[k:k + IO_BANDS], True) for k in range(0, len(order), IO_BANDS)]
+        runs += [(skipped[k:k + IO_BANDS], None, False) for k in range(0, len(skipped), IO_BANDS)]
+        for index, (bands, rows, network) in enumerate(runs):
+            needed = set(bands) if rows is None else set(bands) | set(rows.ravel().tolist())
+            yield _Unit(tile, list(bands), sorted(needed), rows, network, index == 0, index == len(runs) - 1)
+
+
+class _Progress:
+    """Progress per run of bands; after the first tile (the calibration) an estimate of the whole run.
+
+    Work is weighted by pixels x bands, so small edge tiles and bad bands do not skew the estimate.
     """
 
-    def __init__(self, feedback: Feedback, tiles: list):
+    def __init__(self, feedback: Feedback, units: list, tiles: int):
         self.feedback = feedback
-        self.sizes = [t.read.height * t.read.width for t in tiles]
-        self.total = float(sum(self.sizes))
+        self.total = float(sum(self._weight(u) for u in units))
+        self.tiles = tiles
         self.done = 0
-        self.pixels = 0.0
+        self.tiles_done = 0
+        self.work = 0.0
         self.started = time.perf_counter()
         self.next_log = 0.0
+
+    @staticmethod
+    def _weight(unit) -> float:
+        return unit.tile.read.height * unit.tile.read.width * len(unit.bands) * (1.0 if unit.network else 0.05)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
-    def tile_done(self):
-        self.pixels += self.sizes[self.done]
+    def unit_done(self, unit):
         self.done += 1
-        fraction = self.pixels / self.total
+        self.work += self._weight(unit)
+        fraction = self.work / self.total
         self.feedback.progress(fraction)
+        if not unit.last_of_tile:
+            return
+        self.tiles_done += 1
         elapsed = self.elapsed()
         left = elapsed / fraction - elapsed
-        count = len(self.sizes)
-        if self.done == 1 and count > 1:
+        if self.tiles_done == 1 and self.tiles > 1:
             self.feedback.log(f"Calibration: the first tile took {elapsed:.1f} s; estimated run time "
-                              f"{elapsed / fraction:.0f} s for {count} tiles.")
-        elif fraction >= self.next_log or self.done == count:
-            self.feedback.log(f"Tiles {self.done}/{count} done, {elapsed:.0f} s elapsed, about {left:.0f} s left.")
+                              f"{elapsed / fraction:.0f} s for {self.tiles} tiles.")
+        elif fraction >= self.next_log or self.tiles_done == self.tiles:
+            self.feedback.log(f"Tiles {self.tiles_done}/{self.tiles} done, {elapsed:.0f} s elapsed, "
+                              f"about {left:.0f} s left.")
         if fraction >= self.next_log:
             self.next_log = fraction + 0.1

@@ -98,23 +98,31 @@ class CoarseEngine:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return torch.autocast(self.device.type, enabled=False)
 
-    @torch.inference_mode()
     def run(self, cube: np.ndarray, order: list[int], table: np.ndarray) -> np.ndarray:
         """Super-resolve the bands of `order` of a (L,h,w) float32 reflectance cube.
 
         Args:
-            cube: low-resolution tile, all bands in file order, no invalid values.
-            order: bands to super-resolve, in processing (wavelength) order.
-            table: neighbour table for `order` (partition.neighbour_table(order)).
+            cube: low-resolution tile, no invalid values.
+            order: indices into `cube` of the bands to super-resolve, in processing (wavelength) order.
+            table: neighbour table for `order` (partition.neighbour_table), indices into `cube`.
         Returns:
             (len(order), h*s, w*s) float32, in the order of `order`.
+        """
+        return self.run_from(cube, order, table, None)[0]
+
+    @torch.inference_mode()
+    def run_from(self, cube: np.ndarray, order: list[int], table: np.ndarray, state):
+        """As `run`, continuing from the recurrent state of an earlier call (None: the first band).
+
+        A tile can so be processed in runs of bands, holding only those bands and their neighbours.
+        Returns (output, state).
         """
         bands = torch.from_numpy(np.ascontiguousarray(cube))
         if self.device.type == "cuda":
             bands = bands.pin_memory().to(self.device, non_blocking=True)
         if self.schedule == "auto":
             self.schedule = self._calibrate(bands, order, table)
-        return self._run(bands, order, table, 1 if self.schedule == "band" else self.band_chunk)
+        return self._run(bands, order, table, 1 if self.schedule == "band" else self.band_chunk, state)
 
     def _calibrate(self, bands: torch.Tensor, order: list[int], table: np.ndarray) -> str:
         """Pick the faster exact schedule by timing both on the first bands of the first tile.
@@ -126,13 +134,13 @@ class CoarseEngine:
         if n < 2:
             return "band"
         trial = (bands, order[:n], table[:n])
-        self._run(*trial, n)  # warm-up: allocations and kernel selection
+        self._run(*trial, n, None)  # warm-up: allocations and kernel selection
         timings = {}
         for name, chunk in (("band", 1), ("batched", n)):
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             started = time.perf_counter()
-            self._run(*trial, chunk)
+            self._run(*trial, chunk, None)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             timings[name] = time.perf_counter() - started
@@ -141,11 +149,11 @@ class CoarseEngine:
                             f"(band by band {timings['band']:.2f} s, batched {timings['batched']:.2f} s)")
         return choice
 
-    def _run(self, bands: torch.Tensor, order: list[int], table: np.ndarray, chunk: int) -> np.ndarray:
+    def _run(self, bands: torch.Tensor, order: list[int], table: np.ndarray, chunk: int, state):
         targets = torch.as_tensor(order, device=self.device)
         near = torch.as_tensor(table[:, 0], device=self.device)
         far = torch.as_tensor(table[:, 1], device=self.device)
-        outputs, state = [], None
+        outputs = []
         with self._autocast():
             for start in range(0, len(order), chunk):
                 stop = min(start + chunk, len(order))
@@ -160,4 +168,4 @@ class CoarseEngine:
                 z = torch.cat(states) + head
                 y = self.model.reconstruct(z, self._bicubic(x))
                 outputs.append(y.float()[:, 0].cpu())
-        return torch.cat(outputs).numpy()
+        return torch.cat(outputs).numpy(), state

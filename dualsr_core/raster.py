@@ -390,17 +390,25 @@ class RasterWriter:
                 ds.scales = tuple(float(like.scales[b]) for b in self.bands)
                 ds.offsets = tuple(float(like.offsets[b]) for b in self.bands)
 
-    def write(self, reflectance: np.ndarray, valid: np.ndarray, row0: int, col0: int):
-        """Write a (B,h,w) block of reflectance at output pixel (row0, col0); invalid pixels become nodata."""
-        data = self._encode(reflectance, valid)
-        self._dataset.write(data, window=Window(col0, row0, data.shape[2], data.shape[1]))
+    def write(self, reflectance: np.ndarray, valid: np.ndarray, row0: int, col0: int,
+              bands: list[int] | None = None):
+        """Write a (B,h,w) block of reflectance at output pixel (row0, col0); invalid pixels become nodata.
 
-    def _encode(self, reflectance: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        Args:
+            bands: positions (0-based) of the block's bands among the output's bands (default all).
+        """
+        positions = list(range(len(self.bands))) if bands is None else list(bands)
+        data = self._encode(reflectance, valid, positions)
+        self._dataset.write(data, indexes=[p + 1 for p in positions],
+                            window=Window(col0, row0, data.shape[2], data.shape[1]))
+
+    def _encode(self, reflectance: np.ndarray, valid: np.ndarray, positions: list[int]) -> np.ndarray:
         if self.output_float:
             data = reflectance.astype(np.float32)
         else:
-            scales = self.like.scales[self.bands][:, None, None]
-            offsets = self.like.offsets[self.bands][:, None, None]
+            input_bands = [self.bands[p] for p in positions]
+            scales = self.like.scales[input_bands][:, None, None]
+            offsets = self.like.offsets[input_bands][:, None, None]
             raw = (reflectance.astype(np.float64) - offsets) / scales
             if self.dtype.kind in "iu":
                 info = np.iinfo(self.dtype)

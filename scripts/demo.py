@@ -67,21 +67,23 @@ def quicklook(name: str, src: Path, out: Path, scale: int) -> Path:
     import matplotlib.pyplot as plt
 
     with RasterReader(src) as reader:
-        lr, _ = reader.read(Region(0, 0, reader.height, reader.width))
+        lr, lr_valid = reader.read(Region(0, 0, reader.height, reader.width))
         wavelengths = np.array([w or np.nan for w in reader.wavelengths_um()]) * 1000
     with RasterReader(out) as reader:
-        sr, _ = reader.read(Region(0, 0, reader.height, reader.width))
+        sr, sr_valid = reader.read(Region(0, 0, reader.height, reader.width))
+    sr[~sr_valid] = np.nan  # bad bands and nodata are gaps in the spectra, not zeros
     h, w = lr.shape[1:]
     nearest = np.repeat(np.repeat(lr, scale, axis=1), scale, axis=2)
     bicubic = resize(lr, (h * scale, w * scale), method="pil")
+    bicubic[~np.repeat(np.repeat(lr_valid, scale, axis=1), scale, axis=2)] = np.nan
     targets = [860.0, 650.0, 550.0]  # colour infrared: NIR, red, green
     bands = [int(np.nanargmin(np.abs(wavelengths - t))) for t in targets]
     stack = np.stack([nearest[b] for b in bands])
-    low = np.percentile(stack, 2, axis=(1, 2))
-    high = np.percentile(stack, 98, axis=(1, 2))
+    low = np.nanpercentile(stack, 2, axis=(1, 2))
+    high = np.nanpercentile(stack, 98, axis=(1, 2))
     fig, axes = plt.subplots(1, 4, figsize=(16, 4.5))
     for ax, (title, cube) in zip(axes, [("input (nearest)", nearest), ("bicubic", bicubic), ("DualSR Coarse", sr)]):
-        ax.imshow(composite(cube, bands, low, high), interpolation="nearest")
+        ax.imshow(np.nan_to_num(composite(cube, bands, low, high)), interpolation="nearest")
         ax.set_title(f"{name}: {title}")
         ax.axis("off")
     rng = np.random.default_rng(0)

@@ -71,11 +71,11 @@ def test_envi_input_metadata_encoding_and_bad_bands(envi_scene, tmp_path, tiny_w
 
 def test_bad_band_values_never_influence_good_bands(envi_scene, tmp_path, tiny_weights):
     src, counts, wavelengths, fwhm, bbl = envi_scene
-    super_resolve(src, tmp_path / "a.tif", 2, weights=tiny_weights[2], precision="fp32")
+    super_resolve(src, tmp_path / "a.tif", 2, weights=tiny_weights[2], precision="fp32", schedule="band")
     changed = counts.copy()
     changed[3] = np.random.default_rng(0).integers(1, 65000, changed[3].shape)
     src2 = write_envi(tmp_path, changed, wavelengths, fwhm, bbl, 0, 10000)
-    super_resolve(src2, tmp_path / "b.tif", 2, weights=tiny_weights[2], precision="fp32",
+    super_resolve(src2, tmp_path / "b.tif", 2, weights=tiny_weights[2], precision="fp32", schedule="band",
                   bad_bands="bicubic")
     with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
         first, second = a.read(), b.read()
@@ -188,7 +188,7 @@ def test_an_exception_mid_run_leaves_nothing(make_raster, tmp_path, tiny_weights
     from dualsr_core import inference
 
     calls = []
-    original = inference.CoarseEngine.run
+    original = inference.CoarseEngine.run_from
 
     def failing(self, *args):
         calls.append(1)
@@ -196,7 +196,7 @@ def test_an_exception_mid_run_leaves_nothing(make_raster, tmp_path, tiny_weights
             raise RuntimeError("out of memory (simulated)")
         return original(self, *args)
 
-    monkeypatch.setattr(inference.CoarseEngine, "run", failing)
+    monkeypatch.setattr(inference.CoarseEngine, "run_from", failing)
     with pytest.raises(RuntimeError, match="simulated"):
         coarse.super_resolve(src, tmp_path / "out.tif", 2, weights=tiny_weights[2], tile_size=10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.tif"]
