@@ -18,7 +18,7 @@ $(PLUGIN_DIR)/dualsr:
 	mkdir -p $(PLUGIN_DIR) && ln -sfn $(CURDIR) $(PLUGIN_DIR)/dualsr
 
 demo: setup $(PLUGIN_DIR)/dualsr
-	$(QGIS_ENV) qgis_process.bin plugins enable dualsr >/dev/null
+	$(QGIS_ENV) qgis_process.bin plugins enable dualsr >/dev/null 2>&1 || true  # non-zero when already enabled
 	$(QGIS_ENV) $(PY) scripts/demo.py --data "$(DATA)"
 
 test: setup test-core test-plugin test-cli
@@ -61,8 +61,8 @@ package:
 	@echo "dist/dualsr.zip (committed files only, without tests)"
 
 bench: setup $(PLUGIN_DIR)/dualsr
-	$(QGIS_ENV) qgis_process.bin plugins enable dualsr >/dev/null
-	$(QGIS_ENV) $(PY) scripts/bench.py
+	$(QGIS_ENV) qgis_process.bin plugins enable dualsr >/dev/null 2>&1 || true  # non-zero when already enabled
+	$(QGIS_ENV) $(PY) scripts/bench.py $(BENCH_ARGS)
 
 bench-quality: setup
 	$(PY) scripts/bench_quality.py --data "$(DATA)"
