@@ -20,6 +20,7 @@ from . import resize
 from .prepared import PreparedCoarSR
 
 SCHEDULES = ("auto", "band", "batched")
+CPU_BATCH_BYTES = 512 * 2**20
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -122,7 +123,19 @@ class CoarseEngine:
             bands = bands.pin_memory().to(self.device, non_blocking=True)
         if self.schedule == "auto":
             self.schedule = self._calibrate(bands, order, table)
-        return self._run(bands, order, table, 1 if self.schedule == "band" else self.band_chunk, state)
+        return self._run(bands, order, table, 1 if self.schedule == "band" else self._chunk_for(bands), state)
+
+    def _chunk_for(self, bands: torch.Tensor) -> int:
+        """BAND_CHUNK, capped so that a batched pass stays within a memory budget: its features are
+        about 8 tensors of (chunk, 3F, h, w) floats, and with a 256-pixel tile and 16 bands that
+        would be gigabytes. On CUDA the budget is a quarter of the free memory."""
+        h, w = bands.shape[-2:]
+        per_band = 8 * 3 * self.model.n_feats * h * w * 4 * self.scale
+        if self.device.type == "cuda":
+            budget = torch.cuda.mem_get_info(self.device)[0] // 4
+        else:
+            budget = CPU_BATCH_BYTES
+        return max(1, min(self.band_chunk, budget // per_band))
 
     def _calibrate(self, bands: torch.Tensor, order: list[int], table: np.ndarray) -> str:
         """Pick the faster exact schedule by timing both on the first bands of the first tile.
@@ -130,10 +143,10 @@ class CoarseEngine:
         On CPUs the band-by-band schedule usually wins (its working set stays in cache), on GPUs
         the batched one; measuring on the real tile size settles it for this machine.
         """
-        n = min(len(order), self.band_chunk, 8)
+        n = min(len(order), self._chunk_for(bands), 4)
         if n < 2:
             return "band"
-        trial = (bands, order[:n], table[:n])
+        trial = (bands, order[:n], table[:n])  # the real tile size: the cache effect depends on it
         self._run(*trial, n, None)  # warm-up: allocations and kernel selection
         timings = {}
         for name, chunk in (("band", 1), ("batched", n)):

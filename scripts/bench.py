@@ -197,15 +197,27 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 2048])
     parser.add_argument("--band-counts", type=int, nargs="+", default=[32, 224])
     parser.add_argument("--tile", type=int, default=256)
-    parser.add_argument("--skip-qgis", action="store_true")
+    parser.add_argument("--sections", default="12345", help="which sections to run, e.g. 45")
     args = parser.parse_args()
     select_device("cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads ({usable_cores()} usable cores), "
           f"fast bf16: {cpu_has_fast_bf16()}, CPU: {_cpu_name()}")
-    peaks = conv_peak(max(5, args.repeats))
-    print("\n1. conv peak, 3x3 64->64 on 128x128 (GFLOP/s)")
-    for name, value in peaks.items():
-        print(f"   {name:20s} {value:7.1f}")
+    if "1" in args.sections or "3" in args.sections:
+        peaks = conv_peak(max(5, args.repeats))
+        print("\n1. conv peak, 3x3 64->64 on 128x128 (GFLOP/s)")
+        for name, value in peaks.items():
+            print(f"   {name:20s} {value:7.1f}")
+    if "2" in args.sections:
+        flop_table()
+    if "3" in args.sections:
+        engine_table(args.bands, args.repeats, peaks)
+    if "4" in args.sections:
+        qgis_runs(args.sizes, args.band_counts, args.tile, 2)
+    if "5" in args.sections:
+        projections(args.repeats)
+
+
+def flop_table():
     print("\n2. FLOPs per low-resolution pixel per band (torch FLOP counter, 1 FLOP = 1 multiply or add)")
     configs = {"paper (x4, 64/2/2)": PAPER}
     for path in sorted(BUNDLED_DIR.glob("coarsr_x*.pt")):
@@ -214,10 +226,6 @@ def main():
     for name, config in configs.items():
         print(f"   {name:24s} x{config.scale} {config.n_feats:3d} features {config.n_blocks} blocks "
               f"{flops_per_pixel(config) / 1e6:8.2f} MFLOP")
-    engine_table(args.bands, args.repeats, peaks)
-    if not args.skip_qgis:
-        qgis_runs(args.sizes, args.band_counts, args.tile, 2)
-    projections(args.repeats)
 
 
 def _cpu_name() -> str:
