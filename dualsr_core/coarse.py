@@ -160,7 +160,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         feedback.log(f"Device {torch_device.type}, precision {engine.precision}, schedule {engine.schedule}; "
                      f"tile plan: {len(tiles)} tile(s) of up to {tile_size} x {tile_size} px with {overlap} px "
                      f"overlap; weights x{header['scale']} ({header['n_feats']} features, "
-                     f"{header['n_blocks']} blocks).")
+                     f"{header['n_blocks']} residual block(s) per branch).")
         units = list(_work_units(tiles, order, skipped, table))
         progress = _Progress(feedback, units, len(tiles))
 
