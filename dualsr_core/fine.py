@@ -226,6 +226,9 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
                 RasterReader(reference_path, "REFERENCE") as v:
             _check_grid(low, u, scale, "COARSE")
             _check_grid(low, v, scale // ratio, "REFERENCE")
+            # The same for every iteration: each writes U's grid and passes bad bands through.
+            grids = _Grids(u.height, u.width, ratio)
+            good = good_bands(u)
         weights_used = []
         tile = max(16, tile_size * scale)
         current = Path(coarse_path)
@@ -233,9 +236,7 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
             last = iteration == iterations - 1
             target = Path(output_path) if last else work / f"iteration{iteration + 1}.tif"
             with RasterReader(current, "COARSE") as u, RasterReader(reference_path, "REFERENCE") as v:
-                grids = _Grids(u.height, u.width, ratio)
                 step_feedback = next_feedback()
-                good = good_bands(u)
                 c = min(1.0, mean_angle(u, v, grids, tile, good, step_feedback.scaled(0.0, 0.3)))
                 weights_used.append(c)
                 feedback.log(f"Fine iteration {iteration + 1}/{iterations}: spectral-angle weight c = {c:.4f}.")

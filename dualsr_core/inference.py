@@ -43,7 +43,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if device.type == "cuda" or cpu_has_fast_bf16() else "fp32"
 
 
-def resolve_schedule(schedule: str) -> str:
+def check_schedule(schedule: str) -> str:
+    """The schedule name, checked; 'auto' is settled by measurement on the first tile (_calibrate)."""
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     return schedule
@@ -64,7 +65,7 @@ class CoarseEngine:
                  band_chunk: int = 16, compile_model: bool = False):
         self.device = device
         self.precision = resolve_precision(precision, device)
-        self.schedule = resolve_schedule(schedule)
+        self.schedule = check_schedule(schedule)
         self.band_chunk = max(1, int(band_chunk))
         self.scale = model.config.scale
         self.calibration = ""

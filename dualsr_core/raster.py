@@ -141,7 +141,7 @@ class RasterReader:
             if "CENTRAL_WAVELENGTH_UM" in imagery:
                 value = _to_float(imagery["CENTRAL_WAVELENGTH_UM"])
             elif "wavelength" in tags:
-                factor = _UNIT_TO_UM.get(tags.get("wavelength_units", "").strip().lower())
+                factor = _unit_factor_um(tags)
                 wavelength = _to_float(tags["wavelength"])
                 if wavelength is not None:
                     # Without units, values above 100 are nanometres (no sensor here reaches 100 um).
