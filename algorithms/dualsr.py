@@ -1,17 +1,11 @@
-"""DualSR (coarse + fine) in one step."""
+"""DualSR (coarse + fine) in one step: DualSR Fine without the COARSE and REFERENCE inputs, so
+both coarse results are always computed (and removed) inside the run."""
 from __future__ import annotations
 
-from qgis.core import QgsProcessingParameterFile, QgsProcessingParameterNumber
-
-from ..provider.compat import FILE_BEHAVIOR_FILE, NUMBER_INTEGER
-from .superres_base import SuperResolutionAlgorithm
+from .fine import FineAlgorithm
 
 
-class CoarseFineAlgorithm(SuperResolutionAlgorithm):
-    WEIGHTS = "WEIGHTS"
-    REFERENCE_WEIGHTS = "REFERENCE_WEIGHTS"
-    ITERATIONS = "ITERATIONS"
-
+class CoarseFineAlgorithm(FineAlgorithm):
     def name(self):
         return "dualsr"
 
@@ -33,29 +27,8 @@ class CoarseFineAlgorithm(SuperResolutionAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.add_input_parameters(default_scale="4")
-        self.addParameter(QgsProcessingParameterFile(self.WEIGHTS, self.tr("Weights for the scale (empty: bundled)"),
-                                                     behavior=FILE_BEHAVIOR_FILE, extension="pt", optional=True))
-        self.addParameter(QgsProcessingParameterFile(self.REFERENCE_WEIGHTS,
-                                                     self.tr("Weights for half the scale (empty: bundled)"),
-                                                     behavior=FILE_BEHAVIOR_FILE, extension="pt", optional=True))
-        self.addParameter(self.adv(QgsProcessingParameterNumber(
-            self.ITERATIONS, self.tr("Back-projection iterations"), NUMBER_INTEGER, defaultValue=1, minValue=1,
-            maxValue=20)))
+        weights, reference_weights, iterations = self.weights_and_iterations()
+        for param in (weights, reference_weights, self.adv(iterations)):
+            self.addParameter(param)
         self.add_run_parameters()
         self.add_output_parameter()
-
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
-        from ..dualsr_core.fine import refine  # not at load time: see base.py
-
-        result = self.run_core(
-            refine,
-            self.raster_path(parameters, self.INPUT, context),
-            self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
-            self.scale(parameters, context),
-            weights=self.optional_file(self.parameterAsFile(parameters, self.WEIGHTS, context)),
-            reference_weights=self.optional_file(self.parameterAsFile(parameters, self.REFERENCE_WEIGHTS, context)),
-            iterations=self.parameterAsInt(parameters, self.ITERATIONS, context),
-            feedback=self.core_feedback(feedback),
-            **self.run_options(parameters, context),
-        )
-        return {self.OUTPUT: result["OUTPUT"]}

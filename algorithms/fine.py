@@ -49,6 +49,13 @@ class FineAlgorithm(SuperResolutionAlgorithm):
                                                       optional=True)
         reference.setHelp(self.tr("Output of DualSR Coarse at SCALE/2 for this input; empty runs it. "
                                   "Not used for x2 and x3."))
+        for param in (coarse, reference, *self.weights_and_iterations()):
+            self.addParameter(param)
+        self.add_run_parameters()
+        self.add_output_parameter()
+
+    def weights_and_iterations(self) -> tuple:
+        """WEIGHTS, REFERENCE_WEIGHTS and ITERATIONS, shared with the one-step DualSR."""
         weights = QgsProcessingParameterFile(self.WEIGHTS, self.tr("Weights for the scale (empty: bundled)"),
                                              behavior=FILE_BEHAVIOR_FILE, extension="pt", optional=True)
         reference_weights = QgsProcessingParameterFile(self.REFERENCE_WEIGHTS,
@@ -57,12 +64,10 @@ class FineAlgorithm(SuperResolutionAlgorithm):
         iterations = QgsProcessingParameterNumber(self.ITERATIONS, self.tr("Back-projection iterations"),
                                                   NUMBER_INTEGER, defaultValue=1, minValue=1, maxValue=20)
         iterations.setHelp(self.tr("The method uses one."))
-        for param in (coarse, reference, weights, reference_weights, iterations):
-            self.addParameter(param)
-        self.add_run_parameters()
-        self.add_output_parameter()
+        return weights, reference_weights, iterations
 
     def optional_raster(self, parameters, name, context):
+        """A raster parameter's path, None when empty or when the algorithm has no such parameter."""
         return self.raster_path(parameters, name, context) if parameters.get(name) else None
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)

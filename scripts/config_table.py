@@ -44,6 +44,10 @@ def seconds_per_band(config: CoarSRConfig, precision: str) -> float:
     return statistics.median(runs)
 
 
+def fmt(value, digits: int) -> str:
+    return "not trained" if value is None else f"{value:.{digits}f}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -79,7 +83,6 @@ def main():
           "| s / band / 128x128 tile fp32 | bf16 | 256x256x200 at x2, fp32 (min) | bf16 (min) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for f, b, n, psnr, gain, secs, fp32, bf16, t32, t16 in rows:
-        fmt = (lambda v, p: "not trained" if v is None else f"{v:.{p}f}")
         print(f"| {f} | {b} | {n:,} | {fmt(psnr, 2)} | {fmt(gain, 2)} | {fmt(secs, 0)} | {fp32:.3f} | {bf16:.3f} "
               f"| {t32:.1f} | {t16:.1f} |")
 
