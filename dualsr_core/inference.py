@@ -56,7 +56,7 @@ class CoarseEngine:
     Args:
         model: CoarSR with weight norm folded.
         device: where to run.
-        precision: 'auto', 'fp32' or 'bf16' (autocast).
+        precision: 'auto', 'fp32' or 'bf16' (weights and features in bf16, the skip image in fp32).
         schedule: 'auto', 'band' or 'batched'.
         band_chunk: bands per batch in the batched schedule.
     """
@@ -69,9 +69,13 @@ class CoarseEngine:
         self.band_chunk = max(1, int(band_chunk))
         self.scale = model.config.scale
         self.calibration = ""
-        # One layout end to end: channels-last suits oneDNN on CPUs and tensor cores on GPUs.
+        # One layout and one precision end to end: channels-last suits oneDNN on CPUs and tensor
+        # cores on GPUs. bf16 weights are cast once here, where autocast would cast them at every
+        # call and promote back to fp32 at the first fp32 parameter an operation meets.
         self.layout = torch.channels_last
-        self.model = PreparedCoarSR(model).to(device).eval().to(memory_format=self.layout)
+        self.dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
+        self.model = PreparedCoarSR(model).to(device, self.dtype).eval().to(memory_format=self.layout)
+        self.model.use_post_ops(device.type == "cpu")
         if compile_model:
             self.model.features = torch.compile(self.model.features, dynamic=True)
             self.model.reconstruct = torch.compile(self.model.reconstruct, dynamic=True)
@@ -92,13 +96,7 @@ class CoarseEngine:
             self._skip_matrices[(h, w)] = (torch.from_numpy(wy).float().to(self.device),
                                            torch.from_numpy(wx.T.copy()).float().to(self.device))
         wy, wxt = self._skip_matrices[(h, w)]
-        with torch.autocast(self.device.type, enabled=False):  # the skip stays fp32 under bf16 autocast
-            return wy @ x.float() @ wxt
-
-    def _autocast(self):
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return torch.autocast(self.device.type, enabled=False)
+        return wy @ x.float() @ wxt  # fp32 whatever the working precision
 
     def run(self, cube: np.ndarray, order: list[int], table: np.ndarray) -> np.ndarray:
         """Super-resolve the bands of `order` of a (L,h,w) float32 reflectance cube.
@@ -168,18 +166,17 @@ class CoarseEngine:
         near = torch.as_tensor(table[:, 0], device=self.device)
         far = torch.as_tensor(table[:, 1], device=self.device)
         outputs = []
-        with self._autocast():
-            for start in range(0, len(order), chunk):
-                stop = min(start + chunk, len(order))
-                x = bands[targets[start:stop]].unsqueeze(1)
-                g2 = bands[near[start:stop]].contiguous(memory_format=self.layout)
-                g3 = bands[far[start:stop]].contiguous(memory_format=self.layout)
-                features, head = self.model.features(x, g2, g3)
-                states = []
-                for k in range(stop - start):  # the recurrence: S_i from f_i and S_{i-1}
-                    state = self.model.fuse(features[k:k + 1], state)
-                    states.append(state)
-                z = torch.cat(states) + head
-                y = self.model.reconstruct(z, self._bicubic(x))
-                outputs.append(y.float()[:, 0].cpu())
+        for start in range(0, len(order), chunk):
+            stop = min(start + chunk, len(order))
+            x = bands[targets[start:stop]].unsqueeze(1)
+            g2 = bands[near[start:stop]].to(self.dtype).contiguous(memory_format=self.layout)
+            g3 = bands[far[start:stop]].to(self.dtype).contiguous(memory_format=self.layout)
+            features, head = self.model.features(x.to(self.dtype), g2, g3)
+            states = []
+            for k in range(stop - start):  # the recurrence: S_i from f_i and S_{i-1}
+                state = self.model.fuse(features[k:k + 1], state)
+                states.append(state)
+            z = torch.cat(states) + head
+            y = self.model.reconstruct(z, self._bicubic(x))
+            outputs.append(y[:, 0].cpu())
         return torch.cat(outputs).numpy(), state

@@ -7,9 +7,12 @@ aggregation, so that (METHOD.md section 8, issue "inference at the hardware's li
   the concatenation disappears;
 - the 3D unit becomes 2D: the spatial (1,3,3) kernels are grouped 3x3 convolutions with the kernel
   repeated per group, and the spectral (3,1,1) kernel with its zero padding over the three groups
-  is a 1x1 convolution with a block-tridiagonal weight;
+  is a 1x1 convolution with a block-tridiagonal weight; beta is folded into both;
 - the three heads are one convolution over the 7 stacked input channels (block weights);
-- rho is folded into the feature-context fusion, and the aggregation's 1x1 reads the stack as is.
+- rho is folded into the feature-context fusion, and the aggregation's 1x1 reads the stack as is;
+- on CPUs every ReLU and residual addition that follows a convolution runs inside it (oneDNN
+  post-ops): on a large tile these element-wise passes are bound by memory bandwidth and took a
+  third of the time; fused, the network is its convolutions.
 Weight norm is folded before (model.fold_weight_norm). Everything is exact up to the order of
 floating-point sums; a test compares it with CoarSR.
 
@@ -25,9 +28,43 @@ from torch import nn
 from .model import CoarSR
 
 
+def _pointwise_convolution():
+    """oneDNN's convolution with post-ops (what torch.compile emits on CPUs), or None where this
+    torch build lacks it; then the engine runs the same arithmetic as separate operations."""
+    try:
+        return torch.ops.mkldnn._convolution_pointwise
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_POINTWISE = _pointwise_convolution()
+
+
+class FusedConv2d(nn.Conv2d):
+    """Conv2d followed by an optional addition and ReLU: relu(conv(x) + add).
+
+    With `fused` set (CPU, inference) both run inside the convolution's kernel; otherwise as
+    separate operations.
+    """
+
+    fused = False
+
+    def forward(self, x, add=None, relu=False):
+        if self.fused:
+            geometry = (self.padding, self.stride, self.dilation, self.groups)
+            if add is None:
+                return _POINTWISE(x, self.weight, self.bias, *geometry, "relu" if relu else "none", [], "")
+            return _POINTWISE(x, add, self.weight, self.bias, *geometry, "add", None,
+                              "relu" if relu else None, [], "")
+        y = super().forward(x)
+        if add is not None:
+            y = y + add
+        return torch.relu(y) if relu else y
+
+
 def _conv(weight: torch.Tensor, bias: torch.Tensor, groups: int = 1) -> nn.Conv2d:
     out_ch, in_per_group, k, _ = weight.shape
-    conv = nn.Conv2d(in_per_group * groups, out_ch, k, padding=k // 2, groups=groups)
+    conv = FusedConv2d(in_per_group * groups, out_ch, k, padding=k // 2, groups=groups)
     with torch.no_grad():
         conv.weight.copy_(weight)
         conv.bias.copy_(bias)
@@ -50,11 +87,19 @@ class _StackedBranch(nn.Module):
             self.convs.append(_grouped([rb.conv1 for rb in rbs]))
             self.convs.append(_grouped([rb.conv2 for rb in rbs]))
 
-    def forward(self, x):
+    def forward(self, x, extra=None):
+        """x + RB(...RB(x)), plus `extra` when given; the outer skip (and `extra`) are added in the
+        last block's convolution: x + (y + C(h)) = C(h) + (y + x)."""
         y = x
+        last = len(self.convs) - 2
         for k in range(0, len(self.convs), 2):
-            y = y + self.convs[k + 1](torch.relu(self.convs[k](y)))
-        return x + y
+            h = self.convs[k](y, relu=True)
+            if k == last:
+                y = y + x
+                if extra is not None:
+                    y += extra
+            y = self.convs[k + 1](h, add=y)
+        return y
 
 
 class _StackedASFM(nn.Module):
@@ -67,26 +112,27 @@ class _StackedASFM(nn.Module):
                             for j in range(3)])
         self.mix = _conv(weight, torch.cat([m.bias for m in asfm.mix]))
         self.refine = _StackedBranch(asfm.refine)
-        self.register_buffer("beta", asfm.beta.detach().repeat_interleave(f).view(1, 3 * f, 1, 1))
+        beta = asfm.beta.detach()
+        self.register_buffer("beta", beta.repeat_interleave(f).view(1, 3 * f, 1, 1))
+        # The 3D unit reads V = beta * R: beta scales the input channels of its two first kernels.
         unit = asfm.unit3d
         spatial = unit.spatial.weight[:, :, 0]                      # (F, F, 3, 3)
-        self.spatial = _conv(spatial.repeat(3, 1, 1, 1), unit.spatial.bias.repeat(3), groups=3)
+        spatial = torch.cat([spatial * beta[k] for k in range(3)])
+        self.spatial = _conv(spatial, unit.spatial.bias.repeat(3), groups=3)
         depth = unit.spectral.weight[:, :, :, 0, 0]                  # (F, F, 3): taps for slices k-1, k, k+1
         tridiagonal = torch.zeros(3 * f, 3 * f, 1, 1)
         for k in range(3):
             for tap, source in enumerate((k - 1, k, k + 1)):
                 if 0 <= source < 3:
-                    tridiagonal[k * f:(k + 1) * f, source * f:(source + 1) * f, 0, 0] = depth[:, :, tap]
+                    tridiagonal[k * f:(k + 1) * f, source * f:(source + 1) * f, 0, 0] = depth[:, :, tap] * beta[source]
         self.spectral = _conv(tridiagonal, unit.spectral.bias.repeat(3))
         out = unit.out.weight[:, :, 0]
         self.out = _conv(out.repeat(3, 1, 1, 1), unit.out.bias.repeat(3), groups=3)
 
     def forward(self, groups, heads):
-        p = self.intra(groups)
-        r = self.refine(self.mix(p)) + groups
-        v = r * self.beta
-        t = v + self.out(torch.relu(self.spatial(v) + self.spectral(v)))
-        return t + heads
+        r = self.refine(self.mix(self.intra(groups)), extra=groups)  # nested: each map freed once read
+        u = self.spectral(r, add=self.spatial(r), relu=True)        # ReLU(K1(V) + K2(V))
+        return self.out(u, add=torch.addcmul(heads, r, self.beta))  # V + K3(.) + heads
 
 
 class PreparedCoarSR(nn.Module):
@@ -116,13 +162,22 @@ class PreparedCoarSR(nn.Module):
         self.last = copy.deepcopy(model.last)
         self.n_feats = f
 
+    def use_post_ops(self, enabled: bool) -> bool:
+        """Run the ReLUs and additions inside the convolutions (oneDNN, CPU only, inference only).
+        Returns whether they now do: not where this torch build lacks the fused convolution."""
+        enabled = enabled and _POINTWISE is not None
+        for module in self.modules():
+            if isinstance(module, FusedConv2d):
+                module.fused = enabled
+        return enabled
+
     def features(self, x, g2, g3):
         heads = self.heads(torch.cat([x, g2, g3], dim=1))
         groups = heads
         for asfm in self.asfms:
             groups = asfm(groups, heads)
-        head = heads[:, :self.n_feats]
-        return self.aggregate(self.aggregate_mix(groups)) + head, head
+        head = heads[:, :self.n_feats].contiguous(memory_format=torch.channels_last)
+        return self.aggregate(self.aggregate_mix(groups), add=head), head
 
     def fuse(self, f, state):
         if state is None:
@@ -131,5 +186,5 @@ class PreparedCoarSR(nn.Module):
 
     def reconstruct(self, z, bic):
         """The residual in the working precision, plus the skip image in fp32: the output keeps fp32
-        resolution even under bf16 autocast."""
+        resolution in bf16."""
         return self.last(self.upsample(z)).float() + bic

@@ -79,7 +79,9 @@ def test_receptive_radius_bounds_the_influence_of_a_pixel():
     assert changed[2 * (r - 4):, :].sum() < changed.sum()  # the radius is not grossly overstated
 
 
-def test_prepared_engine_schedules_equal_the_plain_model():
+@pytest.mark.parametrize("post_ops", [True, False], ids=["fused", "separate"])
+def test_prepared_engine_schedules_equal_the_plain_model(post_ops):
+    # fused: ReLUs and additions inside oneDNN's convolutions (CPU); separate: as on CUDA
     torch.manual_seed(3)
     model = CoarSR(CoarSRConfig(4, n_feats=16, n_blocks=2))
     with torch.no_grad():  # learned scalars away from their initial ones, so folding them is tested
@@ -90,8 +92,10 @@ def test_prepared_engine_schedules_equal_the_plain_model():
     order = list(range(11))
     table = neighbour_table(order)
     device = torch.device("cpu")
-    band = CoarseEngine(model, device, "fp32", "band").run(cube, order, table)
-    batched = CoarseEngine(model, device, "fp32", "batched", band_chunk=4).run(cube, order, table)
+    engines = [CoarseEngine(model, device, "fp32", "band"),
+               CoarseEngine(model, device, "fp32", "batched", band_chunk=4)]
+    assert all(engine.model.use_post_ops(post_ops) == post_ops for engine in engines)
+    band, batched = (engine.run(cube, order, table) for engine in engines)
     # plain reference loop written here: one band at a time through forward()
     state, plain = None, []
     wy = torch.from_numpy(pil_weights(12, 48).toarray()).float()
@@ -104,6 +108,20 @@ def test_prepared_engine_schedules_equal_the_plain_model():
             plain.append(y[0, 0].numpy())
     assert np.abs(band - np.stack(plain)).max() < 1e-5
     assert np.abs(batched - np.stack(plain)).max() < 1e-5
+
+
+def test_bf16_engine_follows_fp32_with_either_schedule():
+    torch.manual_seed(4)
+    model = fold_weight_norm(CoarSR(CoarSRConfig(2, n_feats=16, n_blocks=2))).eval()
+    cube = np.random.default_rng(2).random((9, 20, 18)).astype(np.float32)
+    order = list(range(9))
+    table = neighbour_table(order)
+    device = torch.device("cpu")
+    fp32 = CoarseEngine(model, device, "fp32", "band").run(cube, order, table)
+    for schedule in ("band", "batched"):
+        bf16 = CoarseEngine(model, device, "bf16", schedule, band_chunk=4).run(cube, order, table)
+        assert bf16.dtype == np.float32
+        assert 0 < np.abs(bf16 - fp32).max() < 0.02
 
 
 def test_bf16_changes_only_the_residual_not_the_skip_image():
