@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import partition
+from .allocator import release_free_memory, reuse_large_blocks
 from ._torch import require_torch, select_device
 from .errors import InputError
 from .feedback import Feedback
@@ -169,8 +170,12 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
             return unit, fill_invalid(cube, valid), valid
 
         state = None
-        with RasterWriter(output_path, reader, scale, region=region, bands=plan.output,
-                          output_float=output_float, nodata=output_nodata, driver=driver) as writer, \
+        release_free_memory()  # the band survey's reads, before the first tile
+        largest = max(tiles, key=lambda t: t.read.height * t.read.width).read
+        cache = reader.block_cache(largest.height, largest.width, max(len(unit.read) for unit in units))
+        with reuse_large_blocks(), cache, \
+                RasterWriter(output_path, reader, scale, region=region, bands=plan.output,
+                             output_float=output_float, nodata=output_nodata, driver=driver) as writer, \
                 BackgroundWriter(writer.write) as background:
             for unit, cube, valid in prefetch(read(unit) for unit in units):
                 feedback.check_cancelled()
@@ -196,6 +201,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                                   (tile.core.row0 - region.row0) * scale, (tile.core.col0 - region.col0) * scale,
                                   unit.bands)
                 progress.unit_done(unit)
+                if unit.last_of_tile:
+                    release_free_memory()  # what the tile freed: the next one's peak starts from the floor
         seconds = progress.elapsed()
     feedback.log(f"Wrote {output_path} in {seconds:.1f} s.")
     return {"OUTPUT": str(output_path), "DEVICE": torch_device.type, "PRECISION": engine.precision,

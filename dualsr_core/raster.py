@@ -31,16 +31,16 @@ INTEGER_REFLECTANCE_SCALE = 1e-4
 # rewritten by the driver and must not be copied.
 BAND_DOMAINS = ("", "IMAGERY")
 DATASET_DOMAINS = ("", "IMAGERY")
-GDAL_CACHE_BYTES = 64 * 2**20
+GDAL_CACHE_BYTES = 16 * 2**20
 DRIVERS = ("GTiff", "COG", "ENVI")
 ENVI_SUFFIXES = (".img", ".bsq", ".dat")
 _UNIT_TO_UM = {"nanometers": 1e-3, "nanometer": 1e-3, "nm": 1e-3, "micrometers": 1.0, "micrometer": 1.0,
                "um": 1.0, "microns": 1.0, "micron": 1.0, "millimeters": 1e3, "mm": 1e3}
 
 
-def gdal_env():
+def gdal_env(cache_bytes: int = GDAL_CACHE_BYTES):
     """rasterio environment with a bounded GDAL block cache, so memory does not grow with the raster."""
-    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, GDAL_TIFF_INTERNAL_MASK=True)
+    return rasterio.Env(GDAL_CACHEMAX=cache_bytes, GDAL_TIFF_INTERNAL_MASK=True)
 
 
 @dataclass(frozen=True)
@@ -158,19 +158,45 @@ class RasterReader:
         """True for bands flagged bad by a `bbl` = 0 item (band-level, or the ENVI header's list)."""
         return [self.band_tags(b).get("bbl", "1").strip() in ("0", "0.0") for b in range(self.count)]
 
-    def empty_bands(self, sample: int = 256) -> list[bool]:
-        """True for bands without a single valid pixel in a decimated read (at most sample x sample).
+    def empty_bands(self) -> list[bool]:
+        """True for bands without a single valid pixel.
 
-        Decimation keeps this cheap on large scenes. A band valid only in a few isolated pixels
-        that the sample misses is reported empty, so it is treated as a bad band: written as
-        nodata (or bicubic) and never used as a neighbour.
+        Exact, and usually cheap: windows of whole blocks are read with every band (each block is
+        decompressed once, whatever the interleaving), and the scan stops as soon as every band has
+        shown a valid pixel, in most scenes within the first window.
         """
-        shape = (self.count, min(self.height, sample), min(self.width, sample))
-        raw = self.dataset.read(out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
-        valid = np.ones(raw.shape, dtype=bool) if self.nodata is None else ~_is_nodata(raw, self.nodata)
-        if raw.dtype.kind == "f":
-            valid &= np.isfinite(raw)
-        return [not bool(v.any()) for v in valid]
+        empty = np.ones(self.count, dtype=bool)
+        for window in self._survey_windows():
+            raw = self.dataset.read(window=window)
+            valid = np.ones(raw.shape, dtype=bool) if self.nodata is None else ~_is_nodata(raw, self.nodata)
+            if raw.dtype.kind == "f":
+                valid &= np.isfinite(raw)
+            empty &= ~valid.reshape(self.count, -1).any(axis=1)
+            if not empty.any():
+                break
+        return empty.tolist()
+
+    def _survey_windows(self, budget: int = 32 * 2**20):
+        """Windows on the block grid, about 256 pixels wide and `budget` bytes with every band (at
+        least one row of blocks), in file order."""
+        block_rows, block_cols = self.dataset.block_shapes[0]
+        cols = min(self.width, block_cols * max(1, 256 // block_cols))
+        rows = block_rows * max(1, budget // (cols * block_rows * self.count * self.dtype.itemsize))
+        for row0 in range(0, self.height, rows):
+            for col0 in range(0, self.width, cols):
+                yield Window(col0, row0, min(cols, self.width - col0), min(rows, self.height - row0))
+
+    def block_cache(self, height: int, width: int, bands: int):
+        """A GDAL environment whose block cache holds every block that a window of height x width
+        pixels and `bands` bands touches, so that the runs of bands of one tile decompress each
+        block once. A pixel-interleaved file stores every band in each block, so there the blocks
+        of all bands count. The writer's blocks get GDAL_CACHE_BYTES beside them."""
+        block_rows, block_cols = self.dataset.block_shapes[0]
+        blocks = (min(math.ceil(height / block_rows) + 1, math.ceil(self.height / block_rows))
+                  * min(math.ceil(width / block_cols) + 1, math.ceil(self.width / block_cols)))
+        pixel_interleaved = self.count > 1 and self.dataset.interleaving == rasterio.enums.Interleaving.pixel
+        per_block = block_rows * block_cols * self.dtype.itemsize * (self.count if pixel_interleaved else bands)
+        return gdal_env(blocks * per_block + GDAL_CACHE_BYTES)
 
     def region_from_bounds(self, bounds: tuple[float, float, float, float], crs_wkt: str | None = None) -> Region:
         """The window of whole pixels covering (xmin, ymin, xmax, ymax), snapped outwards.
@@ -403,13 +429,18 @@ class RasterWriter:
                             window=Window(col0, row0, data.shape[2], data.shape[1]))
 
     def _encode(self, reflectance: np.ndarray, valid: np.ndarray, positions: list[int]) -> np.ndarray:
+        """The block in the output's encoding, band by band: the float64 intermediates stay the size of
+        one band, not of the block (this runs beside the network, whose memory it adds to)."""
+        data = np.empty(reflectance.shape, np.float32 if self.output_float else self.dtype)
+        for k, position in enumerate(positions):
+            data[k] = self._encode_band(reflectance[k], valid[k], self.bands[position])
+        return data
+
+    def _encode_band(self, reflectance: np.ndarray, valid: np.ndarray, input_band: int) -> np.ndarray:
         if self.output_float:
             data = reflectance.astype(np.float32)
         else:
-            input_bands = [self.bands[p] for p in positions]
-            scales = self.like.scales[input_bands][:, None, None]
-            offsets = self.like.offsets[input_bands][:, None, None]
-            raw = (reflectance.astype(np.float64) - offsets) / scales
+            raw = (reflectance.astype(np.float64) - self.like.offsets[input_band]) / self.like.scales[input_band]
             if self.dtype.kind in "iu":
                 info = np.iinfo(self.dtype)
                 raw = np.clip(np.rint(raw), info.min, info.max)

@@ -30,6 +30,7 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from dualsr_core._torch import select_device, usable_cores  # noqa: E402
+from dualsr_core.allocator import reuse_large_blocks  # noqa: E402
 from dualsr_core.inference import CoarseEngine, cpu_has_fast_bf16  # noqa: E402
 from dualsr_core.model import CoarSR, CoarSRConfig, fold_weight_norm  # noqa: E402
 from dualsr_core.partition import neighbour_table  # noqa: E402
@@ -59,7 +60,7 @@ def conv_peak(repeats: int) -> dict:
 
     def run(module, tensor, bf16, n=10):
         def go():
-            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            with reuse_large_blocks(), torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
                 for _ in range(n):
                     module(tensor)
         return go
@@ -98,6 +99,12 @@ def plain_band_by_band(model: CoarSR, cube: np.ndarray, table: np.ndarray, scale
     return np.stack(out)
 
 
+def run_engine(engine: CoarseEngine, cube: np.ndarray, order: list, table: np.ndarray) -> np.ndarray:
+    """The engine as super_resolve runs it: with the allocator settings of a run (allocator.py)."""
+    with reuse_large_blocks():
+        return engine.run(cube, order, table)
+
+
 def engine_table(n_bands: int, repeats: int, peaks: dict):
     torch.manual_seed(0)
     live = CoarSR(PAPER).eval()  # weight norm live, as the reference runs it
@@ -112,7 +119,7 @@ def engine_table(n_bands: int, repeats: int, peaks: dict):
     results = {}
     runs = {"plain band-by-band": lambda: results.__setitem__("plain", plain_band_by_band(live, cube, table, 4))}
     for name, engine in engines.items():
-        runs[name] = (lambda n=name, e=engine: results.__setitem__(n, e.run(cube, order, table)))
+        runs[name] = (lambda n=name, e=engine: results.__setitem__(n, run_engine(e, cube, order, table)))
     seconds = median_time(runs, repeats)
     flops = flops_per_pixel(PAPER) * 128 * 128 * n_bands
     print(f"\n3. {n_bands} bands of 128 x 128 at x4, paper configuration (64 features, 2 blocks, 2 ASFMs), "
@@ -177,14 +184,15 @@ def projections(repeats: int):
     files = sorted(BUNDLED_DIR.glob("coarsr_x*.pt"))
     cube = np.random.default_rng(0).random((8, 128, 128), dtype=np.float32)
     order = list(range(8))
+    table = neighbour_table(order)
     for path in files:
         model, header = load_model(path, int(path.stem.split("x")[-1]))
         overlap = model.config.receptive_radius
         tiles = int(np.ceil(1000 / 128)) ** 2 * ((128 + 2 * overlap) / 128) ** 2
         for precision in ("fp32", "bf16"):
             engine = CoarseEngine(model, torch.device("cpu"), precision, "band")
-            engine.run(cube[:2], [0, 1], neighbour_table([0, 1]))
-            s = median_time({"run": lambda e=engine: e.run(cube, order, neighbour_table(order))}, repeats)["run"] / 8
+            run_engine(engine, cube[:2], [0, 1], neighbour_table([0, 1]))
+            s = median_time({"run": lambda e=engine: run_engine(e, cube, order, table)}, repeats)["run"] / 8
             total = s * tiles * 224
             config = f"{header['n_feats']} feat, {header['n_blocks']} blk"
             print(f"{path.name:24s} {config:18s} {precision:9s} {s:13.3f} {total / 60:8.1f} min")
