@@ -1,13 +1,14 @@
 """make bench: inference speed and memory, printed as tables (nothing is asserted).
 
 1. the machine's conv peak: one 3x3 64->64 convolution on 128x128 (fp32 NCHW, fp32 channels-last,
-   bf16 channels-last);
+   bf16 channels-last), under the allocator settings of a run (dualsr_core/allocator.py);
 2. FLOPs per low-resolution pixel per band (torch's FLOP counter) of the shipped weights and of the
    paper configuration;
 3. BANDS bands of 128x128 at x4 with the paper configuration and random weights: the plain
-   band-by-band model (as the reference runs it: weight norm live, fp32, NCHW) against the
-   project's engine in fp32 and bf16 with each schedule: seconds, GFLOP/s, fraction of the matching
-   conv peak, speed-up and max abs difference to the plain model;
+   band-by-band model (as the reference runs it: weight norm live, fp32, NCHW; once more with only
+   the allocator settings of a run) against the project's engine in fp32 and bf16 with each
+   schedule: seconds, GFLOP/s, fraction of the matching conv peak, speed-up and max abs difference
+   to the plain model;
 4. seconds and peak RSS of dualsr:coarse through qgis_process for growing rasters and band counts;
 5. the projected time of a 1000 x 1000 x 224 scene at x2 and x4 for each shipped weights file.
 
@@ -31,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from dualsr_core._torch import select_device, usable_cores  # noqa: E402
 from dualsr_core.allocator import reuse_large_blocks  # noqa: E402
+from dualsr_core.coarse import DEFAULT_TILE  # noqa: E402
 from dualsr_core.inference import CoarseEngine, cpu_has_fast_bf16  # noqa: E402
 from dualsr_core.model import CoarSR, CoarSRConfig, fold_weight_norm  # noqa: E402
 from dualsr_core.partition import neighbour_table  # noqa: E402
@@ -118,6 +120,11 @@ def engine_table(n_bands: int, repeats: int, peaks: dict):
                for p in ("fp32", "bf16") for s in ("band", "batched")}
     results = {}
     runs = {"plain band-by-band": lambda: results.__setitem__("plain", plain_band_by_band(live, cube, table, 4))}
+
+    def plain_reusing_blocks():  # the allocator settings alone, without the engine
+        with reuse_large_blocks():
+            results["plain, allocator"] = plain_band_by_band(live, cube, table, 4)
+    runs["plain, allocator"] = plain_reusing_blocks
     for name, engine in engines.items():
         runs[name] = (lambda n=name, e=engine: results.__setitem__(n, run_engine(e, cube, order, table)))
     seconds = median_time(runs, repeats)
@@ -141,26 +148,31 @@ def _folded_state(model: CoarSR) -> dict:
     return fold_weight_norm(copy).state_dict()
 
 
-def write_cube(path: Path, bands: int, size: int):
+def write_cube(path: Path, bands: int, size: int, interleave: str = "band"):
     import rasterio
     from rasterio.transform import from_origin
 
     rng = np.random.default_rng(1)
     with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=bands, dtype="uint16",
                        crs="EPSG:32633", transform=from_origin(300000, 5800000, 30, 30), tiled=True,
-                       compress="deflate") as ds:
+                       compress="deflate", interleave=interleave) as ds:
         for b in range(bands):
             ds.write((rng.random((size, size)) * 3000 + 1000).astype("uint16"), b + 1)
 
 
 def qgis_runs(sizes: list[int], band_counts: list[int], tile: int, scale: int):
-    print(f"\n4. dualsr:coarse through qgis_process, x{scale}, tile {tile}, bundled weights, precision auto")
-    print(f"{'input':>18s} {'seconds':>8s} {'peak RSS MB':>12s} {'us / LR px / band':>18s}")
-    cases = [(s, band_counts[0]) for s in sizes] + [(sizes[0], b) for b in band_counts[1:]]
+    print(f"\n4. dualsr:coarse through qgis_process, x{scale}, tile {tile}, bundled weights, precision auto; "
+          "uint16 GeoTIFF input, band-interleaved unless marked 'pixel' (a pixel-interleaved file stores every "
+          "band in each block, so its block cache grows with the band count)")
+    print("   (start-up: a 16 x 16 x 8 input, whose time is subtracted in the last column)")
+    print(f"{'input':>24s} {'seconds':>8s} {'peak RSS MB':>12s} {'us / LR px / band':>18s} {'start-up excluded':>18s}")
+    cases = [(16, 8, "band")] + [(s, band_counts[0], "band") for s in sizes]
+    cases += [(sizes[0], b, "band") for b in band_counts[1:]] + [(sizes[0], band_counts[-1], "pixel")]
+    start_up = 0.0
     with tempfile.TemporaryDirectory() as folder:
-        for size, bands in cases:
-            src = Path(folder) / f"in_{size}_{bands}.tif"
-            write_cube(src, bands, size)
+        for size, bands, interleave in cases:
+            src = Path(folder) / f"in_{size}_{bands}_{interleave}.tif"
+            write_cube(src, bands, size, interleave)
             out = Path(folder) / "out.tif"
             probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
                      "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
@@ -172,9 +184,13 @@ def qgis_runs(sizes: list[int], band_counts: list[int], tile: int, scale: int):
             seconds, rss_kb, code = done.stdout.split()
             if code != "0":
                 print(done.stderr)
+            start_up = start_up or float(seconds)
             per = float(seconds) / (size * size * bands) * 1e6
-            print(f"{size:>5d}x{size:<5d}x{bands:<4d} {float(seconds):8.1f} {int(rss_kb) / 1024:12.0f} {per:18.3f}")
+            net = (float(seconds) - start_up) / (size * size * bands) * 1e6
+            name = f"{size}x{size}x{bands}" + (" pixel" if interleave == "pixel" else "")
+            print(f"{name:>24s} {float(seconds):8.1f} {int(rss_kb) / 1024:12.0f} {per:18.3f} {net:18.3f}")
             out.unlink(missing_ok=True)
+            src.unlink()
 
 
 def projections(repeats: int):
@@ -204,7 +220,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 2048])
     parser.add_argument("--band-counts", type=int, nargs="+", default=[32, 224])
-    parser.add_argument("--tile", type=int, default=256)
+    parser.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile size (default: the product default)")
     parser.add_argument("--sections", default="12345", help="which sections to run, e.g. 45")
     args = parser.parse_args()
     select_device("cpu")
