@@ -167,10 +167,7 @@ class RasterReader:
         """
         empty = np.ones(self.count, dtype=bool)
         for window in self._survey_windows():
-            raw = self.dataset.read(window=window)
-            valid = np.ones(raw.shape, dtype=bool) if self.nodata is None else ~_is_nodata(raw, self.nodata)
-            if raw.dtype.kind == "f":
-                valid &= np.isfinite(raw)
+            valid = self._valid(self.dataset.read(window=window))
             empty &= ~valid.reshape(self.count, -1).any(axis=1)
             if not empty.any():
                 break
@@ -233,16 +230,19 @@ class RasterReader:
         bands = list(range(self.count)) if bands is None else list(bands)
         window = Window(region.col0, region.row0, region.width, region.height)
         raw = self.dataset.read([b + 1 for b in bands], window=window)
-        valid = np.ones(raw.shape, dtype=bool)
-        if self.nodata is not None:
-            valid &= ~_is_nodata(raw, self.nodata)
-        if raw.dtype.kind == "f":
-            valid &= np.isfinite(raw)
+        valid = self._valid(raw)
         scales = self.scales[bands].astype(np.float32)[:, None, None]
         offsets = self.offsets[bands].astype(np.float32)[:, None, None]
         reflectance = raw.astype(np.float32) * scales + offsets
         reflectance[~valid] = 0.0
         return reflectance, valid
+
+    def _valid(self, raw: np.ndarray) -> np.ndarray:
+        """Pixels that are neither the nodata value nor, in float rasters, NaN or infinite."""
+        valid = np.ones(raw.shape, dtype=bool) if self.nodata is None else ~_is_nodata(raw, self.nodata)
+        if raw.dtype.kind == "f":
+            valid &= np.isfinite(raw)
+        return valid
 
     def close(self):
         if getattr(self, "dataset", None) is not None:
