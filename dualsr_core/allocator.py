@@ -7,14 +7,21 @@ project's CPU, a fifth of the run time. While a run lasts, freed blocks stay in 
 reused (the working set of a tile is bounded, so the heap is too); when the last run ends, the
 defaults come back and the free memory is returned to the system (malloc_trim), which matters in a
 long-lived QGIS session. Elsewhere than glibc (macOS, Windows, musl) nothing is changed.
+
+Buffers that outlive the feature maps (a run of bands' output, blocks queued for the writer
+thread) are mapped on their own (`outside_heap`): in the heap they would sit between feature maps
+and make it grow past the working set, by an amount that depends on thread timing.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import mmap
 import sys
 import threading
 from contextlib import contextmanager
+
+import numpy as np
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -68,3 +75,13 @@ def reuse_large_blocks():
                 _LIBC.mallopt(M_MMAP_THRESHOLD, DEFAULT_THRESHOLD)
                 _LIBC.mallopt(M_TRIM_THRESHOLD, DEFAULT_THRESHOLD)
                 _LIBC.malloc_trim(0)
+
+
+def outside_heap(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised (zero-filled) array in an anonymous mapping of its own, unmapped when the
+    array is released: for buffers that outlive the feature maps allocated around them."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size == 0:
+        return np.empty(shape, dtype)
+    return np.frombuffer(mmap.mmap(-1, size), dtype).reshape(shape)

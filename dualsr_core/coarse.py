@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import partition
-from .allocator import release_free_memory, reuse_large_blocks
+from .allocator import outside_heap, release_free_memory, reuse_large_blocks
 from ._torch import require_torch, select_device
 from .errors import InputError
 from .feedback import Feedback
@@ -176,7 +176,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         with reuse_large_blocks(), cache, \
                 RasterWriter(output_path, reader, scale, region=region, bands=plan.output,
                              output_float=output_float, nodata=output_nodata, driver=driver) as writer, \
-                BackgroundWriter(writer.write) as background:
+                BackgroundWriter(writer.write_encoded) as background:
             for unit, cube, valid in prefetch(read(unit) for unit in units):
                 feedback.check_cancelled()
                 local = {band: k for k, band in enumerate(unit.read)}
@@ -190,14 +190,18 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                     result = engine.bicubic(cube[targets])
                 else:
                     result = np.zeros((len(targets), cube.shape[1] * scale, cube.shape[2] * scale), np.float32)
-                out_valid = np.repeat(np.repeat(valid[targets], scale, axis=1), scale, axis=2)
-                if not unit.network and bad_bands == "nodata":
-                    out_valid[:] = False
+                # Only the tile's core is written: cropped and encoded here, so that the write queue
+                # holds compact blocks, not whole float tiles, and outside the heap (allocator.py).
                 tile = unit.tile
                 r, c = tile.core_offset
+                core_valid = valid[targets, r:r + tile.core.height, c:c + tile.core.width]
+                out_valid = np.repeat(np.repeat(core_valid, scale, axis=1), scale, axis=2)
+                if not unit.network and bad_bands == "nodata":
+                    out_valid[:] = False
                 rows = slice(r * scale, (r + tile.core.height) * scale)
                 cols = slice(c * scale, (c + tile.core.width) * scale)
-                background.submit(result[:, rows, cols], out_valid[:, rows, cols],
+                block = outside_heap(out_valid.shape, writer.encoded_dtype)
+                background.submit(writer.encode(result[:, rows, cols], out_valid, unit.bands, block),
                                   (tile.core.row0 - region.row0) * scale, (tile.core.col0 - region.col0) * scale,
                                   unit.bands)
                 progress.unit_done(unit)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import resize
+from .allocator import outside_heap
 from .prepared import PreparedCoarSR
 
 SCHEDULES = ("auto", "band", "batched")
@@ -165,7 +166,8 @@ class CoarseEngine:
         targets = torch.as_tensor(order, device=self.device)
         near = torch.as_tensor(table[:, 0], device=self.device)
         far = torch.as_tensor(table[:, 1], device=self.device)
-        outputs = []
+        h, w = bands.shape[-2:]
+        output = outside_heap((len(order), h * self.scale, w * self.scale), np.float32)
         for start in range(0, len(order), chunk):
             stop = min(start + chunk, len(order))
             x = bands[targets[start:stop]].unsqueeze(1)
@@ -178,5 +180,5 @@ class CoarseEngine:
                 states.append(state)
             z = torch.cat(states) + head
             y = self.model.reconstruct(z, self._bicubic(x))
-            outputs.append(y[:, 0].cpu())
-        return torch.cat(outputs).numpy(), state
+            torch.from_numpy(output[start:stop]).copy_(y[:, 0])
+        return output, state

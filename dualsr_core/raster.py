@@ -423,18 +423,35 @@ class RasterWriter:
         Args:
             bands: positions (0-based) of the block's bands among the output's bands (default all).
         """
-        positions = list(range(len(self.bands))) if bands is None else list(bands)
-        data = self._encode(reflectance, valid, positions)
-        self._dataset.write(data, indexes=[p + 1 for p in positions],
-                            window=Window(col0, row0, data.shape[2], data.shape[1]))
+        self.write_encoded(self.encode(reflectance, valid, bands), row0, col0, bands)
 
-    def _encode(self, reflectance: np.ndarray, valid: np.ndarray, positions: list[int]) -> np.ndarray:
-        """The block in the output's encoding, band by band: the float64 intermediates stay the size of
-        one band, not of the block (this runs beside the network, whose memory it adds to)."""
-        data = np.empty(reflectance.shape, np.float32 if self.output_float else self.dtype)
+    @property
+    def encoded_dtype(self) -> np.dtype:
+        """Data type of the blocks `encode` returns."""
+        return np.dtype(np.float32) if self.output_float else self.dtype
+
+    def encode(self, reflectance: np.ndarray, valid: np.ndarray, bands: list[int] | None = None,
+               out: np.ndarray | None = None) -> np.ndarray:
+        """A (B,h,w) block of reflectance in the output's encoding (data type, scale, nodata), for
+        `write_encoded`, in `out` if given (of `encoded_dtype`). A pipeline encodes before queueing a
+        block for a background write: the encoded block is the smallest form of it (a quarter of
+        float32 and mask for 16-bit output).
+
+        Band by band, so the float64 intermediates stay the size of one band.
+        """
+        positions = self._positions(bands)
+        data = np.empty(reflectance.shape, self.encoded_dtype) if out is None else out
         for k, position in enumerate(positions):
             data[k] = self._encode_band(reflectance[k], valid[k], self.bands[position])
         return data
+
+    def write_encoded(self, data: np.ndarray, row0: int, col0: int, bands: list[int] | None = None):
+        """Write a block returned by `encode` at output pixel (row0, col0)."""
+        self._dataset.write(data, indexes=[p + 1 for p in self._positions(bands)],
+                            window=Window(col0, row0, data.shape[2], data.shape[1]))
+
+    def _positions(self, bands: list[int] | None) -> list[int]:
+        return list(range(len(self.bands))) if bands is None else list(bands)
 
     def _encode_band(self, reflectance: np.ndarray, valid: np.ndarray, input_band: int) -> np.ndarray:
         if self.output_float:

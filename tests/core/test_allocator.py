@@ -46,3 +46,22 @@ def test_release_free_memory_returns_what_a_run_freed():
         touch_and_free()
         allocator.release_free_memory()
         assert resident_mb() - before < 64
+
+
+def test_an_outside_heap_buffer_is_returned_to_the_system_when_released_even_inside_a_run():
+    with allocator.reuse_large_blocks():
+        before = resident_mb()
+        block = allocator.outside_heap((BLOCK // 4,), np.float32)
+        block[:] = 1.5
+        assert block.flags.writeable and block.dtype == np.float32
+        assert resident_mb() - before > 200
+        assert float(block[::4096].sum()) == 1.5 * len(block[::4096])
+        del block
+        assert resident_mb() - before < 64
+
+
+def test_outside_heap_takes_any_shape_including_empty():
+    cube = allocator.outside_heap((3, 5, 7), np.uint16)
+    cube[...] = np.arange(105, dtype=np.uint16).reshape(3, 5, 7)
+    assert cube.shape == (3, 5, 7) and cube.dtype == np.uint16 and cube[2, 4, 6] == 104
+    assert allocator.outside_heap((0, 5), np.float32).shape == (0, 5)
