@@ -23,10 +23,11 @@ from .prepared import PreparedCoarSR
 
 SCHEDULES = ("auto", "band", "batched")
 CPU_BATCH_BYTES = 512 * 2**20
-# The batched schedule must beat band by band by this factor to be chosen: it costs memory, and the
-# first-tile timing is noisy (on CPUs the two are often within a few percent, and a coin toss between
-# them made the peak memory of identical runs differ by a third).
+# The batched schedule must beat band by band by this factor to be chosen, since it holds several
+# bands' feature maps: on this project's CPU the two time within a few percent, and a single noisy
+# timing used to pick 'batched' in about one run in four, whose peak memory was then 20% higher.
 BATCHED_MIN_SPEEDUP = 1.1
+CALIBRATION_REPEATS = 3
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -143,8 +144,10 @@ class CoarseEngine:
         return max(1, min(self.band_chunk, budget // per_band))
 
     def _calibrate(self, bands: torch.Tensor, order: list[int], table: np.ndarray) -> str:
-        """Pick the exact schedule by timing both on the first bands of the first tile: batched when
-        it is at least BATCHED_MIN_SPEEDUP times faster, else band by band.
+        """Pick the exact schedule by timing both on the first bands of the first tile, interleaved,
+        CALIBRATION_REPEATS times: batched when its best time is at least BATCHED_MIN_SPEEDUP times
+        faster than band by band's best, else band by band. Background load only adds time, so the
+        best of a few runs is the stable estimate.
 
         On CPUs the band-by-band schedule usually wins or ties (its working set stays in cache), on
         GPUs the batched one; measuring on the real tile size settles it for this machine.
@@ -154,18 +157,20 @@ class CoarseEngine:
             return "band"
         trial = (bands, order[:n], table[:n])  # the real tile size: the cache effect depends on it
         self._run(*trial, n, None)  # warm-up: allocations and kernel selection
-        timings = {}
-        for name, chunk in (("band", 1), ("batched", n)):
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            started = time.perf_counter()
-            self._run(*trial, chunk, None)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            timings[name] = time.perf_counter() - started
-        choice = "batched" if timings["band"] >= BATCHED_MIN_SPEEDUP * timings["batched"] else "band"
+        timings = {"band": [], "batched": []}
+        for _ in range(CALIBRATION_REPEATS):
+            for name, chunk in (("band", 1), ("batched", n)):
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                started = time.perf_counter()
+                self._run(*trial, chunk, None)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                timings[name].append(time.perf_counter() - started)
+        band, batched = min(timings["band"]), min(timings["batched"])
+        choice = "batched" if band >= BATCHED_MIN_SPEEDUP * batched else "band"
         self.calibration = (f"schedule '{choice}' chosen by measurement on {n} bands of the first tile "
-                            f"(band by band {timings['band']:.2f} s, batched {timings['batched']:.2f} s)")
+                            f"(best of {CALIBRATION_REPEATS}: band by band {band:.2f} s, batched {batched:.2f} s)")
         return choice
 
     def _run(self, bands: torch.Tensor, order: list[int], table: np.ndarray, chunk: int, state):
