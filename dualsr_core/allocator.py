@@ -78,8 +78,8 @@ def reuse_large_blocks():
 
 
 def outside_heap(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """An uninitialised (zero-filled) array in an anonymous mapping of its own, unmapped when the
-    array is released: for buffers that outlive the feature maps allocated around them."""
+    """A zero-filled array in an anonymous mapping of its own, unmapped when the array is released:
+    for buffers that outlive the feature maps allocated around them."""
     dtype = np.dtype(dtype)
     size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if size == 0:
