@@ -82,8 +82,8 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
                                               defaultValue="auto", usesStaticStrings=True)
         schedule.setHelp(self.tr("band: one band at a time (small working set, usually fastest on CPUs); batched: "
                                  "BAND_CHUNK bands at once (GPUs). Both give the same result; auto times both on "
-                                 "the first tile and takes batched only when it is at least 10% faster, since it "
-                                 "needs more memory."))
+                                 "the first tile and takes batched, which needs more memory, only when it is at least "
+                                 "1.5 times as fast."))
         chunk = QgsProcessingParameterNumber(self.BAND_CHUNK, self.tr("Bands per batch (batched schedule)"),
                                              NUMBER_INTEGER, defaultValue=16, minValue=1, maxValue=512)
         chunk.setHelp(self.tr("More bands per batch keep a GPU busier and need more memory."))

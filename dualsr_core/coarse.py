@@ -177,15 +177,18 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                 RasterWriter(output_path, reader, scale, region=region, bands=plan.output,
                              output_float=output_float, nodata=output_nodata, driver=driver) as writer, \
                 BackgroundWriter(writer.write_encoded) as background:
+            if engine.schedule == "auto":
+                # Timed before the reader thread starts: its work would land on one schedule's timings.
+                first = next(unit for unit in units if unit.network)
+                engine.calibrate(read(first)[1], *_local_indices(first))
+                if engine.calibration:
+                    feedback.log(engine.calibration.capitalize() + ".")
             for unit, cube, valid in prefetch(read(unit) for unit in units):
                 feedback.check_cancelled()
-                local = {band: k for k, band in enumerate(unit.read)}
-                targets = [local[b] for b in unit.bands]
+                targets, table = _local_indices(unit)
                 if unit.network:
                     state = None if unit.first_of_tile else state
-                    result, state = engine.run_from(cube, targets, np.vectorize(local.get)(unit.table), state)
-                    if engine.calibration and progress.done == 0:
-                        feedback.log(engine.calibration.capitalize() + ".")
+                    result, state = engine.run_from(cube, targets, table, state)
                 elif bad_bands == "bicubic":
                     result = engine.bicubic(cube[targets])
                 else:
@@ -239,6 +242,13 @@ def _work_units(tiles, order: list[int], skipped: list[int], table: np.ndarray):
         for index, (bands, rows, network) in enumerate(runs):
             needed = set(bands) if rows is None else set(bands) | set(rows.ravel().tolist())
             yield _Unit(tile, list(bands), sorted(needed), rows, network, index == 0, index == len(runs) - 1)
+
+
+def _local_indices(unit: _Unit) -> tuple[list[int], np.ndarray | None]:
+    """The unit's bands and its neighbour table as indices into its cube, which holds `unit.read`."""
+    local = {band: k for k, band in enumerate(unit.read)}
+    table = np.vectorize(local.get)(unit.table) if unit.network else None
+    return [local[b] for b in unit.bands], table
 
 
 class _Progress:

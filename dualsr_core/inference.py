@@ -24,9 +24,10 @@ from .prepared import PreparedCoarSR
 SCHEDULES = ("auto", "band", "batched")
 CPU_BATCH_BYTES = 512 * 2**20
 # The batched schedule must beat band by band by this factor to be chosen, since it holds several
-# bands' feature maps: on this project's CPU the two time within a few percent, and a single noisy
-# timing used to pick 'batched' in about one run in four, whose peak memory was then 20% higher.
-BATCHED_MIN_SPEEDUP = 1.1
+# bands' feature maps. On this project's CPU the two run within a few percent, yet in some processes
+# every band-by-band trial times 30-70% slow; a smaller factor picked 'batched' there, and its peak
+# memory was 20% higher for no gain. On GPUs batching wins by several times.
+BATCHED_MIN_SPEEDUP = 1.5
 CALIBRATION_REPEATS = 3
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -118,15 +119,26 @@ class CoarseEngine:
         return self.run_from(cube, order, table, None)[0]
 
     @torch.inference_mode()
+    def calibrate(self, cube: np.ndarray, order: list[int], table: np.ndarray):
+        """Settle SCHEDULE=auto on these bands now (arguments as `run`), rather than at the first
+        `run_from`; a caller whose I/O threads would disturb the timings calls it before they start."""
+        if self.schedule == "auto":
+            self.schedule = self._calibrate(self._to_device(cube), order, table)
+
+    def _to_device(self, cube: np.ndarray) -> torch.Tensor:
+        bands = torch.from_numpy(np.ascontiguousarray(cube))
+        if self.device.type == "cuda":
+            bands = bands.pin_memory().to(self.device, non_blocking=True)
+        return bands
+
+    @torch.inference_mode()
     def run_from(self, cube: np.ndarray, order: list[int], table: np.ndarray, state):
         """As `run`, continuing from the recurrent state of an earlier call (None: the first band).
 
         A tile can so be processed in runs of bands, holding only those bands and their neighbours.
         Returns (output, state).
         """
-        bands = torch.from_numpy(np.ascontiguousarray(cube))
-        if self.device.type == "cuda":
-            bands = bands.pin_memory().to(self.device, non_blocking=True)
+        bands = self._to_device(cube)
         if self.schedule == "auto":
             self.schedule = self._calibrate(bands, order, table)
         return self._run(bands, order, table, 1 if self.schedule == "band" else self._chunk_for(bands), state)
