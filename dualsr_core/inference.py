@@ -25,8 +25,8 @@ SCHEDULES = ("auto", "band", "batched")
 CPU_BATCH_BYTES = 512 * 2**20
 # The batched schedule must beat band by band by this factor to be chosen, since it holds several
 # bands' feature maps. On this project's CPU the two run within a few percent, yet in some processes
-# every band-by-band trial times 30-70% slow; a smaller factor picked 'batched' there, and its peak
-# memory was 20% higher for no gain. On GPUs batching wins by several times.
+# every band-by-band trial times 50-70% slow; a smaller factor picked 'batched' there, and its peak
+# memory was 20% higher for no gain. On GPUs batching is expected to win by far more (unmeasured).
 BATCHED_MIN_SPEEDUP = 1.5
 CALIBRATION_REPEATS = 3
 PRECISIONS = ("auto", "fp32", "bf16")
