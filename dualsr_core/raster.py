@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from .errors import InputError
+from .io.atomic import ENVI_SUFFIXES, atomic_path, remove_quietly
 
 INTEGER_REFLECTANCE_SCALE = 1e-4
 # Band-level metadata domains copied to the output; structural ones (IMAGE_STRUCTURE, ...) are
@@ -33,7 +35,6 @@ BAND_DOMAINS = ("", "IMAGERY")
 DATASET_DOMAINS = ("", "IMAGERY")
 GDAL_CACHE_BYTES = 16 * 2**20
 DRIVERS = ("GTiff", "COG", "ENVI")
-ENVI_SUFFIXES = (".img", ".bsq", ".dat")
 _UNIT_TO_UM = {"nanometers": 1e-3, "nanometer": 1e-3, "nm": 1e-3, "micrometers": 1.0, "micrometer": 1.0,
                "um": 1.0, "microns": 1.0, "micron": 1.0, "millimeters": 1e3, "mm": 1e3}
 
@@ -313,7 +314,8 @@ class RasterWriter:
 
     def __init__(self, path: str | os.PathLike, like: RasterReader, scale: float, region: Region | None = None,
                  bands: list[int] | None = None, output_float: bool = False, nodata: float | None | str = "input",
-                 driver: str | None = None):
+                 driver: str | None = None, inputs: list | None = None, parameter: str = "OUTPUT",
+                 log=None):
         self.path = Path(path)
         self.like = like
         self.bands = list(range(like.count)) if bands is None else list(bands)
@@ -326,17 +328,21 @@ class RasterWriter:
         self.nodata = like.nodata if nodata == "input" else nodata
         if self.nodata is not None and not _representable(self.nodata, self.dtype):
             self.nodata = None
+        if self.nodata is None and self.dtype.kind == "f":
+            self.nodata = math.nan  # declared, so that every reader sees the invalid pixels as nodata
         self.driver = driver or ("ENVI" if self.path.suffix.lower() in ENVI_SUFFIXES else "GTiff")
         if self.driver not in DRIVERS:
             raise InputError(f"Output format '{self.driver}' is not supported; use one of {', '.join(DRIVERS)}.")
         if self.driver == "COG" and self.path.suffix.lower() in ENVI_SUFFIXES:
             raise InputError(f"OUTPUT '{self.path.name}' names an ENVI file but COG was asked for: "
                              "use a .tif name for a Cloud-Optimised GeoTIFF.")
-        self.tmp_path = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
+        self.inputs = [(like.parameter, like.path), *(inputs or [])]
+        self.parameter = parameter
+        self.log = log
         self._dataset = None
+        self._gdal_errors: list[str] = []
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         like = self.like
         profile = dict(width=self.width, height=self.height, count=len(self.bands), dtype=self.dtype.name,
                        crs=like.crs, transform=self.transform, nodata=self.nodata)
@@ -346,28 +352,84 @@ class RasterWriter:
             profile.update(driver="GTiff", compress="deflate", predictor=3 if self.dtype.kind == "f" else 2,
                            tiled=True, blockxsize=256, blockysize=256,
                            interleave="pixel" if len(self.bands) <= 4 else "band", BIGTIFF="IF_SAFER")
+        self._output = atomic_path(self.path, self.inputs, self.parameter, verify=self._verify, with_sidecars=True,
+                                   log=self.log)
+        self.tmp_path = self._output.__enter__()
         self._env = gdal_env()
         self._env.__enter__()
         try:
-            self._dataset = rasterio.open(self.tmp_path, "w", **profile)
-            self._copy_metadata()
-            if self.driver == "ENVI":
-                self._write_envi_header_items()
-        except BaseException:
-            self._discard()
+            with self._gdal_errors_fatal():
+                self._dataset = rasterio.open(self.tmp_path, "w", **profile)
+                self._copy_metadata()
+                if self.driver == "ENVI":
+                    self._write_envi_header_items()
+        except BaseException as exc:
+            self._finish(exc)
             raise
         return self
 
-    def _discard(self):
-        """Close what is open and remove every temporary file (after a failure)."""
+    @contextmanager
+    def _gdal_errors_fatal(self):
+        """Collect the GDAL errors of the enclosed calls in this thread; raise the first one.
+
+        GDAL reports a failed block write (a full disk, say) through its error handler only: the
+        block cache defers it, and closing a dataset returns no status, so rasterio raises nothing.
+        """
+        from osgeo import gdal
+
+        def collect(level, _number, message):
+            if level >= gdal.CE_Failure:
+                self._gdal_errors.append(str(message))
+
+        gdal.PushErrorHandler(collect)
+        try:
+            yield
+        finally:
+            gdal.PopErrorHandler()
+        if self._gdal_errors:
+            raise write_error(self.path, self._gdal_errors[0], self.parameter)
+
+    def _finish(self, exc: BaseException | None):
+        """Close the dataset and leave the atomic output: moved into place, or discarded after `exc`
+        (the caller's error, or one of closing)."""
+        own = None
         try:
             if self._dataset is not None:
-                self._dataset.close()
+                dataset, self._dataset = self._dataset, None
+                with self._gdal_errors_fatal():
+                    dataset.close()
+                    if exc is None and self.driver == "COG":
+                        self._convert_to_cog()
+        except BaseException as error:
+            own = error if exc is None else None
+            exc = exc or error
         finally:
             self._env.__exit__(None, None, None)
-            remove_quietly(self.tmp_path)
-            for tmp, _ in self._companions(self.path):
-                remove_quietly(tmp)
+        if exc is None:
+            self._output.__exit__(None, None, None)
+            return
+        self._output.__exit__(type(exc), exc, exc.__traceback__)
+        if own is not None:
+            raise own
+
+    def _verify(self, tmp: Path):
+        """Re-open the finished file and read its directory and last block of every band; an ENVI
+        header names the destination, not the temporary file."""
+        try:
+            with rasterio.open(tmp) as ds:
+                if (ds.width, ds.height, ds.count) != (self.width, self.height, len(self.bands)):
+                    raise write_error(self.path, "the file read back has another size", self.parameter)
+                block_rows, block_cols = ds.block_shapes[0]
+                row0, col0 = (ds.height - 1) // block_rows * block_rows, (ds.width - 1) // block_cols * block_cols
+                ds.read(window=Window(col0, row0, ds.width - col0, ds.height - row0))
+        except rasterio.errors.RasterioError as exc:
+            raise write_error(self.path, str(exc), self.parameter) from exc
+        if self.driver == "ENVI":
+            header = tmp.with_suffix(".hdr")
+            text = header.read_text() if header.exists() else ""
+            if "samples" not in text:
+                raise write_error(self.path, "its ENVI header is empty", self.parameter)
+            header.write_text(text.replace(str(tmp), str(self.path)).replace(tmp.name, self.path.name))
 
     def _write_envi_header_items(self):
         """Per-band lists of the ENVI header: wavelength, fwhm, bbl, units and the scale factor."""
@@ -447,8 +509,9 @@ class RasterWriter:
 
     def write_encoded(self, data: np.ndarray, row0: int, col0: int, bands: list[int] | None = None):
         """Write a block returned by `encode` at output pixel (row0, col0)."""
-        self._dataset.write(data, indexes=[p + 1 for p in self._positions(bands)],
-                            window=Window(col0, row0, data.shape[2], data.shape[1]))
+        with self._gdal_errors_fatal():
+            self._dataset.write(data, indexes=[p + 1 for p in self._positions(bands)],
+                                window=Window(col0, row0, data.shape[2], data.shape[1]))
 
     def _positions(self, bands: list[int] | None) -> list[int]:
         return list(range(len(self.bands))) if bands is None else list(bands)
@@ -472,31 +535,8 @@ class RasterWriter:
             data[~valid] = np.nan  # invalid input without a nodata value can only be NaN
         return data
 
-    def _companions(self, path: Path) -> list[tuple[Path, Path]]:
-        """(temporary, final) pairs of the files GDAL writes for `path` besides the raster itself."""
-        pairs = [(Path(f"{self.tmp_path}.aux.xml"), Path(f"{path}.aux.xml"))]
-        if self.driver == "ENVI":
-            pairs.append((self.tmp_path.with_suffix(".hdr"), path.with_suffix(".hdr")))
-        return pairs
-
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self._discard()
-            return False
-        try:
-            self._dataset.close()
-            self._dataset = None
-            if self.driver == "COG":
-                self._convert_to_cog()
-            for tmp, final in self._companions(self.path):
-                remove_quietly(final)  # no stale statistics or header of an earlier output
-                if tmp.exists():
-                    os.replace(tmp, final)
-            os.replace(self.tmp_path, self.path)
-        except BaseException:
-            self._discard()
-            raise
-        self._env.__exit__(None, None, None)
+        self._finish(exc)
         return False
 
     def _convert_to_cog(self):
@@ -539,11 +579,13 @@ def scaled_transform(transform: Affine, region: Region, scale: float) -> Affine:
     return Affine(a / scale, b / scale, x0, d / scale, e / scale, y0)
 
 
-def remove_quietly(path: Path):
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+def write_error(path: Path, detail: str, parameter: str = "OUTPUT") -> InputError:
+    """The error of a failed write, in one sentence that says what to do."""
+    if "no space left" in detail.lower():
+        return InputError(f"{parameter} '{path}' could not be written: the disk is full; free some space or "
+                          "choose another folder.")
+    return InputError(f"{parameter} '{path}' could not be written ({detail}); check the disk or choose another "
+                      "folder.")
 
 
 def _representable(value: float, dtype: np.dtype) -> bool:

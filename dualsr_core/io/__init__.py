@@ -1,0 +1,1 @@
+"""Files in and out: atomic outputs and the styles written beside rasters."""

@@ -1,0 +1,261 @@
+"""Atomic outputs: the one way every file this project writes reaches its destination.
+
+A file is written under a temporary name beside its destination, checked, flushed to disk and
+only then renamed onto the destination, so a reader sees either the earlier file, byte for byte,
+or the complete new one, never a half-written file:
+
+    with atomic_path(destination, inputs=[input_path]) as tmp:
+        write(tmp)
+
+Before anything is written the destination is compared with the run's inputs: a destination that
+is an input, or shares a file with one (an ENVI header, a .aux.xml sidecar, a hard link), is
+refused. Temporary names carry the host and process id of their writer,
+`.<name>.dualsr-tmp-<host>-<pid>-<n><suffix>`, so the next run in a folder can tell the
+leftovers of a killed run (a dead process on this host) from a concurrent run's files and
+remove them. Work folders (`work_folder`) follow the same scheme.
+"""
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import re
+import shutil
+import socket
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import InputError
+
+TEMP_MARK = ".dualsr-tmp-"
+ENVI_SUFFIXES = (".img", ".bsq", ".bil", ".bip", ".dat")
+_HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:24] or "host"
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)" + re.escape(TEMP_MARK) + r"(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-\d+")
+_counter = itertools.count()
+_OS_REASONS = {
+    errno.ENOSPC: "the disk is full; free some space or choose another folder",
+    errno.EDQUOT: "the disk quota is exceeded; free some space or choose another folder",
+    errno.EROFS: "the folder is on a read-only file system; choose another folder",
+    errno.EACCES: "you have no permission to write there; choose another folder",
+    errno.EPERM: "you have no permission to write there; choose another folder",
+    errno.ENOENT: "the folder does not exist and cannot be created; choose another folder",
+    errno.ENOTDIR: "a file stands where a folder is expected; choose another path",
+    errno.EISDIR: "it is a folder; give a file name",
+}
+
+
+def sidecars(path: str | os.PathLike) -> list[Path]:
+    """The files GDAL and QGIS keep beside a raster: its .aux.xml, and for ENVI its .hdr."""
+    path = Path(path)
+    files = [Path(f"{path}.aux.xml")]
+    if path.suffix.lower() in ENVI_SUFFIXES:
+        files.append(path.with_suffix(".hdr"))
+    return files
+
+
+def _files_of_input(path: Path) -> list[Path]:
+    """An input file and every file of it a writer could clobber (sidecars, an ENVI header)."""
+    files = [path, *sidecars(path)]
+    header = path.with_suffix(".hdr")
+    if header not in files and header.exists():
+        files.append(header)  # an ENVI raster with another suffix, or none
+    return files
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist: not the same file
+        return False
+
+
+def refuse_inputs(destination: str | os.PathLike, inputs: Iterable, parameter: str = "OUTPUT") -> None:
+    """Raise InputError when `destination` (or a sidecar it would write) is an input's file.
+
+    Args:
+        destination: the file about to be written.
+        inputs: paths read by the run, or (parameter name, path) pairs for a clearer message;
+            GDAL strings that name no file (subdatasets, /vsi paths) are skipped.
+        parameter: the parameter that names `destination`, for the message.
+    """
+    destination = Path(destination)
+    written = [destination, *sidecars(destination)]
+    for item in inputs:
+        name, source = item if isinstance(item, tuple) else ("an input", item)
+        if source is None:
+            continue
+        source = Path(source)
+        if not source.exists():
+            continue
+        for ours in written:
+            for theirs in _files_of_input(source):
+                if _same_file(ours, theirs):
+                    what = "is" if ours == destination and theirs == source else "shares a file with"
+                    raise InputError(f"{parameter} '{destination}' {what} {name} '{source}'; inputs are never "
+                                     f"overwritten: choose another file name for {parameter}.")
+
+
+def describe_os_error(exc: OSError, path: str | os.PathLike, parameter: str = "OUTPUT") -> str:
+    """One sentence for a failed write: what failed, why, and what to do."""
+    reason = _OS_REASONS.get(exc.errno, exc.strerror or str(exc))
+    return f"{parameter} '{path}' could not be written: {reason}."
+
+
+def temporary_name(destination: Path) -> Path:
+    """A temporary name beside `destination` that keeps its suffix (GDAL picks drivers by it)."""
+    suffix = destination.suffix
+    stem = destination.name[: -len(suffix)] if suffix else destination.name
+    return destination.with_name(f".{stem}{TEMP_MARK}{_HOST}-{os.getpid()}-{next(_counter)}{suffix}")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def sweep_stale(folder: str | os.PathLike, log: Callable[[str], None] | None = None) -> list[Path]:
+    """Remove the temporary files and work folders that dead processes of this host left in `folder`.
+
+    Files of live processes (a concurrent run) and of other hosts (a shared file system) stay.
+    Returns the paths removed; `log` gets one line when there were any.
+    """
+    folder = Path(folder)
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if not match or match["host"] != _HOST or _process_alive(int(match["pid"])):
+            continue
+        try:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            removed.append(entry)
+        except OSError:
+            continue  # someone else's to clean; never fail a run for it
+    if removed and log:
+        log(f"Removed {len(removed)} temporary file(s) left by an interrupted earlier run in {folder}: "
+            f"{', '.join(p.name for p in removed[:5])}{' ...' if len(removed) > 5 else ''}")
+    return removed
+
+
+def prepare_folder(destination: str | os.PathLike, parameter: str = "OUTPUT") -> Path:
+    """Create the destination's folder and check that a file can be created in it."""
+    destination = Path(destination)
+    if destination.is_dir():
+        raise InputError(f"{parameter} '{destination}' is a folder; give a file name.")
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        probe = temporary_name(destination)
+        with open(probe, "wb"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(describe_os_error(exc, destination, parameter)) from exc
+    return destination.parent
+
+
+def remove_quietly(path: str | os.PathLike) -> None:
+    """Remove a file or folder if it is there; a clean-up never hides the error that caused it."""
+    path = Path(path)
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError:
+        pass
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        _fsync(folder)
+    except OSError:  # not every file system syncs folders (e.g. some network mounts)
+        pass
+
+
+@contextmanager
+def atomic_path(destination: str | os.PathLike, inputs: Iterable = (), parameter: str = "OUTPUT",
+                verify: Callable[[Path], None] | None = None, with_sidecars: bool = False,
+                log: Callable[[str], None] | None = None) -> Iterator[Path]:
+    """Yield a temporary path to write; on success move it (and its sidecars) onto `destination`.
+
+    Args:
+        destination: the file to produce.
+        inputs: what the run reads (see `refuse_inputs`); the destination may not be one of them.
+        parameter: the parameter naming the destination, for messages.
+        verify: called with the finished temporary file; raises when the file is not complete.
+        with_sidecars: the writer also writes the temporary file's sidecars (.aux.xml, ENVI .hdr),
+            which move with it; a sidecar of an earlier destination that the new file lacks is
+            removed, so no stale header or statistics describe the new file.
+        log: gets a line when leftovers of a killed run were removed.
+    Raises:
+        InputError: the destination is an input, or the write failed for a reason the user can
+            fix (full disk, read-only folder, no permission); the earlier destination is untouched.
+    """
+    destination = Path(destination)
+    refuse_inputs(destination, inputs, parameter)
+    folder = prepare_folder(destination, parameter)
+    sweep_stale(folder, log)
+    tmp = temporary_name(destination)
+    pairs = list(zip(sidecars(tmp), sidecars(destination))) if with_sidecars else []
+    try:
+        yield tmp
+        if not tmp.is_file():
+            raise InputError(f"{parameter} '{destination}' was not written (no file was produced).")
+        if verify is not None:
+            verify(tmp)
+        for path in (tmp, *(t for t, _ in pairs if t.exists())):
+            _fsync(path)
+        for temporary, final in pairs:
+            if temporary.exists():
+                os.replace(temporary, final)
+            else:
+                remove_quietly(final)
+        os.replace(tmp, destination)
+        _fsync_folder(folder)
+    except OSError as exc:
+        _discard(tmp, pairs)
+        raise InputError(describe_os_error(exc, destination, parameter)) from exc
+    except BaseException:
+        _discard(tmp, pairs)
+        raise
+
+
+def _discard(tmp: Path, pairs: list[tuple[Path, Path]]) -> None:
+    remove_quietly(tmp)
+    for temporary in [*sidecars(tmp), *(t for t, _ in pairs)]:
+        remove_quietly(temporary)
+
+
+@contextmanager
+def work_folder(beside: str | os.PathLike, purpose: str = "work") -> Iterator[Path]:
+    """A temporary folder beside `beside` (same file system, so results can be renamed out of it),
+    removed when the block ends, and by `sweep_stale` of a later run if this process is killed."""
+    beside = Path(beside)
+    folder = temporary_name(beside.with_name(f"{beside.stem}-{purpose}"))
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        raise InputError(describe_os_error(exc, beside)) from exc
+    try:
+        yield folder
+    finally:
+        remove_quietly(folder)
