@@ -8,7 +8,7 @@ QGIS_ENV = QT_QPA_PLATFORM=offscreen QGIS_PLUGINPATH=$(CURDIR)/$(PLUGIN_DIR) \
 DATA ?= $(abspath ../shared/data)
 PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 
-.PHONY: setup demo test test-core test-plugin test-cli test-slow test-gpu lint fixtures install package \
+.PHONY: setup demo test test-core test-plugin test-cli test-package test-slow test-gpu test-ltr lint fixtures install package \
 	bench bench-quality weights clean
 
 setup:
@@ -21,7 +21,7 @@ demo: setup $(PLUGIN_DIR)/dualsr
 	$(QGIS_ENV) qgis_process.bin plugins enable dualsr >/dev/null 2>&1 || true  # non-zero when already enabled
 	$(QGIS_ENV) $(PY) scripts/demo.py --data "$(DATA)"
 
-test: setup test-core test-plugin test-cli
+test: setup test-core test-plugin test-cli test-package
 
 test-core:
 	$(PY) -m pytest tests/core -q
@@ -32,11 +32,18 @@ test-plugin:
 test-cli:
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests/cli -q
 
+test-package:  # builds the zip, installs it into a clean profile, runs it through qgis_process
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests/package -q
+
 test-slow: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests -q -m slow
 
 test-gpu: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests -q -m gpu
+
+test-ltr:  # `make test` on QGIS 3.40 LTR: a Debian 13 chroot built once under build/ltr-root
+	@[ "$$(id -u)" -eq 0 ] || { echo "make test-ltr needs root (debootstrap, chroot, mount): sudo make test-ltr" >&2; exit 2; }
+	scripts/test_ltr.sh
 
 lint:
 	$(PY) -m ruff --version >/dev/null 2>&1 || .venv/bin/pip install -q ruff
@@ -53,12 +60,14 @@ install: setup
 		qgis_process.bin plugins enable dualsr
 	@echo "Linked $(CURDIR) as $(PROFILE)/python/plugins/dualsr and enabled it."
 
-package:
-	mkdir -p dist
-	rm -f dist/dualsr.zip
-	git archive --format=zip --prefix=dualsr/ -o dist/dualsr.zip HEAD \
-		metadata.txt __init__.py plugin.py LICENSE README.md provider algorithms dualsr_core weights models
-	@echo "dist/dualsr.zip (committed files only, without tests)"
+DIST ?= dist
+PACKAGE_EXCLUDE := tests scripts .ci .gitignore .gitattributes Makefile pytest.ini build dist docs/_build
+package:  # the zip for "Install from ZIP": every committed file (HEAD) except tests, scripts, CI and build files
+	mkdir -p $(DIST)
+	rm -f $(DIST)/dualsr.zip
+	git archive --format=zip --prefix=dualsr/ -o $(DIST)/dualsr.zip HEAD -- . \
+		$(foreach p,$(PACKAGE_EXCLUDE),':(exclude)$(p)') ':(exclude,glob)**/tests/**' ':(exclude,glob)**/__pycache__/**'
+	@echo "$(DIST)/dualsr.zip: $$(du -k $(DIST)/dualsr.zip | cut -f1) KB, the committed files of HEAD without tests"
 
 bench: setup $(PLUGIN_DIR)/dualsr
 	$(QGIS_ENV) qgis_process.bin plugins enable dualsr >/dev/null 2>&1 || true  # non-zero when already enabled
