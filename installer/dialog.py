@@ -1,0 +1,171 @@
+"""The Qt front end of the PyTorch installer: what will be installed, a live pip log, Cancel.
+
+pip runs in a QThread; its lines reach the log through a queued signal, and Cancel kills pip
+(and whatever it started). Closing the dialog while pip runs cancels it first.
+"""
+from __future__ import annotations
+
+import traceback
+
+from qgis.PyQt.QtCore import QThread, pyqtSignal
+from qgis.PyQt.QtGui import QFont
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+)
+
+from . import core, paths
+
+
+class InstallThread(QThread):
+    """Runs an Installer; `line` carries pip's output, `done` the Result or the InstallError."""
+
+    line = pyqtSignal(str)
+    done = pyqtSignal(object)
+
+    def __init__(self, installer_factory, parent=None):
+        super().__init__(parent)
+        self.installer = installer_factory(self.line.emit)
+
+    def run(self):
+        try:
+            result = self.installer.run()
+        except core.InstallError as exc:
+            result = exc
+        except Exception:  # a bug: show it in the log rather than losing it in the thread
+            result = core.InstallError(traceback.format_exc())
+        self.done.emit(result)
+
+    def cancel(self):
+        self.installer.cancel()
+
+
+class InstallDialog(QDialog):
+    """States the plan (packages, build, folder, sizes), then installs with a live log and Cancel."""
+
+    installed = pyqtSignal(object)  # the Result, when the import check passed
+
+    def __init__(self, profile_dir, parent=None, requirements=None, plan_options=None, check_modules=None,
+                 extra_pip_args=()):
+        super().__init__(parent)
+        self.setWindowTitle("DualSR: install PyTorch")
+        self.profile_dir = profile_dir
+        self.requirements = requirements
+        self.plan_options = dict(plan_options or {})
+        self.check_modules = check_modules
+        self.extra_pip_args = extra_pip_args
+        self.thread = None
+        self.plan = None
+        self.result = None
+
+        self.variant = QComboBox()
+        self.variant.addItem("CPU build (works everywhere)", "cpu")
+        self.variant.addItem("CUDA build (NVIDIA GPU)", "cuda")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(self.summary.textInteractionFlags() | _selectable())
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setFont(QFont("monospace"))
+        self.log.setMinimumSize(720, 260)
+        self.install_button = QPushButton("Install")
+        self.cancel_button = QPushButton("Cancel")
+        self.close_button = QPushButton("Close")
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(QLabel("Build:"))
+        buttons.addWidget(self.variant)
+        buttons.addStretch(1)
+        for button in (self.install_button, self.cancel_button, self.close_button):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.log, 1)
+        layout.addLayout(buttons)
+
+        self.install_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button.clicked.connect(self.close)
+        self.make_plan(self.plan_options.pop("variant", "auto"))
+        self.variant.currentIndexChanged.connect(lambda _: self.make_plan(self.variant.currentData()))
+
+    def make_plan(self, variant: str) -> None:
+        try:
+            self.plan = core.make_plan(profile_dir=self.profile_dir, requirements=self.requirements, variant=variant,
+                                       **self.plan_options)
+        except core.InstallError as exc:
+            self.plan = None
+            self.summary.setText(str(exc))
+            self.install_button.setEnabled(False)
+            return
+        self.variant.blockSignals(True)
+        self.variant.setCurrentIndex(self.variant.findData(self.plan.variant))
+        self.variant.blockSignals(False)
+        self.summary.setText(self.plan.describe())
+        self.install_button.setEnabled(True)
+
+    def start(self) -> None:
+        if self.plan is None or self.running():
+            return
+        self.log.clear()
+        self.result = None
+        plan = self.plan
+        self.thread = InstallThread(lambda log: core.Installer(plan, log=log, check_modules=self.check_modules,
+                                                               extra_pip_args=self.extra_pip_args), self)
+        self.thread.line.connect(self.log.appendPlainText)
+        self.thread.done.connect(self.finish)
+        self.install_button.setEnabled(False)
+        self.variant.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.thread.start()
+
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.isRunning()
+
+    def cancel(self) -> None:
+        if self.running():
+            self.cancel_button.setEnabled(False)
+            self.log.appendPlainText("Cancelling: stopping pip...")
+            self.thread.cancel()
+
+    def finish(self, result) -> None:
+        self.result = result
+        self.cancel_button.setEnabled(False)
+        self.install_button.setEnabled(True)
+        self.variant.setEnabled(True)
+        if isinstance(result, core.InstallError):
+            self.log.appendPlainText(str(result))
+            return
+        if not result.ok:
+            self.log.appendPlainText("The packages were installed but the import check failed (see above).")
+            return
+        module = (self.check_modules or ["torch"])[0]
+        if core.restart_needed(result.target, module):
+            self.log.appendPlainText(f"Installed. Restart QGIS so that the plugin uses {module} from {result.target}.")
+        else:
+            paths.activate(result.target)
+            self.log.appendPlainText(f"Installed. {module} is ready: no restart of QGIS is needed.")
+        self.installed.emit(result)
+
+    def closeEvent(self, event):  # noqa: N802 (Qt API name)
+        if self.running():
+            self.thread.cancel()
+            self.thread.wait(20000)
+        super().closeEvent(event)
+
+    def reject(self):  # Esc
+        self.close()
+
+
+def _selectable():
+    from qgis.PyQt.QtCore import Qt
+
+    try:
+        return Qt.TextInteractionFlag.TextSelectableByMouse
+    except AttributeError:  # PyQt5 before scoped enums
+        return Qt.TextSelectableByMouse

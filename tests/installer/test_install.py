@@ -1,0 +1,221 @@
+"""Real pip runs into temporary targets: a small package from PyPI, numpy never installed or upgraded, cancel.
+
+The Python that runs QGIS is this test's Python (it imports qgis.core). tomli-w is not installed
+in it (checked below), so finding it proves it came from the plugin's folder.
+"""
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+
+import pytest
+
+from installer import core, paths
+
+from ..conftest import ROOT
+
+SMALL = "tomli-w"  # pure Python, 8 kB, no dependencies
+
+
+def make_wheel(folder, name, version, requires=()):
+    """A minimal pure-Python wheel whose METADATA lists `requires`."""
+    dist = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": f"VERSION = '{version}'\n",
+             f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+                                 + "".join(f"Requires-Dist: {r}\n" for r in requires),
+             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{dist}/RECORD"] = "".join(f"{p},,\n" for p in files) + f"{dist}/RECORD,,\n"
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name_, text in files.items():
+            wheel.writestr(name_, text)
+    return path
+
+
+def installer_for(target, requirements, log, **kwargs):
+    plan = core.make_plan(target=target, requirements=requirements, python=sys.executable, gpu=None, index_url="")
+    return core.Installer(plan, log=log, **kwargs)
+
+
+def qgis_python_env(config_root):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(QT_QPA_PLATFORM="offscreen", QGIS_CUSTOM_CONFIG_PATH=str(config_root))
+    return env
+
+
+FRESH_QGIS = r"""
+import importlib.util, json, sys
+from qgis.core import QgsApplication
+app = QgsApplication([], False)
+app.initQgis()
+sys.path.insert(0, sys.argv[1])
+before = importlib.util.find_spec(sys.argv[2]) is not None
+import dualsr
+plugin = dualsr.classFactory(None)   # what QGIS desktop and qgis_process call first
+plugin.initProcessing()              # qgis_process calls only this one
+module = __import__(sys.argv[2])
+import numpy
+print("RESULT " + json.dumps({"before": before, "file": module.__file__, "numpy": numpy.__file__,
+                              "profile": QgsApplication.qgisSettingsDirPath(), "sys_path": sys.path}))
+plugin.unload()
+app.exitQgis()
+"""
+
+
+def run_fresh_qgis(plugin_dir, config_root, module):
+    out = subprocess.run([sys.executable, "-c", FRESH_QGIS, str(plugin_dir), module],
+                         env=qgis_python_env(config_root), capture_output=True, text=True, timeout=300)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert line, out.stdout + out.stderr
+    return json.loads(line[len("RESULT "):])
+
+
+@pytest.mark.qgis
+def test_shell_command_installs_from_pypi_and_a_fresh_qgis_process_imports_it(tmp_path, plugin_dir):
+    assert importlib.util.find_spec("tomli_w") is None, "the test needs a package QGIS's Python lacks"
+    config_root = tmp_path / "config"
+    profile = config_root / "profiles" / "default"
+    run = subprocess.run([sys.executable, str(ROOT / "installer" / "install.py"), "--profile", str(profile),
+                          "--no-pytorch-index", "--yes", SMALL], capture_output=True, text=True, timeout=600,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert run.returncode == 0, run.stdout + run.stderr
+    target = paths.packages_dir(profile)
+    assert (target / "tomli_w" / "__init__.py").is_file()
+    assert f"tomli_w 1.2.0 imports in a fresh process from {target}" in run.stdout or \
+        "imports in a fresh process from " + str(target) in run.stdout
+    assert not list(target.parent.glob(".*partial*")), "the staging folder is left behind"
+
+    seen = run_fresh_qgis(plugin_dir, config_root, "tomli_w")
+    assert seen["profile"].rstrip("/") == str(profile)
+    assert not seen["before"], "found before classFactory: the test proves nothing"
+    assert seen["file"].startswith(str(target))
+    # appended: every site-packages/dist-packages folder of QGIS's Python comes before it
+    where = seen["sys_path"].index(str(target))
+    site = [i for i, p in enumerate(seen["sys_path"]) if p.endswith(("site-packages", "dist-packages"))]
+    assert site and max(site) < where
+    assert not seen["numpy"].startswith(str(target))
+
+
+def test_numpy_is_never_installed_into_the_target(tmp_path):
+    """A package needing numpy: pip resolves against QGIS's numpy, and no numpy copy lands in the target."""
+    import numpy
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel = make_wheel(wheels, "dualsr_probe", "1.0", ["numpy"])
+    target = tmp_path / "target"
+    log = []
+    result = installer_for(target, [str(wheel)], log.append, check_modules=["dualsr_probe"]).run()
+    assert result.ok, "\n".join(log)
+    assert (target / "dualsr_probe" / "__init__.py").is_file()
+    assert not any(p.name.lower().startswith("numpy") for p in target.iterdir()), sorted(os.listdir(target))
+    assert result.kept == {"numpy": numpy.__version__}
+    assert f"Not installed: numpy {numpy.__version__}, QGIS already has numpy {numpy.__version__}" in log
+    assert any(line.startswith(f"numpy {numpy.__version__} is still QGIS's") for line in log)
+
+
+def test_a_package_that_needs_another_numpy_is_refused_and_nothing_changes(tmp_path):
+    """numpy>=2 against QGIS's numpy 1.x: pip must fail rather than upgrade or shadow numpy."""
+    import numpy
+
+    if int(numpy.__version__.split(".")[0]) >= 2:
+        pytest.skip("QGIS's numpy is already 2.x here")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel = make_wheel(wheels, "dualsr_probe", "2.0", ["numpy>=2"])
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "keep.txt").write_text("earlier install")
+    log = []
+    with pytest.raises(core.InstallError, match=r"pip failed .*") as caught:
+        installer_for(target, [str(wheel)], log.append, check_modules=["dualsr_probe"]).run()
+    assert "numpy" in "\n".join(log) + str(caught.value)
+    assert sorted(os.listdir(target)) == ["keep.txt"]
+    assert sorted(os.listdir(tmp_path)) == ["target", "wheels"]  # no staging folder, no constraints file
+
+
+def test_already_in_qgis_python_is_refused(tmp_path):
+    with pytest.raises(core.InstallError, match=r"numpy .* is already installed in QGIS's Python"):
+        installer_for(tmp_path / "t", ["numpy"], print).run()
+
+
+def test_upgrade_replaces_the_earlier_version(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    target = tmp_path / "target"
+    for version in ("1.0", "1.1"):
+        wheel = make_wheel(wheels, "dualsr_probe", version)
+        result = installer_for(target, [str(wheel)], lambda _: None, check_modules=["dualsr_probe"]).run()
+        assert result.ok
+    assert sorted(p.name for p in target.iterdir() if p.name.endswith(".dist-info")) == ["dualsr_probe-1.1.dist-info"]
+    assert "1.1" in (target / "dualsr_probe" / "__init__.py").read_text()
+
+
+class SilentIndex:
+    """A package index that accepts connections and never answers: pip hangs until cancelled."""
+
+    def __init__(self):
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(8)
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/simple"
+        self.connected = threading.Event()
+        self.clients = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            self.clients.append(client)
+            self.connected.set()
+
+    def close(self):
+        for client in self.clients:
+            client.close()
+        self.server.close()
+
+
+@pytest.fixture
+def silent_index():
+    index = SilentIndex()
+    yield index
+    index.close()
+
+
+def test_cancel_kills_pip_and_leaves_the_target_as_it_was(tmp_path, silent_index):
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "keep.txt").write_text("earlier install")
+    plan = core.make_plan(target=target, requirements=["dualsr-not-on-any-index"], python=sys.executable, gpu=None,
+                          index_url=silent_index.url)
+    installer = core.Installer(plan, log=lambda _: None, extra_pip_args=["--timeout", "120", "--retries", "0"])
+    outcome = {}
+
+    def run():
+        try:
+            installer.run()
+        except core.InstallError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert silent_index.connected.wait(120), "pip never reached the index"
+    process = installer._process
+    assert process is not None and process.poll() is None
+    started = time.monotonic()
+    installer.cancel()
+    worker.join(60)
+    assert not worker.is_alive()
+    assert time.monotonic() - started < 20
+    assert process.poll() is not None
+    assert isinstance(outcome.get("error"), core.InstallCancelled)
+    assert sorted(os.listdir(target)) == ["keep.txt"]
+    assert sorted(os.listdir(tmp_path)) == ["target"]

@@ -1,0 +1,159 @@
+"""Finding the Python that runs QGIS, the GPU, the torch build and the pins: platforms mocked, no pip run."""
+import pytest
+
+from installer import core, paths
+
+
+def finder(files, versions=None):
+    """`exists` and `probe` over a fake file system: every file reports 3.12 unless told otherwise."""
+    versions = versions or {}
+    return dict(exists=lambda p: p in files, probe=lambda p: versions.get(p, (3, 12)))
+
+
+def test_linux_python_is_sys_executable():
+    assert core.find_python("/usr/bin/python3", "linux", "/usr", "/usr", (3, 11), {},
+                            **finder({"/usr/bin/python3"})) == "/usr/bin/python3"
+
+
+def test_linux_qgis_binary_falls_back_to_the_prefix_python():
+    files = {"/usr/bin/qgis", "/usr/bin/python3.11"}
+    assert core.find_python("/usr/bin/qgis", "linux", "/usr", "/usr", (3, 11), {},
+                            **finder(files, {"/usr/bin/python3.11": (3, 11)})) == "/usr/bin/python3.11"
+
+
+def test_windows_osgeo4w_qgis_bin_exe():
+    files = {r"C:\OSGeo4W\bin\qgis-bin.exe", r"C:\OSGeo4W\apps\Python312\python.exe"}
+    found = core.find_python(r"C:\OSGeo4W\bin\qgis-bin.exe", "win32", r"C:\OSGeo4W\apps\Python312",
+                             r"C:\OSGeo4W\apps\Python312", (3, 12), {"OSGEO4W_ROOT": r"C:\OSGeo4W"}, **finder(files))
+    assert found == r"C:\OSGeo4W\apps\Python312\python.exe"
+
+
+def test_windows_standalone_installer_without_osgeo4w_root():
+    exe = r"C:\Program Files\QGIS 3.40.6\bin\qgis-bin.exe"
+    python = r"C:\Program Files\QGIS 3.40.6\apps\Python312\python.exe"
+    # sys.prefix as a short 8.3 path with nothing there: found next to the program instead
+    found = core.find_python(exe, "win32", r"C:\PROGRA~1\QGIS34~1.6\apps\Python3", r"C:\PROGRA~1\QGIS34~1.6",
+                             (3, 12), {}, **finder({exe, python}))
+    assert found == python
+
+
+def test_windows_candidate_of_another_python_version_is_skipped():
+    old = r"C:\OSGeo4W\apps\Python312\python.exe"
+    osgeo_bin = r"C:\OSGeo4W\bin\python.exe"
+    found = core.find_python(r"C:\OSGeo4W\bin\qgis-bin.exe", "win32", r"C:\OSGeo4W\apps\Python312",
+                             r"C:\OSGeo4W\apps\Python312", (3, 12), {"OSGEO4W_ROOT": r"C:\OSGeo4W"},
+                             **finder({old, osgeo_bin}, {old: (3, 9)}))
+    assert found == osgeo_bin
+
+
+def test_windows_pythonw_uses_the_console_python():
+    files = {r"C:\Py\pythonw.exe", r"C:\Py\python.exe"}
+    assert core.find_python(r"C:\Py\pythonw.exe", "win32", r"C:\Py", r"C:\Py", (3, 12), {},
+                            **finder(files)) == r"C:\Py\python.exe"
+
+
+def test_macos_bundle():
+    exe = "/Applications/QGIS.app/Contents/MacOS/QGIS"
+    python = "/Applications/QGIS.app/Contents/MacOS/bin/python3"
+    found = core.find_python(exe, "darwin", "/Applications/QGIS.app/Contents/Frameworks",
+                             "/Applications/QGIS.app/Contents/Frameworks", (3, 12), {}, **finder({exe, python}))
+    assert found == python
+
+
+def test_nothing_found_names_the_override():
+    with pytest.raises(core.InstallError, match=r"qgis-bin\.exe.*set DUALSR_PYTHON"):
+        core.find_python(r"C:\QGIS\bin\qgis-bin.exe", "win32", r"C:\QGIS\apps\Python312", r"C:\QGIS",
+                         (3, 12), {}, **finder(set()))
+
+
+def test_override_wins_and_must_exist():
+    assert core.find_python("/x/qgis", "linux", "/x", "/x", (3, 12), {"DUALSR_PYTHON": "/opt/py"},
+                            **finder({"/opt/py"})) == "/opt/py"
+    with pytest.raises(core.InstallError, match="DUALSR_PYTHON is '/nope'"):
+        core.find_python("/x/qgis", "linux", "/x", "/x", (3, 12), {"DUALSR_PYTHON": "/nope"}, **finder(set()))
+
+
+def test_default_profile_dirs():
+    home = "/home/u"
+    assert str(paths.default_profile_dir("linux", {}, home)) == "/home/u/.local/share/QGIS/QGIS3/profiles/default"
+    assert str(paths.default_profile_dir("darwin", {}, home)) == \
+        "/home/u/Library/Application Support/QGIS/QGIS3/profiles/default"
+    assert paths.default_profile_dir("win32", {"APPDATA": "/appdata"}, home).parts[-5:] == \
+        ("appdata", "QGIS", "QGIS3", "profiles", "default")
+    assert str(paths.default_profile_dir("linux", {"QGIS_CUSTOM_CONFIG_PATH": "/c"}, home)) == "/c/profiles/default"
+    assert paths.packages_dir("/p", (3, 13)).as_posix() == "/p/python/dualsr-packages/python3.13"
+
+
+class FakeRun:
+    def __init__(self, query="NVIDIA GeForce RTX 4090, 550.54.15\n", banner="| NVIDIA-SMI 550.54.15  Driver Version: "
+                 "550.54.15  CUDA Version: 12.4 |", code=0):
+        self.query, self.banner, self.code, self.calls = query, banner, code, []
+
+    def __call__(self, args, **kwargs):
+        import types
+
+        self.calls.append(args)
+        out = self.query if len(args) > 1 else self.banner
+        return types.SimpleNamespace(returncode=self.code, stdout=out if self.code == 0 else "", stderr="")
+
+
+def test_gpu_detection():
+    gpu = core.detect_nvidia_gpu(FakeRun(), lambda _: "/usr/bin/nvidia-smi", "linux")
+    assert (gpu.name, gpu.driver, gpu.cuda) == ("NVIDIA GeForce RTX 4090", "550.54.15", (12, 4))
+    assert core.detect_nvidia_gpu(FakeRun(), lambda _: None, "linux") is None
+    assert core.detect_nvidia_gpu(FakeRun(), lambda _: "/usr/bin/nvidia-smi", "darwin") is None
+    # the driver is installed but no GPU answers ("couldn't communicate with the NVIDIA driver")
+    assert core.detect_nvidia_gpu(FakeRun(code=9), lambda _: "/usr/bin/nvidia-smi", "linux") is None
+
+
+@pytest.mark.parametrize("driver, tag", [((12, 4), "cu126"), ((12, 8), "cu128"), ((12, 9), "cu128"),
+                                         ((13, 2), "cu130"), ((11, 8), None), (None, None)])
+def test_cuda_build_for_the_driver(driver, tag):
+    assert core.cuda_tag(driver) == tag
+
+
+def plan(**kwargs):
+    kwargs.setdefault("python", "/usr/bin/python3")
+    kwargs.setdefault("profile_dir", "/p")
+    return core.make_plan(**kwargs)
+
+
+def test_plan_cpu_without_gpu():
+    p = plan(gpu=None, platform="linux")
+    assert (p.variant, p.index_url, p.requirements) == ("cpu", "https://download.pytorch.org/whl/cpu", ["torch"])
+    assert str(p.target).startswith("/p/python/dualsr-packages/python3.")
+    assert p.download_mb == 200 and p.disk_mb == 800
+    assert "CPU build" in p.describe() and "800 MB on disk" in p.describe()
+
+
+def test_plan_cuda_with_an_nvidia_gpu():
+    p = plan(gpu=core.Gpu("RTX", "550.54", (12, 4)), platform="win32")
+    assert (p.variant, p.index_url) == ("cuda", "https://download.pytorch.org/whl/cu126")
+    assert p.disk_mb > 4000
+    assert "GPU: RTX (driver 550.54, CUDA 12.4)" in p.describe()
+    assert plan(gpu=core.Gpu("RTX", "550.54", (12, 4)), variant="cpu", platform="linux").variant == "cpu"
+
+
+def test_plan_old_driver_falls_back_to_cpu_with_a_note():
+    p = plan(gpu=core.Gpu("K80", "470.1", (11, 4)), platform="linux")
+    assert p.variant == "cpu" and "too old" in p.describe()
+
+
+def test_plan_macos_uses_pypi_and_has_no_cuda():
+    assert plan(gpu=None, platform="darwin").index_url is None
+    with pytest.raises(core.InstallError, match="macOS"):
+        plan(gpu=None, variant="cuda", platform="darwin")
+
+
+def test_pins_keep_qgis_versions():
+    installed = {"numpy": ("1.24.2", "/usr/lib"), "scipy": ("1.10.1", "/usr/lib"), "gdal": ("3.6.2+dfsg", "/usr"),
+                 "sympy": ("1.11.1", "/usr"), "mpmath": ("0.0.0", "/usr"), "torch": ("2.0", "/x"),
+                 "weird": ("2023.01-debian", "/usr")}
+    pins = core.Installer.pins(installed, ["torch==2.13.0"])
+    assert pins == {"numpy": "1.24.2", "scipy": "1.10.1", "gdal": "3.6.2"}
+
+
+def test_requirement_names():
+    assert core.requirement_name("torch==2.13.0") == "torch"
+    assert core.requirement_name("Typing_Extensions>=4") == "typing-extensions"
+    assert core.requirement_name("/tmp/dualsr_probe-1.0-py3-none-any.whl") == "dualsr-probe"
