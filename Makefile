@@ -8,7 +8,7 @@ QGIS_ENV = QT_QPA_PLATFORM=offscreen QGIS_PLUGINPATH=$(CURDIR)/$(PLUGIN_DIR) \
 DATA ?= $(abspath ../shared/data)
 PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 
-.PHONY: setup demo test test-core test-plugin test-cli test-package test-slow test-gpu test-ltr lint fixtures install package \
+.PHONY: setup demo test test-core test-plugin test-cli test-package test-desktop test-slow test-gpu test-ltr lint fixtures install package \
 	bench bench-quality weights clean
 
 setup:
@@ -21,7 +21,7 @@ demo: setup $(PLUGIN_DIR)/dualsr
 	$(QGIS_ENV) qgis_process.bin plugins enable dualsr >/dev/null 2>&1 || true  # non-zero when already enabled
 	$(QGIS_ENV) $(PY) scripts/demo.py --data "$(DATA)"
 
-test: setup test-core test-plugin test-cli test-package
+test: setup test-core test-plugin test-cli test-package test-desktop
 
 test-core:
 	$(PY) -m pytest tests/core -q
@@ -34,6 +34,9 @@ test-cli:
 
 test-package:  # builds the zip, installs it into a clean profile, runs it through qgis_process
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests/package -q
+
+test-desktop:  # QGIS desktop under Xvfb (skipped without xvfb-run); screenshot in build/desktop/
+	$(PY) -m pytest tests/desktop -q
 
 test-slow: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests -q -m slow

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES="qgis python3-qgis qgis-providers python3-gdal python3-rasterio python3-h5py python3-scipy
- python3-numpy python3-matplotlib python3-pil python3-pytest python3-venv gdal-bin"
+ python3-numpy python3-matplotlib python3-pil python3-pytest python3-venv gdal-bin xvfb xauth"
 missing=""
 for pkg in $DEBIAN_PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
