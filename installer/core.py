@@ -375,6 +375,7 @@ class Installer:
         self.check_modules = list(check_modules or [_import_name(r) for r in plan.requirements])
         self.extra_pip_args = list(extra_pip_args)
         self._cancelled = threading.Event()
+        self.notes = []
         self._process = None
         self._lock = threading.Lock()
 
@@ -521,6 +522,7 @@ class Installer:
                 _remove_distribution(staging, info)
                 kept[name] = installed[name][0]
                 self.log(f"Not installed: {name} {version}, QGIS already has {name} {installed[name][0]}")
+        self.notes = _unmet(staging, kept)
         return kept
 
     def merge(self, staging: Path, target: Path) -> None:
@@ -558,7 +560,7 @@ class Installer:
         for name, m in modules.items():
             if m["ok"] and not _inside(m["file"], self.plan.target):
                 notes.append(f"Note: {name} came from {m['file']}, not from {self.plan.target}")
-        return Result(self.plan.target, modules, kept, notes)
+        return Result(self.plan.target, modules, kept, self.notes + notes)
 
 
 def restart_needed(target, module: str = "torch", modules=None) -> bool:
@@ -578,6 +580,36 @@ def restart_needed(target, module: str = "torch", modules=None) -> bool:
     except (ImportError, ValueError):
         return True
     return spec is None or not _inside(spec.origin or "", target)
+
+
+def _unmet(staging: Path, kept: dict) -> list[str]:
+    """Notes for requirements of the new packages that the versions QGIS keeps do not meet."""
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:
+        try:
+            from pip._vendor.packaging.requirements import Requirement
+        except ImportError:
+            return []
+    notes = []
+    for info in _dist_infos(staging):
+        owner = _dist_name_version(info)[0]
+        metadata = info / "METADATA"
+        lines = metadata.read_text(encoding="utf-8", errors="replace").splitlines() if metadata.is_file() else []
+        for line in lines:
+            if not line.startswith("Requires-Dist:"):
+                continue
+            try:
+                req = Requirement(line.split(":", 1)[1].strip())
+                if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                    continue
+                name = canonical(req.name)
+                if name in kept and not req.specifier.contains(kept[name].split("+")[0], prereleases=True):
+                    notes.append(f"Note: {owner} asks for {name}{req.specifier} but QGIS's {name} {kept[name]} comes "
+                                 f"first on sys.path and is the one used.")
+            except Exception:  # an unparsable requirement or version: no note rather than no install
+                continue
+    return notes
 
 
 def _import_name(requirement: str) -> str:

@@ -25,7 +25,7 @@ SMALL = "tomli-w"  # pure Python, 8 kB, no dependencies
 def make_wheel(folder, name, version, requires=()):
     """A minimal pure-Python wheel whose METADATA lists `requires`."""
     dist = f"{name}-{version}.dist-info"
-    files = {f"{name}/__init__.py": f"VERSION = '{version}'\n",
+    files = {f"{name}/__init__.py": f"__version__ = '{version}'\n",
              f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
                                  + "".join(f"Requires-Dist: {r}\n" for r in requires),
              f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}

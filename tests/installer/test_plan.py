@@ -157,3 +157,31 @@ def test_requirement_names():
     assert core.requirement_name("torch==2.13.0") == "torch"
     assert core.requirement_name("Typing_Extensions>=4") == "typing-extensions"
     assert core.requirement_name("/tmp/dualsr_probe-1.0-py3-none-any.whl") == "dualsr-probe"
+
+
+def test_unmet_requirements_of_kept_packages_become_notes(tmp_path):
+    info = tmp_path / "torch-2.13.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.13.0\n"
+                                   "Requires-Dist: sympy>=1.13.3\nRequires-Dist: jinja2\n"
+                                   "Requires-Dist: numpy>=2; extra == \"numpy\"\n"
+                                   "Requires-Dist: scipy>=9; python_version < \"3\"\n\n")
+    notes = core._unmet(tmp_path, {"sympy": "1.11.1", "jinja2": "3.1.2", "numpy": "1.24.2", "scipy": "1.10.1"})
+    assert notes == ["Note: torch asks for sympy>=1.13.3 but QGIS's sympy 1.11.1 comes first on sys.path and is "
+                     "the one used."]
+
+
+def test_restart_needed(tmp_path):
+    assert core.restart_needed(tmp_path, "json")  # already imported in this process
+    assert core.restart_needed(tmp_path, "dualsr_nowhere")  # not found at all
+    (tmp_path / "dualsr_fresh_module.py").write_text("X = 1\n")
+    import sys
+
+    try:
+        assert not core.restart_needed(tmp_path, "dualsr_fresh_module")
+        import dualsr_fresh_module
+
+        assert dualsr_fresh_module.X == 1
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("dualsr_fresh_module", None)

@@ -46,6 +46,9 @@ def test_torch_installed_into_the_profile_runs_coarse_in_qgis_process(system_pyt
     assert f"torch 2.13.0+cpu imports in a fresh process from {target}" in install.stdout
     assert not (target / "numpy").exists() and not list(target.glob("numpy-*"))
     assert not (target / "sympy").exists()  # QGIS's older sympy is kept, not shadowed
+    assert (target / "typing_extensions.py").exists()  # a dependency QGIS lacks is installed
+    if "QGIS already has sympy 1.11" in install.stdout:  # Debian 12
+        assert "Note: torch asks for sympy>=1.13.3 but QGIS's sympy 1.11.1 comes first" in install.stdout
 
     env = clean_env(QT_QPA_PLATFORM="offscreen", QGIS_PLUGINPATH=str(plugin_dir),
                     QGIS_CUSTOM_CONFIG_PATH=str(config_root))

@@ -1,0 +1,172 @@
+"""The desktop side: the message bar and menu entry, and the dialog's install, live log and Cancel.
+
+Each test runs in its own offscreen QGIS process with the GUI enabled (other tests in the same
+pytest run create a QgsApplication without GUI, and a process can only have one).
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from .test_install import make_wheel
+
+pytestmark = pytest.mark.qgis
+
+PRELUDE = r"""
+import json, os, socket, sys, threading, time
+from qgis.core import QgsApplication
+from qgis.gui import QgsMessageBar
+from qgis.PyQt.QtWidgets import QMainWindow, QPushButton
+app = QgsApplication([], True)
+app.initQgis()
+PLUGIN_DIR, WORK = sys.argv[1], sys.argv[2]
+sys.path.insert(0, PLUGIN_DIR)
+import dualsr
+from dualsr import plugin as plugin_module
+from dualsr.installer import core
+
+
+class FakeIface:
+    def __init__(self):
+        self.window = QMainWindow()
+        self.bar = QgsMessageBar(self.window)
+        self.menus = []
+    def mainWindow(self):
+        return self.window
+    def messageBar(self):
+        return self.bar
+    def addPluginToMenu(self, menu, action):
+        self.menus.append((menu, action))
+    def removePluginMenu(self, menu, action):
+        self.menus.remove((menu, action))
+
+
+def wait(condition, seconds=180):
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+    return condition()
+
+
+def done(**report):
+    print("RESULT " + json.dumps(report))
+    sys.stdout.flush()
+    os._exit(0)
+"""
+
+
+def run_gui(script, plugin_dir, work):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(QT_QPA_PLATFORM="offscreen", QGIS_CUSTOM_CONFIG_PATH=str(work / "config"))
+    out = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(script), str(plugin_dir), str(work)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert line, out.stdout[-4000:] + out.stderr[-4000:]
+    return json.loads(line[len("RESULT "):])
+
+
+def test_missing_torch_shows_a_message_bar_button_and_a_menu_entry(plugin_dir, tmp_path):
+    report = run_gui("""
+        plugin_module.torch_missing = lambda: True
+        iface = FakeIface()
+        plugin = dualsr.classFactory(iface)
+        plugin.initGui()
+        menus = [(m, a.text()) for m, a in iface.menus]
+        items = iface.bar.items()
+        buttons = [b.text() for b in items[0].findChildren(QPushButton)] if items else []
+        text = items[0].text() if items else ""
+        [b for b in items[0].findChildren(QPushButton) if b.text() == "Install PyTorch"][0].click()
+        from_button = plugin.dialog is not None and plugin.dialog.isVisible()
+        summary = plugin.dialog.summary.text()
+        plugin.dialog.close()
+        plugin.dialog = None
+        iface.menus[0][1].trigger()
+        from_menu = plugin.dialog is not None and plugin.dialog.isVisible()
+        plugin.unload()
+        done(menus=menus, buttons=buttons, text=text, from_button=from_button, from_menu=from_menu,
+             summary=summary, after_unload=[len(iface.menus), len(iface.bar.items())],
+             provider=QgsApplication.processingRegistry().providerById("dualsr") is not None)
+    """, plugin_dir, tmp_path)
+    assert report["menus"] == [["&DualSR", "Install PyTorch..."]]
+    assert "Install PyTorch" in report["buttons"] and "PyTorch is not installed" in report["text"]
+    assert report["from_button"] and report["from_menu"]
+    assert "Packages: torch (CPU build)" in report["summary"]
+    assert os.path.join("config", "profiles", "default", "python", "dualsr-packages", "python3.") in report["summary"]
+    assert report["after_unload"] == [0, 0] and not report["provider"]
+
+
+def test_with_torch_there_is_only_the_menu_entry(plugin_dir, tmp_path):
+    pytest.importorskip("torch")
+    report = run_gui("""
+        iface = FakeIface()
+        plugin = dualsr.classFactory(iface)
+        plugin.initGui()
+        done(menus=len(iface.menus), items=len(iface.bar.items()))
+    """, plugin_dir, tmp_path)
+    assert report == {"menus": 1, "items": 0}
+
+
+def test_dialog_installs_with_a_live_log_and_needs_no_restart(plugin_dir, tmp_path):
+    wheel = make_wheel(tmp_path, "dualsr_probe", "1.0")
+    report = run_gui(f"""
+        from dualsr.installer.dialog import InstallDialog
+        lines, installed = [], []
+        dialog = InstallDialog(QgsApplication.qgisSettingsDirPath(), requirements=[{str(wheel)!r}],
+                               plan_options=dict(python=sys.executable, gpu=None, index_url=""),
+                               check_modules=["dualsr_probe"])
+        dialog.installed.connect(installed.append)
+        dialog.show()
+        dialog.install_button.click()
+        running = dialog.running() and dialog.cancel_button.isEnabled() and not dialog.install_button.isEnabled()
+        finished = wait(lambda: dialog.result is not None)
+        import dualsr_probe  # in this process, without a restart
+        done(running=running, finished=finished, log=dialog.log.toPlainText(), installed=len(installed),
+             module=dualsr_probe.__file__, buttons=[dialog.install_button.isEnabled(), dialog.cancel_button.isEnabled()])
+    """, plugin_dir, tmp_path)
+    assert report["running"] and report["finished"]
+    log = report["log"]
+    assert "$ " in log and "Successfully installed dualsr-probe-1.0" in log
+    assert "dualsr_probe 1.0 imports in a fresh process" in log
+    assert "no restart of QGIS is needed" in log
+    assert report["installed"] == 1
+    assert report["module"].startswith(str(tmp_path / "config" / "profiles" / "default" / "python" / "dualsr-packages"))
+    assert report["buttons"] == [True, False]
+
+
+def test_dialog_cancel_kills_pip(plugin_dir, tmp_path):
+    report = run_gui("""
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        connected, clients = threading.Event(), []
+        def accept():
+            while True:
+                client, _ = server.accept()
+                clients.append(client)
+                connected.set()
+        threading.Thread(target=accept, daemon=True).start()
+        from dualsr.installer.dialog import InstallDialog
+        url = "http://127.0.0.1:%d/simple" % server.getsockname()[1]
+        dialog = InstallDialog(QgsApplication.qgisSettingsDirPath(), requirements=["dualsr-not-on-any-index"],
+                               plan_options=dict(python=sys.executable, gpu=None, index_url=url),
+                               check_modules=["x"], extra_pip_args=["--timeout", "120", "--retries", "0"])
+        dialog.show()
+        dialog.install_button.click()
+        reached = wait(connected.is_set, 120)
+        process = dialog.thread.installer._process
+        started = time.monotonic()
+        dialog.cancel_button.click()
+        finished = wait(lambda: dialog.result is not None, 60)
+        done(reached=reached, finished=finished, seconds=time.monotonic() - started,
+             pip_ended=process is not None and process.poll() is not None,
+             cancelled=isinstance(dialog.result, core.InstallCancelled), log=dialog.log.toPlainText(),
+             install_enabled=dialog.install_button.isEnabled())
+    """, plugin_dir, tmp_path)
+    assert report["reached"] and report["finished"] and report["pip_ended"] and report["cancelled"]
+    assert report["seconds"] < 20
+    assert "Cancelling: stopping pip" in report["log"] and "Cancelled:" in report["log"]
+    assert report["install_enabled"]
