@@ -114,7 +114,7 @@ def test_dialog_installs_with_a_live_log_and_needs_no_restart(plugin_dir, tmp_pa
     wheel = make_wheel(tmp_path, "dualsr_probe", "1.0")
     report = run_gui(f"""
         from dualsr.installer.dialog import InstallDialog
-        lines, installed = [], []
+        installed = []
         dialog = InstallDialog(QgsApplication.qgisSettingsDirPath(), requirements=[{str(wheel)!r}],
                                plan_options=dict(python=sys.executable, gpu=None, index_url=""),
                                check_modules=["dualsr_probe"])
@@ -124,8 +124,9 @@ def test_dialog_installs_with_a_live_log_and_needs_no_restart(plugin_dir, tmp_pa
         running = dialog.running() and dialog.cancel_button.isEnabled() and not dialog.install_button.isEnabled()
         finished = wait(lambda: dialog.result is not None)
         import dualsr_probe  # in this process, without a restart
+        buttons = [dialog.install_button.isEnabled(), dialog.cancel_button.isEnabled()]
         done(running=running, finished=finished, log=dialog.log.toPlainText(), installed=len(installed),
-             module=dualsr_probe.__file__, buttons=[dialog.install_button.isEnabled(), dialog.cancel_button.isEnabled()])
+             module=dualsr_probe.__file__, buttons=buttons)
     """, plugin_dir, tmp_path)
     assert report["running"] and report["finished"]
     log = report["log"]

@@ -185,3 +185,29 @@ def test_restart_needed(tmp_path):
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("dualsr_fresh_module", None)
+
+
+def test_shell_installer_imports_without_qgis():
+    import subprocess
+    import sys
+
+    from ..conftest import ROOT
+
+    code = ("import sys; sys.modules['qgis'] = None; sys.path.insert(0, sys.argv[1]); "
+            "import installer.core, installer.paths, installer.install; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+    dry = subprocess.run([sys.executable, str(ROOT / "installer" / "install.py"), "--dry-run", "--target", "/t",
+                          "--variant", "cpu"], capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert "Packages: torch (CPU build)" in dry.stdout and "Into: /t " in dry.stdout
+
+
+def test_profile_from_the_plugin_location():
+    from pathlib import Path
+
+    from installer.install import profile_from_location
+
+    script = Path("/home/u/.local/share/QGIS/QGIS3/profiles/work/python/plugins/dualsr/installer/install.py")
+    assert profile_from_location(script) == Path("/home/u/.local/share/QGIS/QGIS3/profiles/work")
+    assert profile_from_location(Path("/src/dualsr/installer/install.py")) is None
