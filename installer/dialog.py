@@ -73,6 +73,7 @@ class InstallDialog(QDialog):
         self.log.setReadOnly(True)
         self.log.setFont(QFont("monospace"))
         self.log.setMinimumSize(720, 260)
+        self.log.setPlaceholderText("Install runs pip with the options above; its output appears here.")
         self.install_button = QPushButton("Install")
         self.cancel_button = QPushButton("Cancel")
         self.close_button = QPushButton("Close")
@@ -106,7 +107,7 @@ class InstallDialog(QDialog):
         self.variant.blockSignals(True)
         self.variant.setCurrentIndex(self.variant.findData(self.plan.variant))
         self.variant.blockSignals(False)
-        self.summary.setText(self.plan.describe())
+        self.summary.setText(f"{current_torch(self.plan.target)}\n\n{self.plan.describe()}")
         self.install_button.setEnabled(True)
 
     def start(self) -> None:
@@ -160,6 +161,21 @@ class InstallDialog(QDialog):
 
     def reject(self):  # Esc
         self.close()
+
+
+def current_torch(target) -> str:
+    """Where this QGIS finds torch now, without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin:
+        return "Now: PyTorch is not installed in the Python that runs QGIS."
+    if core._inside(spec.origin, target):
+        return f"Now: PyTorch is installed in the folder below; installing again replaces it ({spec.origin})."
+    return f"Now: PyTorch is already installed in QGIS's own Python ({spec.origin}); nothing needs installing."
 
 
 def _selectable():
