@@ -406,22 +406,23 @@ class Installer:
                 raise InstallError(
                     f"{name} {version} is already installed in QGIS's Python ({where}); it would hide a copy in "
                     f"{plan.target}. Use or remove that one instead.")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        try:
-            constraints = staging.parent / f".{plan.target.name}.constraints.txt"
-            pins = self.pins(installed, plan.requirements)
-            constraints.write_text("".join(f"{n}=={v}\n" for n, v in sorted(pins.items())), encoding="utf-8")
+        with FolderLock(plan.target):
+            shutil.rmtree(staging, ignore_errors=True)  # left by a crashed run
+            staging.mkdir(parents=True)
             try:
-                self._pip(pip, staging, constraints)
+                constraints = staging.parent / f".{plan.target.name}.constraints.txt"
+                pins = self.pins(installed, plan.requirements)
+                constraints.write_text("".join(f"{n}=={v}\n" for n, v in sorted(pins.items())), encoding="utf-8")
+                try:
+                    self._pip(pip, staging, constraints)
+                finally:
+                    constraints.unlink(missing_ok=True)
+                self._check_cancel()
+                kept = self.remove_copies(staging, installed)
+                self._check_cancel()
+                self.merge(staging, plan.target)
             finally:
-                constraints.unlink(missing_ok=True)
-            self._check_cancel()
-            kept = self.remove_copies(staging, installed)
-            self._check_cancel()
-            self.merge(staging, plan.target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+                shutil.rmtree(staging, ignore_errors=True)
         result = self.verify(kept)
         for line in result.summary().splitlines():
             self.log(line)
@@ -561,6 +562,46 @@ class Installer:
             if m["ok"] and not _inside(m["file"], self.plan.target):
                 notes.append(f"Note: {name} came from {m['file']}, not from {self.plan.target}")
         return Result(self.plan.target, modules, kept, self.notes + notes)
+
+
+class FolderLock:
+    """One install at a time per folder (the dialog and the shell command may both run).
+
+    An OS file lock, so a crashed install never leaves the folder locked.
+    """
+
+    def __init__(self, target):
+        self.path = Path(target).parent / f".{Path(target).name}.lock"
+        self.file = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "a+")  # noqa: SIM115 (held until __exit__)
+        try:
+            if sys.platform.startswith("win"):
+                import msvcrt
+
+                msvcrt.locking(self.file.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.close()
+            raise InstallError(f"Another install into {self.path.parent} is running; wait until it ends and "
+                               "try again.") from None
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if sys.platform.startswith("win"):
+                import msvcrt
+
+                self.file.seek(0)
+                msvcrt.locking(self.file.fileno(), msvcrt.LK_UNLCK, 1)
+        except OSError:
+            pass
+        self.file.close()  # also releases the POSIX lock
 
 
 def restart_needed(target, module: str = "torch", modules=None) -> bool:

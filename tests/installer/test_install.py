@@ -136,7 +136,8 @@ def test_a_package_that_needs_another_numpy_is_refused_and_nothing_changes(tmp_p
         installer_for(target, [str(wheel)], log.append, check_modules=["dualsr_probe"]).run()
     assert "numpy" in "\n".join(log) + str(caught.value)
     assert sorted(os.listdir(target)) == ["keep.txt"]
-    assert sorted(os.listdir(tmp_path)) == ["target", "wheels"]  # no staging folder, no constraints file
+    # no staging folder, no constraints file: only the (empty) lock file of the folder
+    assert sorted(os.listdir(tmp_path)) == [".target.lock", "target", "wheels"]
 
 
 def test_already_in_qgis_python_is_refused(tmp_path):
@@ -218,4 +219,12 @@ def test_cancel_kills_pip_and_leaves_the_target_as_it_was(tmp_path, silent_index
     assert process.poll() is not None
     assert isinstance(outcome.get("error"), core.InstallCancelled)
     assert sorted(os.listdir(target)) == ["keep.txt"]
-    assert sorted(os.listdir(tmp_path)) == ["target"]
+    assert sorted(os.listdir(tmp_path)) == [".target.lock", "target"]
+
+
+def test_a_second_install_into_the_same_folder_waits_for_the_first(tmp_path):
+    target = tmp_path / "target"
+    with core.FolderLock(target):
+        with pytest.raises(core.InstallError, match="Another install into .* is running"):
+            installer_for(target, [SMALL], lambda _: None).run()
+    assert not target.exists()
