@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 
+from .batch.cli import add_batch_parser
 from .errors import DualSRError
 from .feedback import Feedback
 
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dualsr_core", description="DualSR hyperspectral super-resolution.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(subparsers)
+    add_batch_parser(subparsers)
     return parser
 
 

@@ -26,6 +26,12 @@ fi
     echo "setup: installing torch==2.13.0"
     .venv/bin/pip install -q torch==2.13.0
 }
+# dask.distributed for `python -m dualsr_core batch` (scene archives on a cluster) and its tests; the
+# plugin works without it. Not bokeh (the dashboard's pages): it would replace Debian's numpy in the venv.
+.venv/bin/python -c "import distributed" 2>/dev/null || {
+    echo "setup: installing dask[distributed]==2026.8.0 (batch command only)"
+    .venv/bin/pip install -q "dask[distributed]==2026.8.0"
+}
 # Real hyperspectral imagery for the demo: a 450-band Specim Fenix scan shipped in napari-hippo.
 .venv/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('napari_hippo') is None)" || {
     echo "setup: installing napari-hippo==0.2.0 (demo data only, --no-deps)"
