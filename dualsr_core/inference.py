@@ -1,6 +1,6 @@
 """CoarSR inference engine: one low-resolution tile of many bands in, its super-resolution out.
 
-Two exact schedules (METHOD.md section 8):
+Two exact schedules (docs/method.md#inference-schedules):
 - "band": band after band through the whole network, the working set of one band; fastest on
   CPUs, where it stays in cache.
 - "batched": the state-independent part (heads, ASFMs, aggregation) and the tail run for a chunk
@@ -96,7 +96,7 @@ class CoarseEngine:
         return self._bicubic(x)[:, 0].cpu().numpy()
 
     def _bicubic(self, x: torch.Tensor) -> torch.Tensor:
-        """PIL-compatible bicubic upsampling of (B,1,h,w), the skip image of section 2.6 / 4.4."""
+        """PIL-compatible bicubic upsampling of (B,1,h,w), the skip image (docs/method.md#resampling)."""
         h, w = x.shape[-2:]
         if (h, w) not in self._skip_matrices:
             wy = resize.pil_weights(h, h * self.scale).toarray()

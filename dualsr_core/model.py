@@ -1,9 +1,9 @@
-"""CoarSR, the coarse stage of DualSR (METHOD.md section 2).
+"""CoarSR, the coarse stage of DualSR (docs/method.md#coarsr-network).
 
 Q. Li, Y. Yuan, X. Jia, Q. Wang, "Dual-Stage Approach Toward Hyperspectral Image
 Super-Resolution", IEEE Transactions on Image Processing 31, 2022 (doc. 9953047); reference code
 https://github.com/qianngli/DualSR. This is the intended method: no BatchNorm in the residual
-blocks, the per-band neighbour table of section 2.2, weight norm on every convolution in training.
+blocks, the per-band neighbour table of docs/method.md#band-partition, weight norm on every convolution in training.
 
 Only reached after `require_torch()`.
 """
@@ -59,7 +59,7 @@ def conv(in_ch: int, out_ch: int, kernel: int) -> nn.Conv2d:
 
 
 class ResidualBlock(nn.Module):
-    """RB(x) = x + C3(ReLU(C3(x))) without BatchNorm (section 2.4, defect D2 avoided)."""
+    """RB(x) = x + C3(ReLU(C3(x))) without BatchNorm (docs/method.md#residual-blocks-and-branches, defect D2 avoided)."""
 
     def __init__(self, n_feats: int):
         super().__init__()
@@ -71,7 +71,7 @@ class ResidualBlock(nn.Module):
 
 
 class Branch(nn.Module):
-    """Br(x) = x + RB(...RB(x)) with n_blocks residual blocks and an outer skip (section 2.4)."""
+    """Br(x) = x + RB(...RB(x)) with n_blocks residual blocks and an outer skip (docs/method.md#residual-blocks-and-branches)."""
 
     def __init__(self, n_feats: int, n_blocks: int):
         super().__init__()
@@ -82,7 +82,7 @@ class Branch(nn.Module):
 
 
 class SpectralUnit3D(nn.Module):
-    """T = V + K3(ReLU(K1(V) + K2(V))) over the stacked groups (section 2.4, step 5)."""
+    """T = V + K3(ReLU(K1(V) + K2(V))) over the stacked groups (docs/method.md#3d-unit)."""
 
     def __init__(self, n_feats: int):
         super().__init__()
@@ -95,7 +95,7 @@ class SpectralUnit3D(nn.Module):
 
 
 class ASFM(nn.Module):
-    """Adjacent spectral fusion mechanism (section 2.4): intra-group refinement, cross-group
+    """Adjacent spectral fusion mechanism (docs/method.md#asfm): intra-group refinement, cross-group
     mixing weighted by gamma, a second refinement with a skip, then the 3D unit over the groups
     weighted by beta; the head features are added back to each group at the end."""
 
@@ -118,7 +118,7 @@ class ASFM(nn.Module):
 
 
 def upsampler(scale: int, n_feats: int) -> nn.Sequential:
-    """Sub-pixel upsampler of section 2.6: x2, x3, or x2 stages for x4 and x8."""
+    """Sub-pixel upsampler (docs/method.md#upsampler-and-bicubic-skip): x2, x3, or x2 stages for x4 and x8."""
     if scale == 3:
         return nn.Sequential(conv(n_feats, 9 * n_feats, 3), nn.PixelShuffle(3))
     stages = {2: 1, 4: 2, 8: 3}[scale]
@@ -136,7 +136,7 @@ class CoarSR(nn.Module):
     Returns the super-resolved band (B,1,sh,sw) and the new state.
 
     The step is split where the recurrence is: `features` does not depend on the state, so it may
-    run for many bands at once (METHOD.md section 8); only `fuse` is sequential.
+    run for many bands at once (docs/method.md#inference-schedules); only `fuse` is sequential.
 
     Args:
         config: network size and scale.
@@ -147,15 +147,15 @@ class CoarSR(nn.Module):
         super().__init__()
         f = config.n_feats
         self.config = config
-        self.head_target = conv(1, f, 3)                      # section 2.3, F0^1
+        self.head_target = conv(1, f, 3)                      # docs/method.md#heads, F0^1
         self.head_near = conv(3, f, 3)                        # F0^2 from G2
         self.head_far = conv(3, f, 3)                         # F0^3 from G3
         self.asfms = nn.ModuleList(ASFM(f, config.n_blocks) for _ in range(config.n_asfm))
-        self.aggregate_mix = conv(3 * f, f, 1)                # section 2.5
+        self.aggregate_mix = conv(3 * f, f, 1)                # docs/method.md#aggregation-and-recurrence
         self.aggregate = conv(f, f, 3)
         self.rho = nn.Parameter(torch.ones(2))                # FCF weights of f_i and S_{i-1}
         self.fcf = conv(2 * f, f, 1)
-        self.upsample = upsampler(config.scale, f)            # section 2.6
+        self.upsample = upsampler(config.scale, f)            # docs/method.md#upsampler-and-bicubic-skip
         self.last = conv(f, 1, 3)
         if weight_normed:
             for module in self.modules():

@@ -1,4 +1,4 @@
-"""Neighbouring band partition (NBP), METHOD.md section 2.2.
+"""Neighbouring band partition (NBP), docs/method.md#band-partition.
 
 For every band the network sees three groups: G1 = the band itself, G2 = the band between its two
 nearest neighbours, G3 = the band between the next two. Neighbours are counted along a processing
@@ -13,7 +13,7 @@ import numpy as np
 
 
 def _window_slots(p: int, n: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(G2 left, G2 right), (G3 left, G3 right) as positions, for n >= 5 (the table of section 2.2).
+    """(G2 left, G2 right), (G3 left, G3 right) as positions, for n >= 5 (the table in docs/method.md#band-partition).
 
     The five-band window is shifted inwards at the cube's edges, so every band keeps four
     distinct neighbours; the slot order is the one the reference code's branches give.

@@ -1,6 +1,6 @@
 """Training patches of CoarSR in an HDF5 file, and the batches and validation crops read from it.
 
-Patch generation follows the reference data scripts (METHOD.md section 4.3): for each scene and
+Patch generation follows the reference data scripts (docs/method.md#training-patches): for each scene and
 each augmentation scale c in (1, 0.75, 0.5) the scene is resized by c (MATLAB bicubic), random
 HR patches of side P = patch_size * scale are cut, each in five versions (original, rot90,
 rot180, rot270 counter-clockwise, up-down flip), and LR = MATLAB imresize(HR, 1/scale) of every

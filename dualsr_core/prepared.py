@@ -1,7 +1,7 @@
 """Inference form of CoarSR, prepared once at load time (same function, fewer and larger kernels).
 
 The three groups of an ASFM are kept stacked along channels, (B, 3F, h, w), from the heads to the
-aggregation, so that (METHOD.md section 8, issue "inference at the hardware's limit"):
+aggregation, so that (docs/method.md#inference-schedules, issue "inference at the hardware's limit"):
 - the three per-group branches run as one grouped convolution (groups = 3) instead of three;
 - the cross-group mixing, with gamma folded into its weights, is one 1x1 convolution 3F -> 3F, and
   the concatenation disappears;

@@ -1,6 +1,6 @@
 """Separable bicubic resizing expressed as sparse weight matrices.
 
-Two conventions are provided (METHOD.md sections 4.4, 6 and 8):
+Two conventions are provided (docs/method.md#resampling):
 
 * ``"matlab"``: MATLAB ``imresize`` bicubic (cubic kernel a = -0.5), antialiased when shrinking,
   with symmetric index mirroring at the borders. Degradation (LR generation) and the fine stage
