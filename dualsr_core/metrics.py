@@ -9,7 +9,7 @@ DualSR evaluation protocol:
 * SSIM: Wang et al. per band with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03,
   valid-mode statistics (the map is (H-10) x (W-10)), averaged over the map and then the bands.
 * SAM: mean per-pixel spectral angle in degrees, pixels with a zero spectrum excluded. The
-  reference code's NaN clean-up zeroes whole rows and overwrites its inputs (D9, D10 in docs/method.md#reference-defects-not-copied);
+  reference code's NaN clean-up zeroes whole rows and overwrites its inputs (docs/method.md#reference-defects, D9, D10);
   here inputs are never modified and no NaN is returned for finite input.
 * ERGAS, RMSE and the mean per-band correlation coefficient (CC).
 
@@ -284,7 +284,7 @@ def sam_map(ref: np.ndarray, est: np.ndarray) -> np.ndarray:
 
     The angle is computed as 2*atan2(|a - b|, |a + b|) of the unit spectra a and b (Kahan),
     which is accurate near 0 degrees and needs no clipping: arccos of a rounded cosine loses
-    about 1e-6 degrees there and can exceed 1 (the reference code's NaN source, D9 in docs/method.md).
+    about 1e-6 degrees there and can exceed 1 (the reference code's NaN source, docs/method.md#reference-defects, D9).
     Identical spectra give exactly 0, proportional ones about 1e-14 degrees.
 
     Args:

@@ -59,7 +59,7 @@ def conv(in_ch: int, out_ch: int, kernel: int) -> nn.Conv2d:
 
 
 class ResidualBlock(nn.Module):
-    """RB(x) = x + C3(ReLU(C3(x))) without BatchNorm (docs/method.md#residual-blocks-and-branches, defect D2 avoided)."""
+    """RB(x) = x + C3(ReLU(C3(x))) without BatchNorm (docs/method.md#residual-blocks; defect D2 avoided)."""
 
     def __init__(self, n_feats: int):
         super().__init__()
@@ -71,7 +71,7 @@ class ResidualBlock(nn.Module):
 
 
 class Branch(nn.Module):
-    """Br(x) = x + RB(...RB(x)) with n_blocks residual blocks and an outer skip (docs/method.md#residual-blocks-and-branches)."""
+    """Br(x) = x + RB(...RB(x)) with n_blocks residual blocks and an outer skip (docs/method.md#residual-blocks)."""
 
     def __init__(self, n_feats: int, n_blocks: int):
         super().__init__()
