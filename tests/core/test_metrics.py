@@ -214,7 +214,7 @@ def test_inputs_are_not_modified(pair):
     ref, est = pair
     ref = ref.astype(np.float32)
     est = est.astype(np.float32)
-    ref[:, :3, :3] = 0.0  # exact zeros are what the reference SAM overwrote (METHOD.md D10)
+    ref[:, :3, :3] = 0.0  # exact zeros are what the reference SAM overwrote (docs/method.md#reference-defects, D10)
     est[:, :3, :3] = 0.0
     saved = ref.copy(), est.copy()
     mt.evaluate_all(ref, est, data_range=1.0, scale=4)

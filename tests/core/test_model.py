@@ -1,4 +1,4 @@
-"""CoarSR network: sizes from METHOD.md 2.9, shapes, weight-norm folding, receptive radius, schedules."""
+"""CoarSR network: sizes from docs/method.md#network-size, shapes, weight-norm folding, receptive radius, schedules."""
 import numpy as np
 import pytest
 

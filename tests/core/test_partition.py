@@ -1,4 +1,4 @@
-"""Neighbour band partition against the table of METHOD.md section 2.2, written out by hand."""
+"""Neighbour band partition against the table of docs/method.md#band-partition, written out by hand."""
 import numpy as np
 import pytest
 
@@ -6,7 +6,7 @@ from dualsr_core.partition import neighbour_table
 
 
 def expected_row(i, n):
-    """G2 and G3 for band i of n >= 5 bands, transcribed from METHOD.md 2.2 (not the module's code)."""
+    """G2 and G3 for band i of n >= 5 bands, transcribed from docs/method.md#band-partition (not the module's code)."""
     if i == 0:
         return [1, 0, 2], [3, 0, 4]
     if i == 1:
