@@ -37,7 +37,7 @@ class BandPlan:
 
 def plan_bands(reader: RasterReader, bands: list[int] | None, feedback: Feedback,
                bad_bands: str = "nodata") -> BandPlan:
-    """Bands to write, and the good ones in wavelength order for the network (section 2.2).
+    """Bands to write, and the good ones in wavelength order for the network (docs/method.md#band-partition).
 
     Bad bands are those flagged bbl = 0 and those without any valid pixel; they are never
     neighbours of good bands and are written as nodata or as their bicubic upsampling.

@@ -1,4 +1,4 @@
-"""Degrade: simulate a low-resolution raster from a high-resolution one (METHOD.md sections 4.3, 5.1).
+"""Degrade: simulate a low-resolution raster from a high-resolution one (docs/method.md#degradation-model).
 
 The degradation is the one the training pairs use: MATLAB's antialiased bicubic `imresize` by
 1/scale, after cropping the raster to a multiple of the scale (modcrop). The output grid is the

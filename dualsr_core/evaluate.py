@@ -1,4 +1,4 @@
-"""Evaluate a super-resolved raster against its high-resolution reference (METHOD.md section 5.3).
+"""Evaluate a super-resolved raster against its high-resolution reference (docs/method.md#evaluation).
 
 Both rasters must lie on the same grid. They are compared as reflectance (RasterReader applies
 the scale factors). Two kinds of data are left out:

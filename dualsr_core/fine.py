@@ -1,4 +1,4 @@
-"""DualSR Fine: enhanced back-projection with a spectral-angle weight (METHOD.md section 6).
+"""DualSR Fine: enhanced back-projection with a spectral-angle weight (docs/method.md#fine-stage).
 
 U is the coarse result at scale s, V a reference on a grid `ratio` times coarser: the coarse result
 at s/2 for x4 and x8 (ratio 2), the low-resolution input itself for x2 and x3, where s/2 is no

@@ -1,4 +1,4 @@
-"""Training of CoarSR (METHOD.md sections 4.5 and 8), resumable and reproducible.
+"""Training of CoarSR (docs/method.md#training), resumable and reproducible.
 
 One mini-batch holds patches of one scene. The network walks the scene's good bands in
 processing order (bad bands are neither targets nor neighbours; the neighbour table comes from
@@ -17,7 +17,7 @@ Two ways to step (`band_steps`):
 
 Adam (betas 0.9, 0.999, eps 1e-8, no weight decay); the learning rate is halved every
 max(1, epochs // 3) epochs (StepLR stepped at the end of an epoch), which replaces the
-reference's undocumented x0.1 milestones (defect D5) by the README's "halving" with a period that
+reference's undocumented x0.1 milestones (docs/method.md D5) by the README's "halving" with a period that
 scales with the run. Everything random is seeded, and the batch order of an epoch is a pure
 function of (seed, epoch), so a run resumed from any checkpoint ends with bit-identical weights.
 
