@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from .._torch import usable_cores
 from ..errors import InputError, MissingDependencyError
 
-# A worker with torch loaded and one run at the default tile peaks at about 0.5-0.8 GB (README,
+# A worker with torch loaded and one run at the default tile peaks at about 0.5-0.8 GB (docs/benchmarks.md,
 # section 4: a qgis_process run adds 220-280 MB to QGIS's 470 MB); 1.5 GB leaves room for bigger tiles.
 MEMORY_PER_WORKER = 1.5 * 2**30
 DASHBOARD_ADDRESS = ":8787"
