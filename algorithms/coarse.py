@@ -49,7 +49,7 @@ class CoarseAlgorithm(SuperResolutionAlgorithm):
         result = self.run_core(
             super_resolve,
             self.raster_path(parameters, self.INPUT, context),
-            self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
+            self.output_layer(parameters, context),
             self.scale(parameters, context),
             weights=self.optional_file(self.parameterAsFile(parameters, self.WEIGHTS, context)),
             feedback=self.core_feedback(feedback),

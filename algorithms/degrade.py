@@ -11,7 +11,7 @@ from qgis.core import (
 
 from ..provider.compat import NUMBER_INTEGER
 from .base import DualSRAlgorithm
-from .superres_base import SCALES
+from .superres_base import SCALES, name_loaded_result
 
 
 class DegradeAlgorithm(DualSRAlgorithm):
@@ -56,11 +56,14 @@ class DegradeAlgorithm(DualSRAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
         from ..dualsr_core.degrade import degrade  # not at load time: see base.py
 
+        scale = int(self.parameterAsEnumString(parameters, self.SCALE, context))
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        name_loaded_result(self, parameters, context, output, f"x1/{scale}")
         result = self.run_core(
             degrade,
             self.raster_path(parameters, self.INPUT, context),
-            self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
-            int(self.parameterAsEnumString(parameters, self.SCALE, context)),
+            output,
+            scale,
             tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             output_float=self.parameterAsBool(parameters, self.OUTPUT_FLOAT, context),
             feedback=self.core_feedback(feedback),

@@ -76,7 +76,7 @@ class FineAlgorithm(SuperResolutionAlgorithm):
         result = self.run_core(
             refine,
             self.raster_path(parameters, self.INPUT, context),
-            self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
+            self.output_layer(parameters, context),
             self.scale(parameters, context),
             coarse_path=self.optional_raster(parameters, self.COARSE, context),
             reference_path=self.optional_raster(parameters, self.REFERENCE, context),

@@ -1,7 +1,10 @@
 """Parameters shared by the inference algorithms (Coarse, Fine, one-step DualSR)."""
 from __future__ import annotations
 
+from collections import deque
+
 from qgis.core import (
+    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
@@ -20,6 +23,33 @@ PRECISIONS = ["auto", "fp32", "bf16"]
 BAD_BAND_MODES = ["nodata", "bicubic"]
 SCHEDULES = ["auto", "band", "batched"]
 DEFAULT_TILE = 128
+RESULT_LABELS = {"coarse": "Coarse", "fine": "Fine", "dualsr": "DualSR", "degrade": "Degraded"}
+
+
+class DefaultStyle(QgsProcessingLayerPostProcessorInterface):
+    """Applies the default style (the true-colour .qml dualsr_core writes beside the output) to a
+    loaded result: Processing loads results without their default style."""
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API name)
+        if layer is not None and layer.isValid():
+            layer.loadDefaultStyle()
+            layer.triggerRepaint()
+
+
+_post_processors = deque(maxlen=256)  # QGIS keeps a bare pointer: the Python objects must stay alive
+
+
+def name_loaded_result(algorithm, parameters, context, output: str, scale_text: str):
+    """When QGIS will load `output`, name the layer `<input layer> <scale_text> (<label>)`, for
+    example `enmap_potsdam x2 (DualSR)`, and give it the style written beside the file."""
+    if not context.willLoadLayerOnCompletion(output):
+        return
+    layer = algorithm.parameterAsRasterLayer(parameters, "INPUT", context)
+    details = context.layerToLoadOnCompletionDetails(output)
+    details.name = f"{layer.name() if layer else 'result'} {scale_text} ({RESULT_LABELS[algorithm.name()]})"
+    details.forceName = True
+    _post_processors.append(DefaultStyle())
+    details.setPostProcessor(_post_processors[-1])
 
 
 class SuperResolutionAlgorithm(DualSRAlgorithm):
@@ -120,3 +150,9 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
 
     def scale(self, parameters, context) -> int:
         return int(self.parameterAsEnumString(parameters, self.SCALE, context))
+
+    def output_layer(self, parameters, context) -> str:
+        """The OUTPUT path; a result QGIS loads is named after the input and scale, in true colour."""
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        name_loaded_result(self, parameters, context, output, f"x{self.scale(parameters, context)}")
+        return output

@@ -18,6 +18,7 @@ from .allocator import outside_heap, release_free_memory, reuse_large_blocks
 from ._torch import require_torch, select_device
 from .errors import InputError
 from .feedback import Feedback
+from .io.style import write_default_style
 from .pipeline import BackgroundWriter, prefetch
 from .raster import RasterReader, RasterWriter, Region
 from .tiling import plan_tiles
@@ -103,7 +104,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                   bad_bands: str = "nodata", region: Region | None = None,
                   extent: tuple[float, float, float, float] | None = None, extent_crs: str | None = None,
                   output_nodata: float | None | str = "input", driver: str | None = None,
-                  feedback: Feedback | None = None) -> dict:
+                  feedback: Feedback | None = None, default_style: bool = True) -> dict:
     """Run DualSR Coarse on a raster and write the result.
 
     Args:
@@ -126,6 +127,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         output_nodata: nodata value of the output; "input" keeps the input's.
         driver: output format, 'GTiff', 'COG' or 'ENVI' (None: from the file extension).
         feedback: progress, cancel and log callbacks.
+        default_style: write the true-colour `<output stem>.qml` beside the output (io/style.py).
     Returns:
         dict with OUTPUT path, device, precision, tile count and seconds.
     """
@@ -212,6 +214,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                     release_free_memory()  # what the tile freed: the next one's peak starts from the floor
         seconds = progress.elapsed()
     feedback.log(f"Wrote {output_path} in {seconds:.1f} s.")
+    if default_style:
+        write_default_style(output_path, feedback)
     return {"OUTPUT": str(output_path), "DEVICE": torch_device.type, "PRECISION": engine.precision,
             "TILES": len(tiles), "SECONDS": seconds}
 

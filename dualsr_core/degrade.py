@@ -16,6 +16,7 @@ import numpy as np
 from . import resize
 from .errors import InputError
 from .feedback import Feedback
+from .io.style import write_default_style
 from .raster import RasterReader, RasterWriter, Region
 
 DEFAULT_TILE = 256  # output pixels per tile side
@@ -64,4 +65,5 @@ def degrade(input_path: str | os.PathLike, output_path: str | os.PathLike, scale
                 feedback.progress((done + 1) / len(tiles))
     seconds = time.perf_counter() - started
     feedback.log(f"Wrote {output_path}: {low_w} x {low_h} pixels (x1/{scale}) in {seconds:.1f} s.")
+    write_default_style(output_path, feedback)
     return {"OUTPUT": str(output_path), "WIDTH": low_w, "HEIGHT": low_h, "SECONDS": seconds}

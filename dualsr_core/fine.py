@@ -25,6 +25,7 @@ import numpy as np
 from . import metrics, resize
 from .errors import InputError
 from .feedback import Feedback
+from .io.style import write_default_style
 from .raster import RasterReader, RasterWriter, Region
 
 def back_project(u: np.ndarray, v: np.ndarray, iterations: int = 1) -> tuple[np.ndarray, list[float]]:
@@ -206,7 +207,7 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
             _extract(original, low_path, region, bands, next_feedback())
         run = dict(tile_size=tile_size, overlap=overlap, device=device, precision=precision, schedule=schedule,
                    band_chunk=band_chunk, output_float=True,
-                   output_nodata=math.nan, bands=bands, bad_bands=bad_bands, region=region)
+                   output_nodata=math.nan, bands=bands, bad_bands=bad_bands, region=region, default_style=False)
         from .coarse import super_resolve
 
         if coarse_path is None:
@@ -247,6 +248,7 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
             current = target
     seconds = time.perf_counter() - started
     feedback.log(f"Wrote {output_path} in {seconds:.1f} s.")
+    write_default_style(output_path, feedback)
     return {"OUTPUT": str(output_path), "WEIGHTS_C": weights_used, "SECONDS": seconds}
 
 
