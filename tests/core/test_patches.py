@@ -315,6 +315,12 @@ def test_find_scenes_and_names(tmp_path):
         find_scenes(tmp_path / "empty")
 
 
+def test_the_repository_sample_as_a_scene():
+    scene = load_scene(Path(__file__).resolve().parents[2] / "sample" / "enmap_potsdam.tif")
+    assert scene.cube.shape == (224, 64, 64) and scene.valid.all() and scene.good_bands.sum() == 218
+    assert 0.4 < scene.cube.max() < 1.5
+
+
 @pytest.mark.skipif(not DATA.is_dir(), reason="shared real data absent")
 @pytest.mark.parametrize("relative, shape", [("samson/samson_1.mat", (156, 95, 95)),
                                              ("moffett_field/Moffett_vca.mat", (189, 50, 50)),

@@ -12,9 +12,11 @@ from dualsr_core import coarse  # noqa: E402
 from dualsr_core.coarse import super_resolve  # noqa: E402
 from dualsr_core.errors import InputError  # noqa: E402
 
-from ..conftest import SHARED_DATA, smooth_cube  # noqa: E402
+from dualsr_core.raster import Region  # noqa: E402
 
-ENMAP_TILE = SHARED_DATA / "enmap_potsdam" / "enmap_potsdam_tile_96_32.tif"
+from ..conftest import ROOT, smooth_cube  # noqa: E402
+
+SAMPLE = ROOT / "sample" / "enmap_potsdam.tif"  # EnMAP L2A as delivered: int16, scale 1e-4, 6 bad bands
 
 
 def write_envi(folder, counts, wavelengths, fwhm, bbl, ignore, factor):
@@ -202,19 +204,19 @@ def test_an_exception_mid_run_leaves_nothing(make_raster, tmp_path, tiny_weights
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.tif"]
 
 
-@pytest.mark.skipif(not ENMAP_TILE.exists(), reason="shared EnMAP data not present")
-def test_real_enmap_tile(tmp_path, tiny_weights):
+def test_real_enmap_sample(tmp_path, tiny_weights):
     out = tmp_path / "enmap_x2.tif"
-    super_resolve(ENMAP_TILE, out, 2, weights=tiny_weights[2])
-    with rasterio.open(ENMAP_TILE) as src, rasterio.open(out) as ds:
+    super_resolve(SAMPLE, out, 2, weights=tiny_weights[2], region=Region(16, 8, 32, 32), schedule="band")
+    with rasterio.open(SAMPLE) as src, rasterio.open(out) as ds:
         bad = [b for b in range(src.count) if src.tags(b + 1)["bbl"] == "0"]
         assert len(bad) == 6
         data = ds.read()
-        assert ds.scales == src.scales and ds.nodata == -32768 and ds.dtypes[0] == "float32"
+        assert ds.scales == src.scales and ds.nodata == -32768 and ds.dtypes[0] == "int16" == src.dtypes[0]
         assert np.all(data[bad] == -32768)
         good = [b for b in range(src.count) if b not in bad]
         assert np.all(data[good] != -32768)
         assert ds.transform.a == src.transform.a / 2 and ds.crs == src.crs
+        assert (ds.transform.c, ds.transform.f) == (src.transform.c + 8 * 30, src.transform.f - 16 * 30)
 
 
 def test_hdf5_container_names_its_subdatasets_and_a_subdataset_works(tmp_path, tiny_weights):
