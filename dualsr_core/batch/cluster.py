@@ -10,6 +10,7 @@ dask is imported here only inside functions: `require_dask` is the one check, wi
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -133,6 +134,9 @@ class Connection:
             self.client.close()
         finally:
             if self.cluster is not None:
+                # A worker with torch loaded often takes more than the nanny's 4 s to exit; being
+                # killed then is harmless, so the nanny's warning about it is not shown.
+                logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
                 self.cluster.close()
 
 

@@ -46,8 +46,9 @@ class ProgressBar:
             "done" if fraction >= 1 else "time left after the first tiles")
         failed = f", {self.failed} failed" if self.failed else ""
         skipped = f", {self.skipped} skipped" if self.skipped else ""
+        unit, factor = ("Mpx", 1e6) if self.pixels >= 1e5 else ("kpx", 1e3)
         return (f"[{'#' * filled}{'.' * (WIDTH - filled)}] scenes {self.done + self.failed}/{self.scenes}"
-                f"{failed}{skipped}, {self.pixels_done / 1e6:.2f}/{self.pixels / 1e6:.2f} Mpx, "
+                f"{failed}{skipped}, {self.pixels_done / factor:.2f}/{self.pixels / factor:.2f} {unit}, "
                 f"{_clock(elapsed)} elapsed, {left}")
 
     def update(self, pixels_done: float, work_done: float, scene_finished: bool = False):
