@@ -19,7 +19,7 @@ $(PLUGIN_DIR)/dualsr:
 
 demo: setup $(PLUGIN_DIR)/dualsr
 	$(QGIS_ENV) qgis_process.bin plugins enable dualsr >/dev/null 2>&1 || true  # non-zero when already enabled
-	$(QGIS_ENV) $(PY) scripts/demo.py --data "$(DATA)"
+	$(QGIS_ENV) $(PY) scripts/demo.py
 
 test: setup test-core test-plugin test-cli test-package test-desktop
 
