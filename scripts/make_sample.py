@@ -14,7 +14,9 @@ UTM 33N), band descriptions, band-level `wavelength`, `wavelength_units`, `fwhm`
     python3 scripts/make_sample.py [--data ../shared/data] [--output sample/enmap_potsdam.tif]
 
 The values are copied unchanged (the shared tiles hold whole numbers in float32); the script fails
-if any value is not a whole number or does not fit int16.
+if any value is not a whole number or does not fit int16. Beside it, sample/enmap_potsdam.qml is
+the true-colour default style that QGIS and EnMAP-Box open it with (dualsr_core/io/style.py, as for
+every result).
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from osgeo import gdal
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from split import ENMAP_BLOCKS  # noqa: E402
+
+from dualsr_core.io.style import write_default_style  # noqa: E402
 
 gdal.UseExceptions()
 BLOCK = "enmap_train_south"
@@ -96,10 +100,11 @@ def main():
     args = parser.parse_args()
     first, cube = mosaic(args.data)
     write(first, cube, args.output)
+    style = write_default_style(args.output)
     digest = hashlib.sha256(args.output.read_bytes()).hexdigest()
     x0, px, _, y0, _, py = first.GetGeoTransform()
     print(f"{args.output}: {cube.shape[2]} x {cube.shape[1]} x {cube.shape[0]}, origin ({x0:.0f}, {y0:.0f}), "
-          f"pixel {px:g} x {-py:g} m, {args.output.stat().st_size} bytes, sha256 {digest}")
+          f"pixel {px:g} x {-py:g} m, {args.output.stat().st_size} bytes, sha256 {digest}; style {style}")
 
 
 if __name__ == "__main__":
