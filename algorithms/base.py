@@ -62,6 +62,23 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
         ok, message = torch_status()
         return ok, "" if ok else message
 
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+        """Tell a missing path, a folder, an empty file and a file GDAL cannot read apart, by name,
+        before QGIS's generic "could not load source layer"."""
+        if not self.missing_packages():
+            from ..dualsr_core.raster import unreadable_reason
+
+            for definition in self.parameterDefinitions():
+                value = parameters.get(definition.name())
+                if definition.type() != "raster" or not isinstance(value, str) or not value.strip():
+                    continue
+                if context.project() is not None and context.project().mapLayer(value) is not None:
+                    continue  # a layer id of the open project
+                reason = unreadable_reason(value, definition.name())
+                if reason:
+                    return False, reason
+        return super().checkParameterValues(parameters, context)
+
     @staticmethod
     def adv(param):
         """Mark a parameter as advanced and return it."""

@@ -131,7 +131,7 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
             extent = (rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(), rectangle.yMaximum())
             crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context)
             extent_crs = crs.toWkt() if crs.isValid() else None
-        bands = [b - 1 for b in self.parameterAsInts(parameters, self.BANDS, context)] or None
+        bands = [b - 1 for b in self.band_numbers(parameters, context)] or None
         return dict(
             extent=extent,
             extent_crs=extent_crs,
@@ -147,6 +147,18 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
             band_chunk=self.parameterAsInt(parameters, self.BAND_CHUNK, context),
             output_float=self.parameterAsBool(parameters, self.OUTPUT_FLOAT, context),
         )
+
+    def band_numbers(self, parameters, context) -> list[int]:
+        """BANDS as given: QGIS turns a band number the raster lacks into 0, which would hide it from
+        the message naming the missing bands."""
+        value = parameters.get(self.BANDS)
+        items = value.replace(";", ",").split(",") if isinstance(value, str) else value
+        if isinstance(items, (list, tuple)):
+            try:
+                return [int(str(item).strip()) for item in items if str(item).strip()]
+            except ValueError:
+                pass  # not plain numbers (an expression, say): QGIS's own parsing
+        return self.parameterAsInts(parameters, self.BANDS, context)
 
     def scale(self, parameters, context) -> int:
         return int(self.parameterAsEnumString(parameters, self.SCALE, context))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
@@ -28,6 +29,7 @@ class TrainAlgorithm(DualSRAlgorithm):
     WEIGHTS = "WEIGHTS"
     FEATURES = "FEATURES"
     BLOCKS = "BLOCKS"
+    DELETE_WORK = "DELETE_WORK"
     SEED = "SEED"
     MAX_ITERATIONS = "MAX_ITERATIONS"
     OUTPUT_WEIGHTS = "OUTPUT_WEIGHTS"
@@ -95,11 +97,20 @@ class TrainAlgorithm(DualSRAlgorithm):
             QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), NUMBER_INTEGER, defaultValue=1),
             QgsProcessingParameterNumber(self.MAX_ITERATIONS, self.tr("Stop after this many batches (0: no limit)"),
                                          NUMBER_INTEGER, defaultValue=0, minValue=0),
+            self.delete_work_parameter(),
         ):
             self.addParameter(self.adv(param))
         self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_WEIGHTS, self.tr("Trained weights"),
                                                                 self.tr("DualSR weights (*.pt)")))
         self.addOutput(QgsProcessingOutputNumber(self.PSNR, self.tr("Best validation PSNR (dB)")))
+
+    def delete_work_parameter(self):
+        delete = QgsProcessingParameterBoolean(self.DELETE_WORK, self.tr("Delete the work folder at the end"),
+                                               defaultValue=False)
+        delete.setHelp(self.tr("The work folder beside the weights (name.work) holds the training patches and the "
+                               "last checkpoint: a cancelled or killed training resumes from it when run again with "
+                               "the same settings. Delete it at the end of a successful run to free the space."))
+        return delete
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
         if not parameters.get(self.INPUT) and not parameters.get(self.FOLDER):
@@ -128,6 +139,7 @@ class TrainAlgorithm(DualSRAlgorithm):
             n_blocks=self.parameterAsInt(parameters, self.BLOCKS, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             max_iterations=max_iterations or None,
+            delete_work=self.parameterAsBool(parameters, self.DELETE_WORK, context),
             feedback=self.core_feedback(feedback),
         )
         return {self.OUTPUT_WEIGHTS: result["OUTPUT_WEIGHTS"], self.PSNR: result["best"].get("psnr")}

@@ -13,8 +13,9 @@ from .errors import InputError, MissingDependencyError
 
 DEVICES = ("auto", "cpu", "cuda")
 _INSTALL_HINT = (
-    "Install it into the Python that runs QGIS ({python}): "
-    "'{python} -m pip install torch' (see the plugin README for OSGeo4W and macOS)."
+    "In QGIS use Plugins > DualSR > Install PyTorch...; from a shell run "
+    "'python3 <plugin folder>/installer/install.py' with the Python that runs QGIS ({python}), "
+    "or '{python} -m pip install torch' (see the plugin README)."
 )
 
 

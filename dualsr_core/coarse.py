@@ -18,6 +18,7 @@ from .allocator import outside_heap, release_free_memory, reuse_large_blocks
 from ._torch import require_torch, select_device
 from .errors import InputError
 from .feedback import Feedback
+from .io.atomic import prepare_folder, refuse_inputs
 from .io.style import write_default_style
 from .pipeline import BackgroundWriter, prefetch
 from .raster import RasterReader, RasterWriter, Region
@@ -132,6 +133,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         dict with OUTPUT path, device, precision, tile count and seconds.
     """
     feedback = feedback or Feedback()
+    refuse_inputs(output_path, [("INPUT", input_path)])  # before anything long: weights, band survey
+    prepare_folder(output_path)
     require_torch()
     from .inference import CoarseEngine
     from .weights import load_model
@@ -146,6 +149,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
             feedback.warn(f"OVERLAP {overlap} is below the network's receptive radius "
                           f"({model.config.receptive_radius} pixels): tile borders may show in the result.")
         engine = CoarseEngine(model, torch_device, precision, schedule, band_chunk)
+        reader.report_problems(feedback)
         plan = plan_bands(reader, bands, feedback, bad_bands)
         # Work in the index space of the bands read (plan.output), not of the file.
         position = {band: k for k, band in enumerate(plan.output)}
@@ -153,7 +157,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         skipped = [position[b] for b in plan.skipped]
         table = partition.neighbour_table(order)
         if extent is not None:
-            region = reader.region_from_bounds(extent, extent_crs)
+            region = reader.region_from_bounds(extent, extent_crs, feedback.warn)
         region = region or Region(0, 0, reader.height, reader.width)
         tiles = plan_tiles(region, reader.height, reader.width, tile_size, overlap)
         feedback.log(f"Input {reader.width} x {reader.height} pixels, {reader.count} bands ({reader.scale_source}); "
@@ -176,7 +180,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         largest = max(tiles, key=lambda t: t.read.height * t.read.width).read
         cache = reader.block_cache(largest.height, largest.width, max(len(unit.read) for unit in units))
         with reuse_large_blocks(), cache, \
-                RasterWriter(output_path, reader, scale, region=region, bands=plan.output,
+                RasterWriter(output_path, reader, scale, region=region, bands=plan.output, log=feedback.log,
                              output_float=output_float, nodata=output_nodata, driver=driver) as writer, \
                 BackgroundWriter(writer.write_encoded) as background:
             if engine.schedule == "auto":

@@ -16,6 +16,7 @@ import numpy as np
 from . import resize
 from .errors import InputError
 from .feedback import Feedback
+from .io.atomic import refuse_inputs
 from .io.style import write_default_style
 from .raster import RasterReader, RasterWriter, Region
 
@@ -38,6 +39,7 @@ def degrade(input_path: str | os.PathLike, output_path: str | os.PathLike, scale
     if int(scale) != scale or scale < 2:
         raise InputError(f"SCALE must be an integer >= 2, got {scale}.")
     started = time.perf_counter()
+    refuse_inputs(output_path, [("INPUT", input_path)])
     with RasterReader(input_path) as reader:
         height, width = reader.height - reader.height % scale, reader.width - reader.width % scale
         if height == 0 or width == 0:
@@ -48,8 +50,9 @@ def degrade(input_path: str | os.PathLike, output_path: str | os.PathLike, scale
         wy = resize.matlab_weights(height, low_h, 1.0 / scale)
         wx = resize.matlab_weights(width, low_w, 1.0 / scale)
         tiles = [(r, c) for r in range(0, low_h, tile_size) for c in range(0, low_w, tile_size)]
+        reader.report_problems(feedback)
         with RasterWriter(output_path, reader, 1.0 / scale, region=Region(0, 0, height, width),
-                          output_float=output_float) as writer:
+                          output_float=output_float, log=feedback.log) as writer:
             for done, (r0, c0) in enumerate(tiles):
                 feedback.check_cancelled()
                 rows, cols = (r0, min(r0 + tile_size, low_h)), (c0, min(c0 + tile_size, low_w))

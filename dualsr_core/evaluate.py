@@ -25,6 +25,7 @@ import csv
 import html
 import math
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,8 @@ from scipy import ndimage
 from . import metrics
 from .errors import InputError, MissingDependencyError
 from .feedback import Feedback
-from .raster import RasterReader, Region, remove_quietly
+from .io.atomic import atomic_path, prepare_folder, refuse_inputs
+from .raster import RasterReader, Region
 from .tiling import plan_tiles
 
 DEFAULT_TILE = 256
@@ -75,6 +77,13 @@ def evaluate(reference_path: str | os.PathLike, result_path: str | os.PathLike, 
         raise InputError(f"TILE_SIZE must be at least 1 pixel, got {tile_size}.")
     if output_plot:
         _require_matplotlib()
+    writers = [(output_csv, "OUTPUT_CSV", _write_csv), (output_html, "OUTPUT_HTML", _write_html),
+               (output_plot, "OUTPUT_PLOT", _write_plot)]
+    inputs = [("REFERENCE", reference_path), ("RESULT", result_path)]
+    for path, key, _ in writers:
+        if path:  # before the long part: a refused destination should not cost a whole evaluation
+            refuse_inputs(path, inputs, key)
+            prepare_folder(path, key)
     with RasterReader(reference_path, "REFERENCE") as reference, RasterReader(result_path, "RESULT") as result:
         check_same_grid(reference, result)
         flags = [a or b for a, b in zip(reference.bad_band_list(), result.bad_band_list())]
@@ -103,11 +112,9 @@ def evaluate(reference_path: str | os.PathLike, result_path: str | os.PathLike, 
         wavelengths = [w if w is not None else v for w, v in zip(reference.wavelengths_um(), result.wavelengths_um())]
     feedback.log("  ".join(f"{name} {_fmt(report[name])}" for name in METRIC_NAMES))
     feedback.check_cancelled()
-    writers = [(output_csv, "OUTPUT_CSV", _write_csv), (output_html, "OUTPUT_HTML", _write_html),
-               (output_plot, "OUTPUT_PLOT", _write_plot)]
     info = dict(reference=str(reference_path), result=str(result_path), descriptions=descriptions,
                 wavelengths=wavelengths, plot=str(output_plot) if output_plot else None)
-    _write_all([(Path(p), key, w) for p, key, w in writers if p], report, info, feedback)
+    _write_all([(Path(p), key, w) for p, key, w in writers if p], report, info, inputs, feedback)
     for path, key, _ in writers:
         report[key] = str(path) if path else None
     return report
@@ -292,22 +299,14 @@ def _accumulate(reference: RasterReader, result: RasterReader, bands: list[int],
 
 # -- outputs -------------------------------------------------------------------------------------
 
-def _write_all(outputs: list, report: dict, info: dict, feedback: Feedback) -> None:
-    """Write every output under a temporary name, then move them into place; nothing partial is left."""
-    pending = []
-    try:
-        for path, _key, writer in outputs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.part{path.suffix}")
-            pending.append((tmp, path))
-            writer(tmp, report, info)
+def _write_all(outputs: list, report: dict, info: dict, inputs: list, feedback: Feedback) -> None:
+    """Write every output under a temporary name, then move them all into place; nothing partial is left."""
+    with ExitStack() as stack:
+        for path, key, writer in outputs:
+            writer(stack.enter_context(atomic_path(path, inputs, key, log=feedback.log)), report, info)
             feedback.check_cancelled()
-        for tmp, path in pending:
-            os.replace(tmp, path)
-            feedback.log(f"Wrote {path}")
-    finally:
-        for tmp, _path in pending:
-            remove_quietly(tmp)
+    for path, _key, _writer in outputs:
+        feedback.log(f"Wrote {path}")
 
 
 def _metric_rows(report: dict) -> list[tuple[str, object]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,8 +24,10 @@ import numpy as np
 from . import metrics, resize
 from .errors import InputError
 from .feedback import Feedback
+from .io.atomic import prepare_folder, refuse_inputs, work_folder
 from .io.style import write_default_style
 from .raster import RasterReader, RasterWriter, Region
+from .weights import check_weights
 
 def back_project(u: np.ndarray, v: np.ndarray, iterations: int = 1) -> tuple[np.ndarray, list[float]]:
     """Enhanced back-projection of whole (L,H,W) and (L,h,w) arrays; returns the result and each c.
@@ -187,11 +188,15 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
     # V is the coarse result at s/2 where that is a CoarSR scale (x4, x8), else the input (x2, x3).
     ratio = 2 if scale in (4, 8) else scale
     started = time.perf_counter()
-    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    with RasterReader(input_path) as original, \
-            tempfile.TemporaryDirectory(prefix=".dualsr-fine-", dir=Path(output_path).parent) as work:
-        work = Path(work)
-        region = original.region_from_bounds(extent, extent_crs) if extent is not None else None
+    refuse_inputs(output_path, [("INPUT", input_path), ("COARSE", coarse_path), ("REFERENCE", reference_path)])
+    prepare_folder(output_path)
+    # Every weights file is checked before the first stage runs, under its own parameter name.
+    if coarse_path is None:
+        check_weights(weights, scale, "WEIGHTS")
+    if ratio != scale and reference_path is None:
+        check_weights(reference_weights, scale // 2, "REFERENCE_WEIGHTS")
+    with RasterReader(input_path) as original, work_folder(output_path, "fine") as work:
+        region = original.region_from_bounds(extent, extent_crs, feedback.warn) if extent is not None else None
         steps = (coarse_path is None) + (ratio != scale and reference_path is None) + iterations + subset
         step = 0
 

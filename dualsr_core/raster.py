@@ -78,7 +78,8 @@ class RasterReader:
                 raise InputError(f"{parameter} '{self.path}' does not exist.") from exc
             if file.is_file() and file.stat().st_size == 0:
                 raise InputError(f"{parameter} '{self.path}' is an empty (0-byte) file, not a raster.") from exc
-            raise InputError(f"{parameter} '{self.path}' is not a raster GDAL can read ({exc}).") from exc
+            raise InputError(f"{parameter} '{self.path}' is not a raster GDAL can read; choose a GeoTIFF, ENVI or "
+                             "other raster file.") from exc
         ds = self.dataset
         if ds.count < 1:
             subdatasets = list(ds.subdatasets)
@@ -95,6 +96,7 @@ class RasterReader:
         self.nodata = ds.nodata
         self.is_integer = np.issubdtype(self.dtype, np.integer)
         self._envi = _envi_band_items(ds)
+        self._invalid = None
         self.scales, self.offsets = self._encoding()
 
     def _encoding(self) -> tuple[np.ndarray, np.ndarray]:
@@ -162,10 +164,11 @@ class RasterReader:
     def empty_bands(self) -> list[bool]:
         """True for bands without a single valid pixel.
 
-        Exact, and usually cheap: windows of whole blocks are read with every band (each block is
-        decompressed once, whatever the interleaving), and the scan stops as soon as every band has
-        shown a valid pixel, in most scenes within the first window.
+        Exact, and usually cheap: the survey of `invalid_counts` if it ran, else one that stops as
+        soon as every band has shown a valid pixel, in most scenes within the first window.
         """
+        if self._invalid is not None:
+            return (self._invalid == self.width * self.height).tolist()
         empty = np.ones(self.count, dtype=bool)
         for window in self._survey_windows():
             valid = self._valid(self.dataset.read(window=window))
@@ -173,6 +176,32 @@ class RasterReader:
             if not empty.any():
                 break
         return empty.tolist()
+
+    def invalid_counts(self) -> np.ndarray:
+        """Invalid pixels (nodata, NaN, infinite) per band in the whole raster, counted once.
+
+        Windows of whole blocks are read with every band, so each block is decompressed once
+        whatever the interleaving.
+        """
+        if self._invalid is None:
+            counts = np.zeros(self.count, dtype=np.int64)
+            for window in self._survey_windows():
+                valid = self._valid(self.dataset.read(window=window))
+                counts += valid.size // self.count - np.count_nonzero(valid.reshape(self.count, -1), axis=1)
+            self._invalid = counts
+        return self._invalid
+
+    def report_problems(self, feedback) -> None:
+        """Warn when the raster has no CRS; log how many invalid pixel values (nodata, NaN or
+        infinite) it holds."""
+        if self.crs is None:
+            feedback.warn(f"{self.parameter} has no coordinate reference system: the output keeps its pixel grid "
+                          "but cannot be placed on a map. Assign a CRS to the input if it should be.")
+        invalid = int(self.invalid_counts().sum())
+        if invalid:
+            share = invalid / (self.width * self.height * self.count)
+            feedback.log(f"{self.parameter} holds {invalid:,} invalid pixel values ({share:.2%}: nodata, NaN or "
+                         "infinite); they never reach the network and are written as nodata.")
 
     def _survey_windows(self, budget: int = 32 * 2**20):
         """Windows on the block grid, about 256 pixels wide and `budget` bytes with every band (at
@@ -196,12 +225,14 @@ class RasterReader:
         per_block = block_rows * block_cols * self.dtype.itemsize * (self.count if pixel_interleaved else bands)
         return gdal_env(blocks * per_block + GDAL_CACHE_BYTES)
 
-    def region_from_bounds(self, bounds: tuple[float, float, float, float], crs_wkt: str | None = None) -> Region:
+    def region_from_bounds(self, bounds: tuple[float, float, float, float], crs_wkt: str | None = None,
+                           warn=None) -> Region:
         """The window of whole pixels covering (xmin, ymin, xmax, ymax), snapped outwards.
 
         Args:
             bounds: the extent, in `crs_wkt` or else in the raster's CRS.
             crs_wkt: CRS of the extent; it is transformed (densified edges) to the raster's CRS.
+            warn: called with a line when the extent reaches beyond the raster and is clipped.
         """
         xmin, ymin, xmax, ymax = bounds
         if crs_wkt and self.crs and rasterio.crs.CRS.from_user_input(crs_wkt) != self.crs:
@@ -213,11 +244,14 @@ class RasterReader:
         eps = 1e-6  # an extent on a pixel edge up to rounding stays on it instead of taking one more pixel
         col0, col1 = math.floor(min(cols) + eps), math.ceil(max(cols) - eps)
         row0, row1 = math.floor(min(rows) + eps), math.ceil(max(rows) - eps)
-        col0, row0 = max(col0, 0), max(row0, 0)
-        col1, row1 = min(col1, self.width), min(row1, self.height)
-        if col1 <= col0 or row1 <= row0:
+        inside = (max(col0, 0), max(row0, 0), min(col1, self.width), min(row1, self.height))
+        if inside[2] <= inside[0] or inside[3] <= inside[1]:
             raise InputError(f"EXTENT ({xmin:.6g}, {ymin:.6g}, {xmax:.6g}, {ymax:.6g} in the raster's CRS) does not "
                              f"overlap {self.parameter}.")
+        if inside != (col0, row0, col1, row1) and warn is not None:
+            warn(f"EXTENT reaches beyond {self.parameter}: it is clipped to the raster, {inside[2] - inside[0]} x "
+                 f"{inside[3] - inside[1]} pixels instead of {col1 - col0} x {row1 - row0}.")
+        col0, row0, col1, row1 = inside
         return Region(row0, col0, row1 - row0, col1 - col0)
 
     # -- pixels --------------------------------------------------------------------------------
@@ -256,6 +290,27 @@ class RasterReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _disk_full(folder: Path) -> bool:
+    """Whether the file system of `folder` has no block left (GDAL's ENVI writer does not say why a
+    write failed)."""
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
+def unreadable_reason(path: str | os.PathLike, parameter: str = "INPUT") -> str | None:
+    """Why `path` cannot be read as a raster (a missing path, a folder, an empty file, a file GDAL
+    does not read as a raster), in one sentence naming `parameter`; None when it can."""
+    if Path(path).is_dir():
+        return f"{parameter} '{path}' is a folder; choose a raster file."
+    try:
+        RasterReader(path, parameter).close()
+    except InputError as exc:
+        return str(exc)
+    return None
 
 
 def _is_nodata(raw: np.ndarray, nodata: float) -> np.ndarray:
@@ -581,7 +636,7 @@ def scaled_transform(transform: Affine, region: Region, scale: float) -> Affine:
 
 def write_error(path: Path, detail: str, parameter: str = "OUTPUT") -> InputError:
     """The error of a failed write, in one sentence that says what to do."""
-    if "no space left" in detail.lower():
+    if "no space left" in detail.lower() or _disk_full(path.parent):
         return InputError(f"{parameter} '{path}' could not be written: the disk is full; free some space or "
                           "choose another folder.")
     return InputError(f"{parameter} '{path}' could not be written ({detail}); check the disk or choose another "

@@ -38,6 +38,7 @@ import json
 import math
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -48,6 +49,7 @@ from . import __version__, partition, resize, weights
 from ._torch import require_torch, select_device, usable_cores
 from .errors import Cancelled, InputError
 from .feedback import Feedback
+from .io.atomic import atomic_path, describe_os_error, prepare_folder, refuse_inputs, remove_quietly
 from .patches import POSITIONS_PER_SCALE, PatchDataset, build_patches, region_tuple, validation_crop
 from .raster import Region
 from .scenes import find_scenes, load_scene, scene_names
@@ -66,7 +68,7 @@ def train(scene_paths, output_weights, scale: int, epochs: int = 20, batch_size:
           feedback: Feedback | None = None, half: bool = False, band_steps: str = "summed",
           checkpoint_every: int = 200, band_chunk: int | None = None, amp: bool = False,
           positions_per_scale: int = POSITIONS_PER_SCALE, max_patches_per_scene: int | None = None,
-          zero_last: bool = False, band_window: int | None = None) -> dict:
+          zero_last: bool = False, band_window: int | None = None, delete_work: bool = False) -> dict:
     """Train CoarSR on hyperspectral scenes and write the best weights by validation PSNR.
 
     Args:
@@ -102,6 +104,7 @@ def train(scene_paths, output_weights, scale: int, epochs: int = 20, batch_size:
         zero_last: start the last convolution at zero (g = 0 and bias 0 under weight norm), so the
             untrained network outputs exactly the bicubic skip; the reference uses PyTorch's
             default initialisation (False), whose random residual costs many iterations to undo.
+        delete_work: remove the work folder (patches, checkpoint) once the weights are written.
     Returns:
         dict with OUTPUT_WEIGHTS, CSV, CURVE, CHECKPOINT, PATCHES, best (validation metrics of the
         saved weights), epochs_done, iterations, seconds.
@@ -124,32 +127,72 @@ def train(scene_paths, output_weights, scale: int, epochs: int = 20, batch_size:
     # --- data ---------------------------------------------------------------------------------
     paths = find_scenes(scene_paths)
     if is_main:
-        workdir.mkdir(parents=True, exist_ok=True)
-        output.parent.mkdir(parents=True, exist_ok=True)
-    names = scene_names(paths)
-    by_path = {p: n for p, n in zip(paths, names)}
-    windows = [(Path(p).resolve(), _region(r)) for p, r in (validation or [])]
-    extra = list(dict.fromkeys(p for p, _ in windows if p not in by_path))
-    extra_names = dict(zip(extra, scene_names(extra))) if extra else {}
-    named_windows = [(by_path.get(p) or extra_names[p], r) for p, r in windows]
-    auto_fraction = 0.0 if validation else float(val_fraction)
+        inputs = [("a training scene", p) for p in paths] + [("RESUME_FROM", resume_from)]
+        for key in ("OUTPUT_WEIGHTS", "CSV", "CURVE"):
+            refuse_inputs(files[key], inputs, "OUTPUT_WEIGHTS")
+        prepare_folder(output, "OUTPUT_WEIGHTS")
+    with _work_folder(workdir, files["CHECKPOINT"], is_main):
+        names = scene_names(paths)
+        by_path = {p: n for p, n in zip(paths, names)}
+        windows = [(Path(p).resolve(), _region(r)) for p, r in (validation or [])]
+        extra = list(dict.fromkeys(p for p, _ in windows if p not in by_path))
+        extra_names = dict(zip(extra, scene_names(extra))) if extra else {}
+        named_windows = [(by_path.get(p) or extra_names[p], r) for p, r in windows]
+        auto_fraction = 0.0 if validation else float(val_fraction)
+        if is_main:
+            feedback.log(f"{len(paths)} scene(s): {', '.join(names)}. Building or checking {files['PATCHES']}.")
+            build_patches(paths, files["PATCHES"], scale, patch_size, seed, feedback.scaled(0.0, 0.05),
+                          max_patches_per_scene=max_patches_per_scene, holdout=named_windows,
+                          val_fraction=auto_fraction, positions_per_scale=positions_per_scale)
+        dist.barrier()
+        dataset = PatchDataset(files["PATCHES"], batch_size, seed, dist.rank, dist.world_size)
+        try:
+            result = _run(torch, dist, dataset, files, feedback, SimpleNamespace(
+                scale=scale, epochs=epochs, batch_size=batch_size, patch_size=patch_size, lr=lr, n_feats=n_feats,
+                n_blocks=n_blocks, n_asfm=n_asfm, resume_from=resume_from, seed=seed, max_iterations=max_iterations,
+                half=half, band_steps=band_steps, checkpoint_every=checkpoint_every, band_chunk=band_chunk, amp=amp,
+                zero_last=zero_last, band_window=band_window,
+                names=names, named_windows=named_windows, extra_names=extra_names, windows=windows,
+                auto_fraction=auto_fraction, torch_device=torch_device, is_main=is_main))
+        finally:
+            dataset.close()
     if is_main:
-        feedback.log(f"{len(paths)} scene(s): {', '.join(names)}. Building or checking {files['PATCHES']}.")
-        build_patches(paths, files["PATCHES"], scale, patch_size, seed, feedback.scaled(0.0, 0.05),
-                      max_patches_per_scene=max_patches_per_scene, holdout=named_windows, val_fraction=auto_fraction,
-                      positions_per_scale=positions_per_scale)
-    dist.barrier()
-    dataset = PatchDataset(files["PATCHES"], batch_size, seed, dist.rank, dist.world_size)
+        _report_work_folder(workdir, delete_work, feedback)
+    return result
+
+
+@contextlib.contextmanager
+def _work_folder(workdir: Path, checkpoint: Path, is_main: bool):
+    """Create the work folder; after a failure remove it again if this run created it and left no
+    checkpoint in it. A cancelled or killed run keeps its checkpoint, from which a rerun resumes."""
+    created = is_main and not workdir.exists()
+    if is_main:
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(describe_os_error(exc, workdir, "the work folder")) from exc
     try:
-        return _run(torch, dist, dataset, files, feedback, SimpleNamespace(
-            scale=scale, epochs=epochs, batch_size=batch_size, patch_size=patch_size, lr=lr, n_feats=n_feats,
-            n_blocks=n_blocks, n_asfm=n_asfm, resume_from=resume_from, seed=seed, max_iterations=max_iterations,
-            half=half, band_steps=band_steps, checkpoint_every=checkpoint_every, band_chunk=band_chunk, amp=amp,
-            zero_last=zero_last, band_window=band_window,
-            names=names, named_windows=named_windows, extra_names=extra_names, windows=windows,
-            auto_fraction=auto_fraction, torch_device=torch_device, is_main=is_main))
-    finally:
-        dataset.close()
+        yield
+    except Cancelled:
+        raise
+    except BaseException:
+        if created and not checkpoint.exists():
+            remove_quietly(workdir)
+        raise
+
+
+def _report_work_folder(workdir: Path, delete: bool, feedback: Feedback) -> None:
+    """Say what the work folder holds and how big it is, or remove it when asked."""
+    files = sorted(p for p in workdir.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in files) / 2**20
+    if delete:
+        remove_quietly(workdir)
+        feedback.log(f"Removed the work folder {workdir} ({size:.1f} MB).")
+        return
+    listed = ", ".join(f"{p.name} ({p.stat().st_size / 2**20:.1f} MB)" for p in files[:6])
+    feedback.log(f"The work folder {workdir} holds {listed}: {size:.1f} MB in all. A rerun with the same settings "
+                 "returns at once from it, and a longer run continues from it; delete it when you no longer need "
+                 "it (or set DELETE_WORK).")
 
 
 def _check_arguments(scale, epochs, batch_size, patch_size, lr, val_fraction, band_steps, checkpoint_every,
@@ -282,6 +325,8 @@ def _run(torch, dist, dataset, files, feedback, cfg):
     state = {"epoch": 0, "batch": 0, "iteration": 0, "loss_sum": 0.0, "loss_count": 0, "best": None,
              "history": [], "seconds": 0.0}
     checkpoint = files["CHECKPOINT"]
+    # Written in the work folder while training runs; a killed run leaves no finished-looking file.
+    staged = {key: checkpoint.parent / files[key].name for key in ("OUTPUT_WEIGHTS", "CSV", "CURVE")}
     if checkpoint.is_file():
         state = _load_checkpoint(torch, checkpoint, signature, model, optimizer, scheduler)
         feedback.log(f"Resuming from {checkpoint}: epoch {state['epoch'] + 1}, batch {state['batch']}, "
@@ -354,16 +399,20 @@ def _run(torch, dist, dataset, files, feedback, cfg):
             state["best"] = dict(row)
             header = {**header_base, "epochs": row["epoch"], "iterations": row["iteration"],
                       "wall_seconds": row["seconds"], "validation": _metrics_of(row)}
-            weights.save(files["OUTPUT_WEIGHTS"], model, header, half=cfg.half)
+            weights.save(staged["OUTPUT_WEIGHTS"], model, header, half=cfg.half)
         if state["batch"] >= n_batches:
             scheduler.step()
             state.update(epoch=epoch + 1, batch=0, loss_sum=0.0, loss_count=0)
         if is_main:
-            _write_csv(files["CSV"], history)
-            _write_curve(files["CURVE"], history)
+            _write_csv(staged["CSV"], history)
+            _write_curve(staged["CURVE"], history)
             feedback.log(_epoch_line(row, epochs))
         save_checkpoint()
         dist.barrier()
+    if is_main:  # the training ended as asked: only now do the weights and their reports appear
+        for key, path in staged.items():
+            _publish(path, files[key])
+        _publish(staged["OUTPUT_WEIGHTS"].with_suffix(".json"), files["OUTPUT_WEIGHTS"].with_suffix(".json"))
     best = state["best"] or {}
     return {**{k: str(v) for k, v in files.items()}, "best": _metrics_of(best) if best else None,
             "best_epoch": best.get("epoch"), "epochs_done": state["epoch"], "iterations": state["iteration"],
@@ -569,9 +618,14 @@ def _save_checkpoint(torch, path: Path, signature, model, optimizer, scheduler, 
     payload = {"format": CHECKPOINT_FORMAT, "signature": json.dumps(signature, sort_keys=True),
                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                "rng": _rng_state(torch), **state}
-    tmp = path.with_name(path.name + ".part")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, parameter="the checkpoint") as tmp:
+        torch.save(payload, tmp)
+
+
+def _publish(staged: Path, final: Path) -> None:
+    """Copy a finished file from the work folder to its destination, atomically."""
+    with atomic_path(final, parameter="OUTPUT_WEIGHTS") as tmp:
+        shutil.copyfile(staged, tmp)
 
 
 def _load_checkpoint(torch, path: Path, signature, model, optimizer, scheduler) -> dict:
@@ -600,13 +654,11 @@ def _load_checkpoint(torch, path: Path, signature, model, optimizer, scheduler) 
 # --- reports ----------------------------------------------------------------------------------
 
 def _write_csv(path: Path, history: list[dict]):
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path, parameter="the training log") as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for row in history:
             writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in CSV_FIELDS})
-    os.replace(tmp, path)
 
 
 def _write_curve(path: Path, history: list[dict]):
@@ -631,6 +683,5 @@ def _write_curve(path: Path, history: list[dict]):
     psnr_ax.set_ylabel("validation PSNR (dB)")
     psnr_ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".part.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, parameter="the training curve") as tmp:
+        fig.savefig(tmp, format="png")

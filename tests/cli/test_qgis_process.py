@@ -1,37 +1,16 @@
 """The plugin through the qgis_process executable, as a shell user runs it."""
-import os
 import re
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from osgeo import gdal
 
 from ..conftest import smooth_cube
+from .conftest import QGIS_PROCESS, qgis_process
 
 pytestmark = pytest.mark.qgis
-QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
 if QGIS_PROCESS is None:
     pytest.skip("qgis_process is not installed", allow_module_level=True)
-
-
-def torch_site_packages() -> str:
-    torch = pytest.importorskip("torch")
-    return str(Path(torch.__file__).resolve().parents[1])
-
-
-@pytest.fixture(scope="module")
-def qgis_env(plugin_dir, tmp_path_factory):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QGIS_PLUGINPATH=str(plugin_dir),
-               QGIS_CUSTOM_CONFIG_PATH=str(tmp_path_factory.mktemp("profile")), PYTHONPATH=torch_site_packages())
-    enable = subprocess.run([QGIS_PROCESS, "plugins", "enable", "dualsr"], env=env, capture_output=True, text=True)
-    assert enable.returncode == 0, enable.stdout + enable.stderr
-    return env
-
-
-def qgis_process(env, *args):
-    return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_list_shows_the_provider(qgis_env):

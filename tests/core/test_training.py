@@ -145,8 +145,10 @@ def test_cancel_then_resume_is_bit_identical(reference, tmp_path, tile, cancel_a
         run(tmp_path, tile, Feedback(log=script.log, is_cancelled=lambda: script.count() > cancel_after))
     checkpoint = torch.load(tmp_path / "w.work" / "checkpoint.pt", weights_only=True)
     assert checkpoint["iteration"] == cancel_after
-    # the best weights stay as they were: none before the first validation
-    assert (tmp_path / "w.pt").is_file() == (cancel_after >= 10)
+    # no finished-looking weights or log beside the destination; the best so far waits in the work
+    # folder (none before the first validation)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.work"]
+    assert (tmp_path / "w.work" / "w.pt").is_file() == (cancel_after >= 10)
     result = run(tmp_path, tile)
     assert result["iterations"] == 20
     ref_tmp = reference[0]

@@ -1,0 +1,222 @@
+"""Nothing lost, through qgis_process: inputs are never overwritten, failed writes fail loudly and
+leave an earlier output as it was, killed runs leave nothing the next run does not clean."""
+import hashlib
+import os
+import pickle
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from ..conftest import smooth_cube, write_raster
+from ..core.io.test_atomic import small_tmpfs
+from .conftest import QGIS_PROCESS, qgis_process
+
+pytestmark = pytest.mark.qgis
+if QGIS_PROCESS is None:
+    pytest.skip("qgis_process is not installed", allow_module_level=True)
+
+WAVELENGTHS = [450 + 20 * b for b in range(16)]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def run(env, algorithm, **parameters):
+    return qgis_process(env, "run", f"dualsr:{algorithm}", "--", *(f"{k}={v}" for k, v in parameters.items()))
+
+
+def failed_with(result, message: str) -> str:
+    """Assert a non-zero exit and `message` in stderr without a traceback; return stderr."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.stderr
+
+
+@pytest.fixture
+def scene(tmp_path):
+    return write_raster(tmp_path / "scene.tif", (smooth_cube(16, 24, 24) * 10000).astype(np.uint16),
+                        nodata=0, wavelengths_nm=WAVELENGTHS)
+
+
+@pytest.mark.parametrize("algorithm, parameter", [("coarse", "OUTPUT"), ("dualsr", "OUTPUT"), ("degrade", "OUTPUT"),
+                                                  ("fine", "COARSE"), ("evaluate", "OUTPUT_CSV")])
+def test_an_input_is_never_the_output(qgis_env, tmp_path, scene, tiny_weights, algorithm, parameter):
+    before = {p.name: sha256(p) for p in tmp_path.iterdir() if not p.name.endswith(".aux.xml")}
+    if algorithm == "fine":  # OUTPUT = COARSE: U would be replaced by its own refinement
+        coarse = tmp_path / "u.tif"
+        assert run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=coarse).returncode == 0
+        before = {p.name: sha256(p) for p in tmp_path.iterdir() if not p.name.endswith(".aux.xml")}
+        result = run(qgis_env, "fine", INPUT=scene, SCALE=2, COARSE=coarse, OUTPUT=coarse)
+        expected = f"OUTPUT '{coarse}' is COARSE"
+    elif algorithm == "evaluate":
+        result = run(qgis_env, "evaluate", REFERENCE=scene, RESULT=scene, OUTPUT_CSV=scene)
+        expected = f"OUTPUT_CSV '{scene}' is REFERENCE"
+    else:
+        extra = {"WEIGHTS": tiny_weights[2]} if algorithm != "degrade" else {}
+        result = run(qgis_env, algorithm, INPUT=scene, SCALE=2, OUTPUT=scene, **extra)
+        expected = f"OUTPUT '{scene}' is INPUT"
+    stderr = failed_with(result, expected)
+    assert "inputs are never overwritten" in stderr
+    # Every file is as it was; QGIS itself may cache an input's histogram in its .aux.xml on loading it.
+    assert {p.name: sha256(p) for p in tmp_path.iterdir() if not p.name.endswith(".aux.xml")} == before
+
+
+@pytest.mark.parametrize("name", ["out.tif", "out.img"])
+def test_a_full_disk_fails_and_keeps_the_earlier_output(qgis_env, tmp_path, tiny_weights, name):
+    noise = np.random.default_rng(0).integers(1, 10000, (16, 64, 64), dtype=np.uint16)  # incompressible
+    src = write_raster(tmp_path / "in.tif", noise)
+    with small_tmpfs(tmp_path / "small") as folder:
+        earlier = folder / name
+        earlier.write_bytes(b"an earlier good output")
+        result = run(qgis_env, "coarse", INPUT=src, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=earlier)
+        failed_with(result, f"OUTPUT '{earlier}' could not be written: the disk is full")
+        assert listing(folder) == [name] and earlier.read_bytes() == b"an earlier good output"
+
+
+@pytest.mark.parametrize("folder, reason", [("/proc/dualsr", "could not be written"),
+                                            ("read-only", "read-only file system; choose another folder")])
+def test_unwritable_destinations_are_one_sentence(qgis_env, tmp_path, scene, tiny_weights, folder, reason):
+    if folder == "read-only":
+        with small_tmpfs(tmp_path / "ro", options=",ro") as mount:
+            result = run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=mount / "o.tif")
+    else:
+        result = run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=f"{folder}/o.tif")
+    failed_with(result, reason)
+
+
+def start_killable(env, algorithm, **parameters):
+    return subprocess.Popen([QGIS_PROCESS, "run", f"dualsr:{algorithm}", "--",
+                             *(f"{k}={v}" for k, v in parameters.items())],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def kill_when(process, appeared, timeout=240):
+    """SIGKILL `process` as soon as `appeared()` is true (the run is mid-way)."""
+    deadline = time.monotonic() + timeout
+    while not appeared():
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "the run never reached the point to kill it"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def temporaries(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if ".dualsr-tmp-" in p.name]
+
+
+@pytest.mark.parametrize("algorithm", ["coarse", "dualsr"])
+def test_a_killed_run_is_cleaned_by_the_next(qgis_env, tmp_path, tiny_weights, algorithm):
+    src = write_raster(tmp_path / "in.tif", smooth_cube(16, 160, 160), wavelengths_nm=WAVELENGTHS)
+    out = tmp_path / "out.tif"
+    options = dict(INPUT=src, SCALE=2, WEIGHTS=tiny_weights[2], TILE_SIZE=16, SCHEDULE="band", OUTPUT=out)
+    kill_when(start_killable(qgis_env, algorithm, **options), lambda: temporaries(tmp_path))
+    assert not out.exists() and temporaries(tmp_path)
+    rerun = run(qgis_env, algorithm, **options)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "left by an interrupted earlier run" in rerun.stdout
+    assert set(listing(tmp_path)) <= {"in.tif", "out.tif", "out.tif.aux.xml", "out.qml"}
+    with rasterio.open(out) as ds:
+        assert ds.read().shape == (16, 320, 320)
+
+
+def test_a_killed_training_leaves_its_checkpoint_and_no_weights(qgis_env, tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_raster(scenes / "a.tif", smooth_cube(12, 96, 96), wavelengths_nm=WAVELENGTHS[:12])
+    weights = tmp_path / "w.pt"
+    options = dict(FOLDER=scenes, SCALE=2, EPOCHS=3, BATCH_SIZE=4, PATCH_SIZE=8, FEATURES=8, DEVICE="cpu",
+                   OUTPUT_WEIGHTS=weights)
+    checkpoint = tmp_path / "w.work" / "checkpoint.pt"
+    kill_when(start_killable(qgis_env, "train", **options), checkpoint.exists)
+    assert listing(tmp_path) == ["scenes", "w.work"]  # no finished-looking weights file
+    rerun = run(qgis_env, "train", DELETE_WORK="true", **options)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "Resuming from" in rerun.stdout and "Removed the work folder" in rerun.stdout
+    assert listing(tmp_path) == ["scenes", "w.csv", "w.json", "w.pt", "w_curve.png"]
+
+
+def test_a_failed_training_leaves_no_work_folder(qgis_env, tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_raster(scenes / "tiny.tif", smooth_cube(6, 8, 8))  # smaller than one training patch
+    result = run(qgis_env, "train", FOLDER=scenes, SCALE=2, PATCH_SIZE=16, OUTPUT_WEIGHTS=tmp_path / "w.pt")
+    failed_with(result, "No training patches")
+    assert listing(tmp_path) == ["scenes"]
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_weights_errors_name_the_problem(qgis_env, tmp_path, scene, tiny_weights):
+    torch = pytest.importorskip("torch")
+    random_bytes = tmp_path / "random.pt"
+    random_bytes.write_bytes(os.urandom(4096))
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps(Payload()))
+    for path in (random_bytes, evil):
+        stderr = failed_with(run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=path, OUTPUT=tmp_path / "o.tif"),
+                             f"WEIGHTS file '{path}' is not a DualSR weights file")
+        assert "weights_only" not in stderr
+    assert not (tmp_path / "pwned").exists()
+    payload = torch.load(tiny_weights[2], weights_only=True)
+    state = payload["state_dict"]
+    state["extra.weight"] = state.pop(next(iter(state)))
+    from dualsr_core.weights import state_sha256
+
+    payload["header"]["sha256"] = state_sha256(state)
+    renamed = tmp_path / "renamed.pt"
+    torch.save(payload, renamed)
+    stderr = failed_with(run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=renamed, OUTPUT=tmp_path / "o.tif"),
+                         "1 missing key(s) (")
+    assert "1 unexpected key(s) (extra.weight)" in stderr
+
+
+def test_fine_checks_reference_weights_before_any_stage(qgis_env, tmp_path, scene, tiny_weights):
+    result = run(qgis_env, "dualsr", INPUT=scene, SCALE=4, WEIGHTS=tiny_weights[4], REFERENCE_WEIGHTS=tiny_weights[3],
+                 OUTPUT=tmp_path / "o.tif")
+    failed_with(result, f"REFERENCE_WEIGHTS file '{tiny_weights[3]}' was trained for scale x3 but SCALE is x2")
+    assert "running DualSR Coarse" not in result.stdout
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("notes.txt", "is not a raster GDAL can read"),
+    ("empty.tif", "is an empty (0-byte) file, not a raster"),
+    ("folder", "is a folder; choose a raster file"),
+    ("missing.tif", "does not exist"),
+])
+def test_unreadable_inputs_are_told_apart(qgis_env, tmp_path, name, expected):
+    path = tmp_path / name
+    if name == "notes.txt":
+        path.write_text("hello")
+    elif name == "empty.tif":
+        path.touch()
+    elif name == "folder":
+        path.mkdir()
+    failed_with(run(qgis_env, "coarse", INPUT=path, SCALE=2, OUTPUT=tmp_path / "o.tif"), f"INPUT '{path}' {expected}")
+
+
+def test_bands_that_do_not_exist_are_named(qgis_env, tmp_path, tiny_weights):
+    src = write_raster(tmp_path / "in.tif", smooth_cube(12, 8, 8))
+    failed_with(run(qgis_env, "coarse", INPUT=src, SCALE=2, BANDS="3,15", WEIGHTS=tiny_weights[2],
+                    OUTPUT=tmp_path / "o.tif"), "BANDS 15 do not exist: INPUT has 12 bands.")
+
+
+def test_envi_header_names_the_output(qgis_env, tmp_path, scene, tiny_weights):
+    out = tmp_path / "result.img"
+    assert run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=out).returncode == 0
+    header = (tmp_path / "result.hdr").read_text()
+    assert "dualsr-tmp" not in header and "result.img" in header

@@ -1,0 +1,143 @@
+"""The atomic-output mechanism: refused destinations, clean failures, swept leftovers."""
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dualsr_core.errors import InputError
+from dualsr_core.io import atomic
+from dualsr_core.io.atomic import atomic_path, refuse_inputs, sweep_stale, temporary_name
+
+from ...conftest import write_raster
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@contextmanager
+def small_tmpfs(folder: Path, size: str = "200k", options: str = ""):
+    """A tiny file system at `folder` (root only): a full disk or, with 'ro', a read-only one."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    folder.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}{options}", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_success_replaces_the_destination_and_leaves_nothing_else(tmp_path):
+    target = tmp_path / "report.csv"
+    target.write_text("old\n")
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".report") and tmp.suffix == ".csv"
+        tmp.write_text("new\n")
+        assert target.read_text() == "old\n"  # nothing visible before the end
+    assert target.read_text() == "new\n"
+    assert listing(tmp_path) == ["report.csv"]
+
+
+def test_failure_keeps_the_earlier_file_byte_for_byte(tmp_path):
+    target = tmp_path / "out.tif"
+    target.write_bytes(b"earlier result")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("writer failed")
+    assert target.read_bytes() == b"earlier result"
+    assert listing(tmp_path) == ["out.tif"]
+
+
+def test_verify_failure_discards(tmp_path):
+    def reject(path):
+        raise InputError("incomplete")
+
+    with pytest.raises(InputError, match="incomplete"):
+        with atomic_path(tmp_path / "a.txt", verify=reject) as tmp:
+            tmp.write_text("x")
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("destination, source, message", [
+    ("in.tif", "in.tif", "OUTPUT '.*in.tif' is INPUT"),
+    ("in.tif.aux.xml", "in.tif", "OUTPUT .* shares a file with INPUT"),
+    ("scene.img", "scene.bsq", "shares a file with INPUT"),  # the ENVI header scene.hdr
+])
+def test_inputs_and_their_files_are_refused(tmp_path, destination, source, message):
+    src = tmp_path / source
+    src.write_bytes(b"raster")
+    if src.suffix == ".bsq":
+        src.with_suffix(".hdr").write_text("ENVI\n")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(InputError, match=message):
+        with atomic_path(tmp_path / destination, inputs=[("INPUT", src)]) as tmp:
+            tmp.write_bytes(b"result")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_hard_link_or_symlink_to_an_input_is_the_input(tmp_path):
+    src = tmp_path / "in.tif"
+    src.write_bytes(b"raster")
+    os.link(src, tmp_path / "hard.tif")
+    (tmp_path / "soft.tif").symlink_to(src)
+    for name in ("hard.tif", "soft.tif"):
+        with pytest.raises(InputError, match="choose another file name for OUTPUT"):
+            refuse_inputs(tmp_path / name, [("INPUT", src)])
+    refuse_inputs(tmp_path / "other.tif", [("INPUT", src), ("COARSE", None), ("X", "NETCDF:a.nc:v")])
+
+
+def test_leftovers_of_a_dead_process_are_swept_and_a_live_ones_kept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    mine = temporary_name(tmp_path / "live.tif")
+    mine.write_bytes(b"in progress")
+    stale_file = Path(str(mine).replace(f"-{os.getpid()}-", f"-{dead_pid}-"))
+    stale_file.write_bytes(b"killed")
+    stale_folder = tmp_path / f".out-fine{atomic.TEMP_MARK}{atomic._HOST}-{dead_pid}-7"
+    (stale_folder / "inner").mkdir(parents=True)
+    other_host = tmp_path / f".x{atomic.TEMP_MARK}otherhost-{dead_pid}-1.tif"
+    other_host.write_bytes(b"a run on another machine of a shared file system")
+    (tmp_path / "result.tif").write_bytes(b"keep")
+    lines = []
+    removed = sweep_stale(tmp_path, lines.append)
+    assert sorted(p.name for p in removed) == sorted([stale_file.name, stale_folder.name])
+    assert listing(tmp_path) == sorted([mine.name, other_host.name, "result.tif"])
+    assert len(lines) == 1 and "interrupted earlier run" in lines[0]
+
+
+def test_a_folder_as_destination_and_an_unwritable_folder(tmp_path):
+    with pytest.raises(InputError, match="is a folder; give a file name"):
+        with atomic_path(tmp_path):
+            pass
+    with pytest.raises(InputError, match=r"^OUTPUT '/proc/dualsr.tif' could not be written: .*; choose"):
+        with atomic_path("/proc/dualsr.tif"):
+            pass
+
+
+def test_full_disk_is_an_error_and_the_earlier_raster_survives(tmp_path):
+    from dualsr_core.raster import RasterReader, RasterWriter
+
+    noise = np.random.default_rng(0).integers(0, 10000, (16, 64, 64), dtype=np.uint16)  # incompressible
+    src = write_raster(tmp_path / "in.tif", noise)
+    with small_tmpfs(tmp_path / "small") as folder:
+        earlier = folder / "out.tif"
+        earlier.write_bytes(b"an earlier good output")
+        for name in ("out.tif", "out.img"):
+            with RasterReader(src) as reader, pytest.raises(InputError, match="the disk is full"):
+                with RasterWriter(folder / name, reader, 2) as writer:
+                    result = np.random.default_rng(1).random((16, 128, 128), dtype=np.float32)  # 512 KiB encoded
+                    writer.write(result, np.ones(result.shape, bool), 0, 0)
+        assert listing(folder) == ["out.tif"] and earlier.read_bytes() == b"an earlier good output"
+
+
+def test_read_only_folder_says_so_and_cleans_up_nothing_it_cannot(tmp_path):
+    with small_tmpfs(tmp_path / "ro", options=",ro") as folder:
+        with pytest.raises(InputError, match="read-only file system; choose another folder"):
+            with atomic_path(folder / "out.csv") as tmp:
+                tmp.write_text("x")
