@@ -23,8 +23,8 @@ rasterio = pytest.importorskip("rasterio")
 from ...conftest import smooth_cube, write_raster  # noqa: E402
 
 from dualsr_core.batch.runner import auto_stripe_rows, find_inputs, output_path, plan_stripes  # noqa: E402
-from dualsr_core.raster import Region  # noqa: E402
-from dualsr_core.tiling import plan_tiles  # noqa: E402
+from dualsr_core.io.raster import Region  # noqa: E402
+from dualsr_core.tools.tiling import plan_tiles  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 TILE = 16
@@ -43,7 +43,7 @@ def reference(source: Path, target: Path, weights: Path, **options) -> np.ndarra
     """The one-process run: super_resolve in this process, on one core like a worker (torch takes the
     cores it may use; one thread is much faster than two on a busy 2-core machine, and the result
     does not depend on it)."""
-    from dualsr_core.coarse import super_resolve
+    from dualsr_core.stages.coarse import super_resolve
 
     cores = os.sched_getaffinity(0)
     os.sched_setaffinity(0, sorted(cores)[:1])
@@ -103,7 +103,7 @@ def cluster():
         sys.path.insert(0, str(ROOT))
         import torch  # noqa: F401
 
-        import dualsr_core.coarse  # noqa: F401
+        import dualsr_core.stages.coarse  # noqa: F401
         return os.getpid()
 
     client.run(warm)
@@ -182,6 +182,12 @@ def test_a_worker_killed_mid_scene_is_replaced_and_its_scene_retried(scenes, clu
     assert again.returncode == 0 and "0 done, 6 skipped, 0 failed" in again.stdout, again.stderr[-3000:]
     assert {p: p.read_bytes() for p in output.glob("*.tif")} == before
 
+    damaged = output / f"{paths[0].stem}_x2.tif"
+    damaged.write_bytes(before[damaged][:-100])  # no longer the recorded sha256: computed again
+    third = run(batch_command([inputs], output, weights, "--scheduler", local.scheduler_address))
+    assert third.returncode == 0 and "1 done, 5 skipped, 0 failed" in third.stdout, third.stderr[-3000:]
+    np.testing.assert_array_equal(read(damaged), expected[paths[0].name])
+
 
 def test_a_scene_in_stripes_across_two_workers_equals_the_one_process_run(scenes, cluster, tmp_path):
     _, _, _, weights = scenes
@@ -201,6 +207,25 @@ def test_a_scene_in_stripes_across_two_workers_equals_the_one_process_run(scenes
     with rasterio.open(output / "tall_x2.tif") as ours, rasterio.open(tmp_path / "ref.tif") as theirs:
         assert ours.transform == theirs.transform and ours.crs == theirs.crs
         assert [ours.tags(b) for b in ours.indexes] == [theirs.tags(b) for b in theirs.indexes]
+    assert leftovers(output) == []
+
+
+def test_dualsr_in_stripes_equals_the_one_process_run(scenes, cluster, tmp_path, tiny_weights):
+    """x4: the coarse stages U (x4) and V (x2) in stripes on both workers, then Fine once."""
+    from dualsr_core.stages.fine import refine
+
+    local, _ = cluster
+    source = write_scene(tmp_path / "scene.tif", 40, 32, seed=9)
+    refine(source, tmp_path / "ref.tif", 4, weights=tiny_weights[4], reference_weights=tiny_weights[2], **PINNED)
+    output = tmp_path / "out"
+    command = batch_command([source], output, tiny_weights[4], "--scheduler", local.scheduler_address,
+                            "--stripe-rows", "16", "--method", "dualsr", "--reference-weights", str(tiny_weights[2]))
+    command[command.index("--scale") + 1] = "4"
+    done = run(command)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = manifest_of(output)["scene.tif"]
+    assert record["status"] == "done" and record["stripes"] == 6  # 3 stripes of U and 3 of V
+    np.testing.assert_array_equal(read(output / "scene_x4.tif"), read(tmp_path / "ref.tif"))
     assert leftovers(output) == []
 
 
