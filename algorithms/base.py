@@ -12,7 +12,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 import importlib.util
 import sys
 
-from ..dualsr_core._torch import require_torch, torch_status
+from ..dualsr_core.network.torch_support import require_torch, torch_status
 from ..dualsr_core.errors import Cancelled, DualSRError
 from ..dualsr_core.feedback import Feedback
 from ..provider.compat import FLAG_ADVANCED
@@ -66,7 +66,7 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
         """Tell a missing path, a folder, an empty file and a file GDAL cannot read apart, by name,
         before QGIS's generic "could not load source layer"."""
         if not self.missing_packages():
-            from ..dualsr_core.raster import unreadable_reason
+            from ..dualsr_core.io.raster import unreadable_reason
 
             for definition in self.parameterDefinitions():
                 value = parameters.get(definition.name())

@@ -44,7 +44,7 @@ class CoarseAlgorithm(SuperResolutionAlgorithm):
         self.add_output_parameter()
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
-        from ..dualsr_core.coarse import super_resolve  # not at load time: see base.py
+        from ..dualsr_core.stages.coarse import super_resolve  # not at load time: see base.py
 
         result = self.run_core(
             super_resolve,

@@ -54,7 +54,7 @@ class DegradeAlgorithm(DualSRAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Low-resolution raster")))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
-        from ..dualsr_core.degrade import degrade  # not at load time: see base.py
+        from ..dualsr_core.stages.degrade import degrade  # not at load time: see base.py
 
         scale = int(self.parameterAsEnumString(parameters, self.SCALE, context))
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)

@@ -86,7 +86,7 @@ class EvaluateAlgorithm(DualSRAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(metric, metric))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
-        from ..dualsr_core.evaluate import evaluate  # not at load time: see base.py
+        from ..dualsr_core.evaluation.evaluate import evaluate  # not at load time: see base.py
 
         result = self.run_core(
             evaluate,

@@ -71,7 +71,7 @@ class FineAlgorithm(SuperResolutionAlgorithm):
         return self.raster_path(parameters, name, context) if parameters.get(name) else None
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
-        from ..dualsr_core.fine import refine  # not at load time: see base.py
+        from ..dualsr_core.stages.fine import refine  # not at load time: see base.py
 
         result = self.run_core(
             refine,

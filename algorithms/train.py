@@ -118,7 +118,7 @@ class TrainAlgorithm(DualSRAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
-        from ..dualsr_core.training import train  # not at load time: see base.py
+        from ..dualsr_core.training.trainer import train  # not at load time: see base.py
 
         scenes = [layer.source() for layer in self.parameterAsLayerList(parameters, self.INPUT, context)]
         folder = self.parameterAsFile(parameters, self.FOLDER, context)

@@ -75,7 +75,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 
 def _window(text: str):
     from .errors import InputError
-    from .raster import Region
+    from .io.raster import Region
 
     path, _, numbers = text.rpartition(":")
     try:
@@ -89,10 +89,10 @@ def _window(text: str):
 
 
 def _run_train(args, feedback: Feedback) -> int:
-    from ._torch import require_torch
+    from .network.torch_support import require_torch
 
     require_torch()
-    from .training import train
+    from .training.trainer import train
 
     result = train(args.data, args.output, args.scale, epochs=args.epochs, batch_size=args.batch_size,
                    patch_size=args.patch_size, lr=args.lr, val_fraction=args.val_fraction, device=args.device,

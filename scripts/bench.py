@@ -30,14 +30,14 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from dualsr_core._torch import select_device, usable_cores  # noqa: E402
-from dualsr_core.allocator import reuse_large_blocks  # noqa: E402
-from dualsr_core.coarse import DEFAULT_TILE  # noqa: E402
-from dualsr_core.inference import CoarseEngine, cpu_has_fast_bf16  # noqa: E402
-from dualsr_core.model import CoarSR, CoarSRConfig, fold_weight_norm  # noqa: E402
-from dualsr_core.partition import neighbour_table  # noqa: E402
-from dualsr_core.resize import pil_weights  # noqa: E402
-from dualsr_core.weights import BUNDLED_DIR, load_model  # noqa: E402
+from dualsr_core.network.torch_support import select_device, usable_cores  # noqa: E402
+from dualsr_core.network.allocator import reuse_large_blocks  # noqa: E402
+from dualsr_core.stages.coarse import DEFAULT_TILE  # noqa: E402
+from dualsr_core.network.engine import CoarseEngine, cpu_has_fast_bf16  # noqa: E402
+from dualsr_core.network.model import CoarSR, CoarSRConfig, fold_weight_norm  # noqa: E402
+from dualsr_core.network.partition import neighbour_table  # noqa: E402
+from dualsr_core.tools.resize import pil_weights  # noqa: E402
+from dualsr_core.network.weights import BUNDLED_DIR, load_model  # noqa: E402
 
 PAPER = CoarSRConfig(4, 64, 2, 2)
 

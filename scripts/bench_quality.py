@@ -17,13 +17,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from dualsr_core import metrics, partition, resize  # noqa: E402
-from dualsr_core._torch import select_device  # noqa: E402
-from dualsr_core.fine import back_project  # noqa: E402
-from dualsr_core.inference import CoarseEngine  # noqa: E402
-from dualsr_core.patches import validation_crop  # noqa: E402
-from dualsr_core.scenes import load_scene  # noqa: E402
-from dualsr_core.weights import bundled_path, load_model  # noqa: E402
+from dualsr_core.evaluation import metrics  # noqa: E402
+from dualsr_core.network import partition  # noqa: E402
+from dualsr_core.tools import resize  # noqa: E402
+from dualsr_core.network.torch_support import select_device  # noqa: E402
+from dualsr_core.stages.fine import back_project  # noqa: E402
+from dualsr_core.network.engine import CoarseEngine  # noqa: E402
+from dualsr_core.training.patches import validation_crop  # noqa: E402
+from dualsr_core.io.scenes import load_scene  # noqa: E402
+from dualsr_core.network.weights import bundled_path, load_model  # noqa: E402
 from split import fixed_split  # noqa: E402
 
 METHODS = ("bicubic", "coarse", "coarse+fine")

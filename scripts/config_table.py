@@ -18,11 +18,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 import torch  # noqa: E402
 
-from dualsr_core._torch import select_device  # noqa: E402
-from dualsr_core.inference import CoarseEngine  # noqa: E402
-from dualsr_core.model import CoarSR, CoarSRConfig, fold_weight_norm  # noqa: E402
-from dualsr_core.partition import neighbour_table  # noqa: E402
-from dualsr_core.training import train  # noqa: E402
+from dualsr_core.network.torch_support import select_device  # noqa: E402
+from dualsr_core.network.engine import CoarseEngine  # noqa: E402
+from dualsr_core.network.model import CoarSR, CoarSRConfig, fold_weight_norm  # noqa: E402
+from dualsr_core.network.partition import neighbour_table  # noqa: E402
+from dualsr_core.training.trainer import train  # noqa: E402
 from split import fixed_split  # noqa: E402
 from train_weights import COMMON  # noqa: E402
 

@@ -9,7 +9,7 @@ validation tile is used. The block's geotransform is the north-west tile's origi
 It is stored as EnMAP L2A delivers reflectance: int16 reflectance x 10000 (band scale 0.0001,
 offset 0), nodata -32768 (the six bad bands are all nodata), with the shared tiles' CRS (WGS 84 /
 UTM 33N), band descriptions, band-level `wavelength`, `wavelength_units`, `fwhm` and `bbl`
-(what dualsr_core.raster.RasterReader and EnMAP-Box read) and the acquisition `start_time`.
+(what dualsr_core.io.raster.RasterReader and EnMAP-Box read) and the acquisition `start_time`.
 
     python3 scripts/make_sample.py [--data ../shared/data] [--output sample/enmap_potsdam.tif]
 

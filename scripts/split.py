@@ -16,7 +16,7 @@ from osgeo import gdal
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from dualsr_core.raster import Region  # noqa: E402
+from dualsr_core.io.raster import Region  # noqa: E402
 
 ENMAP_BLOCKS = {
     "enmap_validation": [(160, 64), (192, 64), (160, 96), (192, 96)],
@@ -54,7 +54,7 @@ def fixed_split(data: Path, work: Path) -> tuple[list[Path], list[tuple[Path, Re
     if not mosaics:
         return None
     validation_mosaic = mosaics.pop("enmap_validation")
-    from dualsr_core.raster import RasterReader
+    from dualsr_core.io.raster import RasterReader
 
     with RasterReader(validation_mosaic) as reader:
         whole = Region(0, 0, reader.height, reader.width)

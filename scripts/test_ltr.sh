@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Run the test suite (`make test`) on QGIS 3.40 LTR: a Debian 13 (trixie) userland, built once with
-# debootstrap under build/ltr-root, holding the same Debian packages as scripts/setup.sh plus torch
-# from PyPI in a venv that sees them. Later runs reuse it (marker files; packages that setup.sh gains
-# later are added). The checkout is bind-mounted at its own path inside; every mount is undone on exit,
-# also on failure or Ctrl-C. Needs root (debootstrap, chroot, mount).
+# debootstrap under build/ltr-root, holding the same Debian packages as scripts/setup.sh and its PyPI
+# packages (torch) in a venv that sees them. Later runs reuse it (marker files; packages that setup.sh gains
+# later are added). The suite runs on a copy of the working tree; every mount is undone on exit, also on
+# failure or Ctrl-C. Needs root (debootstrap, chroot, mount).
 #   LTR_ROOT=DIR         where the userland lives (default build/ltr-root)
 #   DEBIAN_MIRROR=URL    (default http://deb.debian.org/debian)
 #   LTR_PYTEST_ARGS=...  when set, run `pytest $LTR_PYTEST_ARGS` instead of `make test`
@@ -27,11 +27,12 @@ fi
 
 exec 3>&1
 say() { echo "test-ltr: $*" >&3; }
-timed() {  # timed LABEL CMD...: run CMD and print how long it took
-    local label=$1 start=$SECONDS
+timed() {  # timed LABEL CMD...: run CMD and print how long it took, also when it fails
+    local label=$1 start=$SECONDS rc=0
     shift
-    "$@"
-    say "$label took $((SECONDS - start)) s"
+    "$@" || rc=$?
+    say "$label took $((SECONDS - start)) s$([ $rc -eq 0 ] || echo " and failed (exit code $rc)")"
+    return $rc
 }
 
 # Debian packages: the list in scripts/setup.sh (so both stay the same) plus make, which runs the suite,
@@ -79,13 +80,17 @@ bind() {  # bind SOURCE TARGET [ro]
 mount -t proc proc "$ROOT/proc"
 MOUNTS+=("$ROOT/proc")
 bind /dev "$ROOT/dev"
+# Same network as the host: its name server and its /etc/hosts (the host name resolves without DNS).
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+cp -L /etc/hosts "$ROOT/etc/hosts"
 # The host's CA bundle, kept apart from the one the chroot's ca-certificates package regenerates.
-[ -r /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/host-ca-bundle.crt"
+cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/host-ca-bundle.crt" 2>/dev/null \
+    || cp "$ROOT/etc/ssl/certs/ca-certificates.crt" "$ROOT/etc/host-ca-bundle.crt" 2>/dev/null || true
 
-in_root() {
+in_root() {  # pip (torch below, the installer's tests in the suite) trusts the host's CA bundle
     chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        DEBIAN_FRONTEND=noninteractive "$@"
+        DEBIAN_FRONTEND=noninteractive PIP_CERT=/etc/host-ca-bundle.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
+        PIP_DEFAULT_TIMEOUT=180 "$@"
 }
 
 # 3. QGIS 3.40 and the Debian Python stack: whatever of the list is not installed yet.
@@ -102,27 +107,46 @@ if [ -n "${missing// /}" ]; then
     timed "Debian packages" install_packages
 fi
 
-# 4. torch from PyPI, in a venv that sees the Debian packages.
-if ! in_root "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-    say "installing $TORCH into $VENV"
-    install_torch() {
-        in_root /usr/bin/python3 -m venv --system-site-packages "$VENV"
-        in_root PIP_CERT=/etc/host-ca-bundle.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \
-            "$VENV/bin/pip" install -q "$TORCH"
-    }
-    timed "torch" install_torch
-fi
+# 4. The PyPI packages: each `.venv/bin/pip install ...` command of scripts/setup.sh (torch first), run
+#    with a venv here that sees the Debian packages; commands already run are recorded and not repeated.
+[ -x "$ROOT$VENV/bin/python" ] || in_root /usr/bin/python3 -m venv --system-site-packages "$VENV"
+mapfile -t PIP_COMMANDS < <(grep -E '^[[:space:]]*\.venv/bin/pip install' scripts/setup.sh \
+    | sed -e 's/^[[:space:]]*//' -e "s#^\.venv/bin/pip #$VENV/bin/pip #")
+[ ${#PIP_COMMANDS[@]} -gt 0 ] || PIP_COMMANDS=("$VENV/bin/pip install -q $TORCH")
+for command in "${PIP_COMMANDS[@]}"; do
+    grep -qxF "$command" "$ROOT/.dualsr-pip-done" 2>/dev/null && continue
+    say "$command"
+    timed "${command##* }" in_root sh -c "$command" </dev/null
+    echo "$command" >>"$ROOT/.dualsr-pip-done"
+done
 in_root "$VENV/bin/python" -c "import torch, qgis.core, osgeo.gdal, rasterio; \
 print('test-ltr: QGIS', qgis.core.Qgis.QGIS_VERSION, '| GDAL', osgeo.gdal.__version__, '| torch', torch.__version__)"
 
-# 5. The suite, on the checkout mounted at its own path (and ../shared read-only when present, as the
-#    tests that use real scenes look there).
-bind "$CHECKOUT" "$ROOT$CHECKOUT"
+# 5. The suite, on a copy of the working tree taken now (tracked and untracked files that git does not
+#    ignore, and .git for `make package`), at the checkout's own path, so that edits made while it runs
+#    do not change what it tests; ../shared is mounted read-only when present, as the tests that use
+#    real scenes look there. The copy is replaced on every run; screenshots come back to build/desktop.
+COPY=$ROOT$CHECKOUT
+if mountpoint -q "$COPY"; then echo "test-ltr: $COPY is a mount point; unmount it first" >&2; exit 1; fi
+rm -rf --one-file-system "$COPY"
+mkdir -p "$COPY"
+git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+    [ -e "$f" ] && printf '%s\0' "$f"
+done | tar --null -T - -cf - | tar -xf - -C "$COPY"
+cp -a .git "$COPY/.git"
 [ -d "$CHECKOUT/../shared" ] && bind "$(realpath "$CHECKOUT/../shared")" "$ROOT$(realpath -m "$CHECKOUT/../shared")" ro
+copy_back() {
+    if [ -d "$COPY/build/desktop" ]; then mkdir -p build/desktop && cp "$COPY"/build/desktop/* build/desktop/ 2>/dev/null; fi
+    return 0
+}
 if [ -n "${LTR_PYTEST_ARGS:-}" ]; then
     run_suite() { in_root QT_QPA_PLATFORM=offscreen sh -c "cd '$CHECKOUT' && $VENV/bin/python -m pytest $LTR_PYTEST_ARGS"; }
 else
-    # `make test` without its setup step (setup.sh targets the host's .venv); the interpreter is the chroot's.
-    run_suite() { in_root sh -c "cd '$CHECKOUT' && make -o setup test PY=$VENV/bin/python"; }
+    # `make test` without its setup step (setup.sh targets the host's .venv), with the chroot's interpreter;
+    # -k: a failing group does not stop the others.
+    run_suite() { in_root sh -c "cd '$CHECKOUT' && make -k -o setup test PY=$VENV/bin/python"; }
 fi
-timed "suite" run_suite
+rc=0
+timed "suite" run_suite || rc=$?
+copy_back
+exit $rc

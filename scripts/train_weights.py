@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 from dualsr_core.feedback import Feedback  # noqa: E402
-from dualsr_core.training import train  # noqa: E402
+from dualsr_core.training.trainer import train  # noqa: E402
 from split import fixed_split  # noqa: E402
 
 # The shipped configuration (see weights/README.md for the measurements behind it).

@@ -67,8 +67,8 @@ def device():
 def tiny_weights(tmp_path_factory):
     """Random-initialised tiny CoarSR weights files (8 features, 1 block) for scales 2, 3 and 4."""
     torch = pytest.importorskip("torch")
-    from dualsr_core import weights
-    from dualsr_core.model import CoarSR, CoarSRConfig
+    from dualsr_core.network import weights
+    from dualsr_core.network.model import CoarSR, CoarSRConfig
 
     folder = tmp_path_factory.mktemp("weights")
     paths = {}

@@ -16,7 +16,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from .._torch import usable_cores
+from ..network.torch_support import usable_cores
 from ..errors import InputError, MissingDependencyError
 
 # A worker with torch loaded and one run at the default tile peaks at about 0.5-0.8 GB (docs/benchmarks.md,
@@ -42,7 +42,7 @@ def require_dask():
 
 def gpu_count() -> int:
     """CUDA GPUs torch sees here (0 without torch or without a CUDA build)."""
-    from .._torch import torch_status
+    from ..network.torch_support import torch_status
 
     if not torch_status()[0]:
         return 0

@@ -56,7 +56,7 @@ def output_path(output_dir: Path, relative: Path, scale: int, driver: str) -> Pa
 
 
 def _weights_file(weights, scale: int) -> Path:
-    from ..weights import bundled_path
+    from ..network.weights import bundled_path
 
     return Path(weights) if weights else bundled_path(scale)
 
@@ -208,7 +208,7 @@ def run_batch(inputs: list, output_dir, scale: int, method: str = "coarse", weig
 def _probe(path: Path) -> dict:
     """Height, width and bands of a raster, or the reason it cannot be read."""
     from ..errors import DualSRError
-    from ..raster import RasterReader
+    from ..io.raster import RasterReader
 
     try:
         with RasterReader(path) as reader:

@@ -70,7 +70,7 @@ def _worker() -> str:
 def _claim_device(device: str) -> str:
     """Select this worker's GPU (several GPUs on a host: worker name modulo their count, or
     DUALSR_CUDA_DEVICE) in this thread, and describe the device the run will use."""
-    from .._torch import select_device
+    from ..network.torch_support import select_device
 
     torch_device = select_device(device)
     if torch_device.type == "cuda":
@@ -90,8 +90,8 @@ def _claim_device(device: str) -> str:
 
 
 def _precision(job: dict) -> str:
-    from .._torch import select_device
-    from ..inference import resolve_precision
+    from ..network.torch_support import select_device
+    from ..network.engine import resolve_precision
 
     return resolve_precision(job["precision"], select_device(job["device"]))
 
@@ -130,13 +130,13 @@ def run_scene(job: dict) -> dict:
         device = _claim_device(job["device"])
         feedback = _progress_feedback(job["key"])
         if job["method"] == "coarse":
-            from ..coarse import super_resolve
+            from ..stages.coarse import super_resolve
 
             super_resolve(job["input"], job["output"], job["scale"], weights=job["weights"],
                           output_float=job["output_float"], driver=job["driver"], feedback=feedback,
                           **_run_options(job))
         else:
-            from ..fine import refine
+            from ..stages.fine import refine
 
             refine(job["input"], job["output"], job["scale"], weights=job["weights"],
                    reference_weights=job["reference_weights"], iterations=job["iterations"],
@@ -164,8 +164,8 @@ def stages(job: dict) -> list[dict]:
 
 def run_stripe(job: dict, stage: dict, stripe: dict) -> dict:
     """Super-resolve input rows stripe['row0'] .. +stripe['rows'] of a stage into stripe['path']."""
-    from ..coarse import super_resolve
-    from ..raster import Region
+    from ..stages.coarse import super_resolve
+    from ..io.raster import Region
 
     started = time.perf_counter()
     worker, device = _worker(), ""
@@ -185,7 +185,7 @@ def run_stripe(job: dict, stage: dict, stripe: dict) -> dict:
 def assemble(job: dict, stripes: list[dict]) -> dict:
     """Copy the stripes of each stage into one raster (coarse: the output), then (dualsr) run Fine;
     returns the scene's manifest fields."""
-    from ..raster import RasterReader
+    from ..io.raster import RasterReader
 
     started = time.perf_counter()
     worker = _worker()
@@ -206,7 +206,7 @@ def assemble(job: dict, stripes: list[dict]) -> dict:
                 _copy_stripes(like, stage, mine, target, job["driver"] if stage["name"] == "output" else "GTiff")
             targets[stage["name"]] = target
         if job["method"] == "dualsr":
-            from ..fine import refine
+            from ..stages.fine import refine
 
             refine(job["input"], job["output"], job["scale"], coarse_path=targets["coarse"],
                    reference_path=targets.get("reference"), iterations=job["iterations"],
@@ -228,7 +228,7 @@ def _copy_stripes(like, stage: dict, stripes: list[dict], target: Path, driver: 
     import rasterio
     from rasterio.windows import Window
 
-    from ..raster import RasterWriter
+    from ..io.raster import RasterWriter
 
     scale = stage["scale"]
     with RasterWriter(target, like, scale, output_float=stage["output_float"], nodata=stage["nodata"],

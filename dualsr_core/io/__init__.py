@@ -1,1 +1,2 @@
-"""Files in and out: atomic outputs and the styles written beside rasters."""
+"""Files in and out: the raster reader and writer (the only code that touches rasterio and GDAL), scene
+loading for training, atomic outputs, and the default styles written beside rasters."""

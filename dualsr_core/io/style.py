@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import DualSRError
 from ..feedback import Feedback
-from ..raster import RasterReader
+from .raster import RasterReader
 from .atomic import atomic_path, remove_quietly
 
 TARGETS_NM = (640.0, 550.0, 470.0)  # red, green, blue

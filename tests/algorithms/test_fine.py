@@ -7,7 +7,7 @@ import rasterio
 from osgeo import gdal
 from rasterio.transform import from_origin
 
-from dualsr_core.fine import back_project
+from dualsr_core.stages.fine import back_project
 
 from ..conftest import smooth_cube, write_raster
 

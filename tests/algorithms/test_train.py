@@ -20,7 +20,7 @@ def test_train_writes_weights_log_and_curve(qgis_processing, make_raster, tmp_pa
     assert result["OUTPUT_WEIGHTS"] == str(out) and out.is_file()
     assert result["PSNR"] > 10
     assert (tmp_path / "mine.csv").is_file() and (tmp_path / "mine_curve.png").is_file()
-    from dualsr_core.weights import read
+    from dualsr_core.network.weights import read
 
     header, _ = read(out, expected_scale=2)
     assert header["n_feats"] == 8 and header["scenes"] == ["scene"]

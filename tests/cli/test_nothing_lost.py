@@ -175,7 +175,7 @@ def test_weights_errors_name_the_problem(qgis_env, tmp_path, scene, tiny_weights
     payload = torch.load(tiny_weights[2], weights_only=True)
     state = payload["state_dict"]
     state["extra.weight"] = state.pop(next(iter(state)))
-    from dualsr_core.weights import state_sha256
+    from dualsr_core.network.weights import state_sha256
 
     payload["header"]["sha256"] = state_sha256(state)
     renamed = tmp_path / "renamed.pt"

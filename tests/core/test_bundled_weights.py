@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dualsr_core import weights  # noqa: E402
+from dualsr_core.network import weights  # noqa: E402
 
 SHIPPED = sorted((Path(__file__).resolve().parents[2] / "weights").glob("coarsr_x*.pt"))
 HEADER_FIELDS = ("format", "scale", "n_feats", "n_blocks", "n_asfm", "sha256", "dtype", "training_data", "scenes",

@@ -32,7 +32,7 @@ def test_without_dask_the_batch_command_says_how_to_install_it(tmp_path):
 
 def test_the_command_line_and_the_plugin_side_never_import_dask():
     done = python("import sys\nfrom dualsr_core.__main__ import build_parser\n"
-                  "import dualsr_core.batch, dualsr_core.batch.cli, dualsr_core.coarse\n"
+                  "import dualsr_core.batch, dualsr_core.batch.cli, dualsr_core.stages.coarse\n"
                   "build_parser().parse_args(['batch', '--input', 'x', '--output', 'y', '--scale', '2'])\n"
                   "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'torch')))")
     assert done.returncode == 0, done.stderr

@@ -23,7 +23,7 @@ rasterio = pytest.importorskip("rasterio")
 from ...conftest import smooth_cube, write_raster  # noqa: E402
 
 from dualsr_core.batch.runner import auto_stripe_rows, find_inputs, output_path, plan_stripes  # noqa: E402
-from dualsr_core.io.raster import Region  # noqa: E402
+from dualsr_core.tools.tiling import Region  # noqa: E402
 from dualsr_core.tools.tiling import plan_tiles  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -121,7 +121,7 @@ def test_a_folder_as_destination_and_an_unwritable_folder(tmp_path):
 
 
 def test_full_disk_is_an_error_and_the_earlier_raster_survives(tmp_path):
-    from dualsr_core.raster import RasterReader, RasterWriter
+    from dualsr_core.io.raster import RasterReader, RasterWriter
 
     noise = np.random.default_rng(0).integers(0, 10000, (16, 64, 64), dtype=np.uint16)  # incompressible
     src = write_raster(tmp_path / "in.tif", noise)

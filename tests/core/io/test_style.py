@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from dualsr_core.degrade import degrade
+from dualsr_core.stages.degrade import degrade
 from dualsr_core.io import style
 from dualsr_core.io.style import style_path, true_colour, write_default_style
 
@@ -138,8 +138,8 @@ def test_degrade_writes_the_style_beside_its_output(tmp_path):
 
 def test_coarse_writes_the_style_and_fine_leaves_none_for_its_intermediates(tmp_path, tiny_weights):
     pytest.importorskip("torch")
-    from dualsr_core.coarse import super_resolve
-    from dualsr_core.fine import refine
+    from dualsr_core.stages.coarse import super_resolve
+    from dualsr_core.stages.fine import refine
 
     src = write_raster(tmp_path / "in.tif", smooth_cube(8, 10, 10), wavelengths_nm=[450 + 30 * b for b in range(8)])
     super_resolve(src, tmp_path / "sr.tif", 2, weights=tiny_weights[2], precision="fp32")

@@ -1,0 +1,1 @@
+"""Quality metrics (PSNR, SSIM, SAM, ERGAS, RMSE, CC) and the evaluation of a result raster."""

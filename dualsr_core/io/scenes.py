@@ -1,0 +1,199 @@
+"""Whole hyperspectral scenes for training and validation: any GDAL raster, or a MATLAB `.mat` file.
+
+A scene is a float32 reflectance cube (L,H,W), a mask of the pixels valid in every good band, and
+which bands are good. Rasters go through `RasterReader` (band scale applied, nodata masked, bands
+with `bbl` = 0 or without a single valid pixel are bad). `.mat` files hold one cube in one of the
+layouts of the research benchmarks (see `load_mat_cube`); their values stay as stored (some
+exceed 1 slightly). Bad bands stay in the cube, so band indices keep meaning file bands.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .raster import RasterReader, Region
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
+ENVI_SUFFIXES = (".img", ".dat")
+MAT_SUFFIX = ".mat"
+# Image size of bands x pixels matrices whose file does not say it (by file-name prefix).
+KNOWN_SIZES = {"samson": (95, 95), "moffett": (50, 50)}
+# Scalar variables that give the image size of a bands x pixels matrix.
+SIZE_KEYS = (("nRow", "nCol"), ("H", "W"), ("nrow", "ncol"), ("rows", "cols"), ("height", "width"))
+
+
+@dataclass
+class Scene:
+    """One scene in memory.
+
+    Args:
+        name: short unique name (file stem), used in logs, holdout windows and weights headers.
+        cube: (L,H,W) float32 reflectance; invalid pixels hold 0.
+        valid: (H,W) bool, True where the pixel is valid in every good band.
+        good_bands: (L,) bool, False for bad bands (kept in the cube, never used).
+        order: good bands in processing order (ascending wavelength when known, else file order).
+        path: the file the scene came from.
+    """
+
+    name: str
+    cube: np.ndarray
+    valid: np.ndarray
+    good_bands: np.ndarray
+    order: np.ndarray
+    path: Path
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.cube.shape)
+
+
+def find_scenes(folder_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    """Scene files in folders (searched recursively) and files given directly, sorted, no duplicates.
+
+    A folder contributes `.tif`, `.tiff`, `.vrt`, `.mat` files and ENVI `.img`/`.dat` files that have
+    a `.hdr` beside them. A file given directly is taken whatever its extension.
+    """
+    items = [folder_or_files] if isinstance(folder_or_files, (str, os.PathLike)) else list(folder_or_files)
+    found: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and _is_scene_file(p))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputError(f"Training data '{path}' is neither a file nor a folder. Give scene files or folders.")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise InputError(f"No scene files (.tif, .tiff, .vrt, .mat, ENVI .img/.dat with .hdr) found in "
+                         f"{', '.join(str(i) for i in items)}.")
+    return unique
+
+
+def _is_scene_file(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in RASTER_SUFFIXES or suffix == MAT_SUFFIX:
+        return True
+    return suffix in ENVI_SUFFIXES and (path.with_suffix(".hdr").is_file() or
+                                        Path(str(path) + ".hdr").is_file())
+
+
+def scene_names(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Unique short names: the file stem, prefixed by parent folders where stems collide."""
+    paths = [Path(p) for p in paths]
+    names = [p.stem for p in paths]
+    depth = 1
+    while len(set(names)) < len(names) and depth < 8:
+        names = ["_".join([*p.parent.parts[-depth:], p.stem]) if names.count(n) > 1 else n
+                 for p, n in zip(paths, names)]
+        depth += 1
+    for i, name in enumerate(names):  # identical paths given twice: number them
+        if names.count(name) > 1:
+            names[i] = f"{name}_{names[:i].count(name) + 1}"
+    return names
+
+
+def load_scene(path: str | os.PathLike, name: str | None = None) -> Scene:
+    """Load a whole scene into memory.
+
+    Args:
+        path: a raster GDAL opens, or a `.mat` file.
+        name: the scene name (default: the file stem).
+    """
+    path = Path(path)
+    name = name or path.stem
+    if path.suffix.lower() == MAT_SUFFIX:
+        cube = load_mat_cube(path)
+        finite = np.isfinite(cube)
+        good = finite.any(axis=(1, 2))
+        valid = finite[good].all(axis=0) if good.any() else np.zeros(cube.shape[1:], bool)
+        cube = np.where(finite, cube, 0.0).astype(np.float32)
+        order = np.flatnonzero(good)
+    else:
+        with RasterReader(path) as reader:
+            cube, valid_bands = reader.read(Region(0, 0, reader.height, reader.width))
+            good = ~np.asarray(reader.bad_band_list(), bool) & valid_bands.any(axis=(1, 2))
+            valid = valid_bands[good].all(axis=0) if good.any() else np.zeros(cube.shape[1:], bool)
+            wavelengths = reader.wavelengths_um()
+        order = np.flatnonzero(good)
+        if len(order) and all(wavelengths[b] is not None for b in order):
+            order = np.array(sorted(order, key=lambda b: (wavelengths[b], b)), dtype=np.int64)
+    if not good.any():
+        raise InputError(f"Scene '{path}' has no good band (every band is flagged bad or holds no valid pixel).")
+    return Scene(name=name, cube=np.ascontiguousarray(cube, dtype=np.float32), valid=valid,
+                 good_bands=good, order=np.asarray(order, dtype=np.int64), path=path)
+
+
+def load_mat_cube(path: str | os.PathLike) -> np.ndarray:
+    """The (L,H,W) cube of a `.mat` file, float32, values as stored.
+
+    The largest floating-point 2D/3D variable that fits a known layout is taken:
+    * H x W x B (`im`, `HSim`, CAVE/Harvard style);
+    * bands x pixels (`V`, `Y`), column-major pixels of an H x W image, where H and W come from
+      scalar variables in the file (`nRow`/`nCol`, `H`/`W`), from the known sizes of Samson (95 x 95)
+      and Moffett (50 x 50), or from a square pixel count. A pixels x bands matrix is accepted too.
+    MATLAB v7.3 files (HDF5) are read with h5py.
+    """
+    path = Path(path)
+    variables = _read_mat(path)
+    sizes = _size_hints(variables, path)
+    best, best_size = None, 0
+    for value in variables.values():
+        if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.ndim in (2, 3)):
+            continue
+        cube = _as_cube(value, sizes)
+        if cube is not None and value.size > best_size:
+            best, best_size = cube, value.size
+    if best is None:
+        described = ", ".join(f"{k} {getattr(v, 'shape', '?')}" for k, v in variables.items()) or "none"
+        raise InputError(f"Scene '{path}' holds no floating-point cube in a known layout (H x W x B, or bands x "
+                         f"pixels with a known image size); variables found: {described}.")
+    return np.ascontiguousarray(best, dtype=np.float32)
+
+
+def _read_mat(path: Path) -> dict:
+    from scipy import io
+
+    try:
+        return {k: v for k, v in io.loadmat(path).items() if not k.startswith("__")}
+    except NotImplementedError:  # MATLAB v7.3: an HDF5 file with every array stored transposed
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return {k: np.asarray(v[()]).T for k, v in f.items() if isinstance(v, h5py.Dataset)}
+    except (ValueError, OSError) as exc:
+        raise InputError(f"Scene '{path}' is not a readable .mat file ({exc}).") from exc
+
+
+def _size_hints(variables: dict, path: Path) -> list[tuple[int, int]]:
+    hints = []
+    for rows_key, cols_key in SIZE_KEYS:
+        rows, cols = variables.get(rows_key), variables.get(cols_key)
+        if rows is not None and cols is not None and np.size(rows) == 1 and np.size(cols) == 1:
+            hints.append((int(np.ravel(rows)[0]), int(np.ravel(cols)[0])))
+    stem = path.stem.lower()
+    hints += [size for prefix, size in KNOWN_SIZES.items() if stem.startswith(prefix)]
+    return hints
+
+
+def _as_cube(value: np.ndarray, sizes: list[tuple[int, int]]) -> np.ndarray | None:
+    if value.ndim == 3:
+        return value.transpose(2, 0, 1)  # H x W x B
+    rows, cols = value.shape
+    for height, width in sizes + _square(cols) + _square(rows):
+        if cols == height * width and rows > 1:  # bands x pixels
+            return value.T.reshape(height, width, rows, order="F").transpose(2, 0, 1)
+        if rows == height * width and cols > 1:  # pixels x bands
+            return value.reshape(height, width, cols, order="F").transpose(2, 0, 1)
+    return None
+
+
+def _square(count: int) -> list[tuple[int, int]]:
+    side = math.isqrt(count)
+    return [(side, side)] if side > 1 and side * side == count else []

@@ -1,0 +1,77 @@
+"""Lazy access to torch, and device and thread selection.
+
+Nothing else in dualsr_core imports torch at module level unless it is only reached after
+`require_torch()`, so the plugin and `qgis_process help` load without torch installed.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from ..errors import InputError, MissingDependencyError
+
+DEVICES = ("auto", "cpu", "cuda")
+_INSTALL_HINT = (
+    "In QGIS use Plugins > DualSR > Install PyTorch...; from a shell run "
+    "'python3 <plugin folder>/installer/install.py' with the Python that runs QGIS ({python}), "
+    "or '{python} -m pip install torch' (see the plugin README)."
+)
+
+
+def torch_status() -> tuple[bool, str]:
+    """Return (True, version) when torch imports, else (False, a message saying how to install it)."""
+    try:
+        torch = importlib.import_module("torch")
+    except (ImportError, OSError) as exc:  # OSError: a broken install ("DLL load failed" on Windows)
+        hint = _INSTALL_HINT.format(python=sys.executable)
+        return False, f"PyTorch is not importable ({exc}). {hint}"
+    return True, torch.__version__
+
+
+def require_torch():
+    """Return the torch module or raise MissingDependencyError naming the install command."""
+    ok, message = torch_status()
+    if not ok:
+        raise MissingDependencyError(message)
+    import torch
+
+    return torch
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (CPU affinity and cgroup quota), at least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:
+            quota, period = f.read().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def select_device(name: str = "auto"):
+    """Resolve DEVICE ('auto', 'cpu' or 'cuda') to a torch.device.
+
+    'auto' takes CUDA when a GPU is visible and the CPU otherwise; 'cuda' without a GPU is an
+    error rather than a silent fall-back, so a user who asked for the GPU learns it is absent.
+    """
+    torch = require_torch()
+    if name not in DEVICES:
+        raise InputError(f"DEVICE is '{name}' but must be one of {', '.join(DEVICES)}.")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            "DEVICE is 'cuda' but PyTorch sees no CUDA GPU "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}). "
+            "Choose 'auto' or 'cpu', or install a CUDA build of PyTorch."
+        )
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        torch.set_num_threads(usable_cores())
+    return torch.device(name)

@@ -1,0 +1,72 @@
+"""Degrade: simulate a low-resolution raster from a high-resolution one (docs/method.md#degradation-model).
+
+The degradation is the one the training pairs use: MATLAB's antialiased bicubic `imresize` by
+1/scale, after cropping the raster to a multiple of the scale (modcrop). The output grid is the
+input grid with the pixel size multiplied by the scale, so Coarse on the output returns to the
+input's grid exactly. Computed tile by tile with sliced resampling matrices: the result equals a
+whole-image resize and memory does not grow with the raster.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from ..tools import resize
+from ..errors import InputError
+from ..feedback import Feedback
+from ..io.atomic import refuse_inputs
+from ..io.style import write_default_style
+from ..io.raster import RasterReader, RasterWriter, Region
+
+DEFAULT_TILE = 256  # output pixels per tile side
+
+
+def degrade(input_path: str | os.PathLike, output_path: str | os.PathLike, scale: int,
+            tile_size: int = DEFAULT_TILE, output_float: bool = False, feedback: Feedback | None = None) -> dict:
+    """Write imresize(input, 1/scale) with pixel size x scale; returns OUTPUT and the cropped size.
+
+    Args:
+        input_path: high-resolution raster.
+        output_path: low-resolution GeoTIFF in the input's encoding (or float32 reflectance).
+        scale: integer factor >= 2.
+        tile_size: output tile side in pixels.
+        output_float: write float32 reflectance.
+        feedback: progress, cancel and log callbacks.
+    """
+    feedback = feedback or Feedback()
+    if int(scale) != scale or scale < 2:
+        raise InputError(f"SCALE must be an integer >= 2, got {scale}.")
+    started = time.perf_counter()
+    refuse_inputs(output_path, [("INPUT", input_path)])
+    with RasterReader(input_path) as reader:
+        height, width = reader.height - reader.height % scale, reader.width - reader.width % scale
+        if height == 0 or width == 0:
+            raise InputError(f"INPUT is {reader.width} x {reader.height} pixels, smaller than SCALE {scale}.")
+        if (height, width) != (reader.height, reader.width):
+            feedback.warn(f"INPUT cropped to {width} x {height} pixels (a multiple of {scale}) before degrading.")
+        low_h, low_w = height // scale, width // scale
+        wy = resize.matlab_weights(height, low_h, 1.0 / scale)
+        wx = resize.matlab_weights(width, low_w, 1.0 / scale)
+        tiles = [(r, c) for r in range(0, low_h, tile_size) for c in range(0, low_w, tile_size)]
+        reader.report_problems(feedback)
+        with RasterWriter(output_path, reader, 1.0 / scale, region=Region(0, 0, height, width),
+                          output_float=output_float, log=feedback.log) as writer:
+            for done, (r0, c0) in enumerate(tiles):
+                feedback.check_cancelled()
+                rows, cols = (r0, min(r0 + tile_size, low_h)), (c0, min(c0 + tile_size, low_w))
+                hr_rows, hr_cols = resize.window_rows(wy, *rows), resize.window_rows(wx, *cols)
+                cube, valid = reader.read(Region(hr_rows[0], hr_cols[0], hr_rows[1] - hr_rows[0],
+                                                 hr_cols[1] - hr_cols[0]))
+                tile_wy = wy[rows[0]:rows[1], hr_rows[0]:hr_rows[1]]
+                tile_wx = wx[cols[0]:cols[1], hr_cols[0]:hr_cols[1]]
+                low = resize.apply_weights(cube.astype(np.float64), tile_wy, tile_wx)
+                # A low-resolution pixel is nodata when any pixel under its kernel is.
+                touched = resize.apply_weights((~valid).astype(np.float32), abs(tile_wy), abs(tile_wx)) > 0
+                writer.write(low.astype(np.float32), ~touched, rows[0], cols[0])
+                feedback.progress((done + 1) / len(tiles))
+    seconds = time.perf_counter() - started
+    feedback.log(f"Wrote {output_path}: {low_w} x {low_h} pixels (x1/{scale}) in {seconds:.1f} s.")
+    write_default_style(output_path, feedback)
+    return {"OUTPUT": str(output_path), "WIDTH": low_w, "HEIGHT": low_h, "SECONDS": seconds}

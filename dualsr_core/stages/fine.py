@@ -1,0 +1,271 @@
+"""DualSR Fine: enhanced back-projection with a spectral-angle weight (docs/method.md#fine-stage).
+
+U is the coarse result at scale s, V a reference on a grid `ratio` times coarser: the coarse result
+at s/2 for x4 and x8 (ratio 2), the low-resolution input itself for x2 and x3, where s/2 is no
+CoarSR scale (ratio s, classic back-projection). One iteration, over the good bands:
+
+    D = imresize(U, 1/ratio)            MATLAB antialiased bicubic, mirrored borders
+    c = min(1, mean spectral angle between D and V, in degrees)
+    U = U + imresize(c * (V - D), ratio)
+
+c is one number per image, so the raster version makes two tiled passes per iteration: one sums
+the angles, the next applies the correction. Resizing windows with sliced weight matrices gives
+exactly the whole-image result, so the output does not depend on the tile size.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..evaluation import metrics
+from ..tools import resize
+from ..errors import InputError
+from ..feedback import Feedback
+from ..io.atomic import prepare_folder, refuse_inputs, work_folder
+from ..io.style import write_default_style
+from ..io.raster import RasterReader, RasterWriter, Region
+from ..network.weights import check_weights
+
+def back_project(u: np.ndarray, v: np.ndarray, iterations: int = 1) -> tuple[np.ndarray, list[float]]:
+    """Enhanced back-projection of whole (L,H,W) and (L,h,w) arrays; returns the result and each c.
+
+    The grid ratio is H/h (an integer). Used on small arrays and as the definition the tiled
+    raster version is tested against.
+    """
+    if iterations < 1:
+        raise ValueError("iterations must be >= 1")
+    result = np.asarray(u, dtype=np.float64)
+    weights = []
+    for _ in range(iterations):
+        down = resize.resize(result, v.shape[-2:], "matlab")
+        c = min(1.0, metrics.sam(v, down))
+        result = result + resize.resize(c * (v - down), result.shape[-2:], "matlab")
+        weights.append(c)
+    return result, weights
+
+
+class _Grids:
+    """Resampling matrices between the U grid (H,W) and the V grid (h,w)."""
+
+    def __init__(self, height: int, width: int, ratio: int):
+        self.h, self.w = height // ratio, width // ratio
+        self.down_y = resize.matlab_weights(height, self.h, 1.0 / ratio)
+        self.down_x = resize.matlab_weights(width, self.w, 1.0 / ratio)
+        self.up_y = resize.matlab_weights(self.h, height, float(ratio))
+        self.up_x = resize.matlab_weights(self.w, width, float(ratio))
+
+
+def _span(weights, start: int, stop: int) -> tuple[int, int]:
+    return resize.window_rows(weights, start, stop)
+
+
+def _down(u_window, u_valid, grids: _Grids, rows: tuple, cols: tuple, u_rows: tuple, u_cols: tuple):
+    """D(U) on V rows/cols from a U window starting at (u_rows[0], u_cols[0]); and its validity."""
+    wy = grids.down_y[rows[0]:rows[1], u_rows[0]:u_rows[1]]
+    wx = grids.down_x[cols[0]:cols[1], u_cols[0]:u_cols[1]]
+    down = resize.apply_weights(u_window, wy, wx)
+    touched = resize.apply_weights((~u_valid).astype(np.float32), abs(wy), abs(wx)) > 0
+    return down, ~touched
+
+
+def _read(reader: RasterReader, rows: tuple, cols: tuple, good: list[int]):
+    """A window as float64, its per-band validity, and the pixels valid in every good band."""
+    cube, valid = reader.read(Region(rows[0], cols[0], rows[1] - rows[0], cols[1] - cols[0]))
+    return cube.astype(np.float64), valid, valid[good].all(axis=0)
+
+
+def good_bands(reader: RasterReader) -> list[int]:
+    """Bands that take part in the back-projection: not flagged bad, not empty (as in Coarse)."""
+    flagged, empty = reader.bad_band_list(), reader.empty_bands()
+    good = [b for b in range(reader.count) if not (flagged[b] or empty[b])]
+    if not good:
+        raise InputError(f"{reader.parameter} has no good band: every band is flagged bad or empty.")
+    return good
+
+
+def mean_angle(u: RasterReader, v: RasterReader, grids: _Grids, tile: int, good: list[int],
+               feedback: Feedback) -> float:
+    """Mean spectral angle (degrees) over the good bands between D(U) and V, by tiles of V."""
+    total, count = 0.0, 0
+    step = max(1, tile // 2)
+    for r0 in range(0, grids.h, step):
+        for c0 in range(0, grids.w, step):
+            feedback.check_cancelled()
+            rows, cols = (r0, min(r0 + step, grids.h)), (c0, min(c0 + step, grids.w))
+            u_rows, u_cols = _span(grids.down_y, *rows), _span(grids.down_x, *cols)
+            window, _, valid = _read(u, u_rows, u_cols, good)
+            down, down_valid = _down(window[good], valid, grids, rows, cols, u_rows, u_cols)
+            ref, _, ref_valid = _read(v, rows, cols, good)
+            angles = metrics.sam_map(ref[good], down)
+            use = down_valid & ref_valid & np.isfinite(angles)
+            total += float(angles[use].sum())
+            count += int(use.sum())
+    if count == 0:
+        raise InputError("The coarse result and the reference have no valid pixel in common; cannot back-project.")
+    return total / count
+
+
+def correct(u: RasterReader, v: RasterReader, grids: _Grids, c: float, writer: RasterWriter, tile: int,
+            good: list[int], feedback: Feedback):
+    """Write U + up(c * (V - D(U))) tile by tile (tiles of the U grid); bad bands pass unchanged."""
+    height, width = u.height, u.width
+    tiles = [(r0, c0) for r0 in range(0, height, tile) for c0 in range(0, width, tile)]
+    for done, (r0, c0) in enumerate(tiles):
+        feedback.check_cancelled()
+        rows, cols = (r0, min(r0 + tile, height)), (c0, min(c0 + tile, width))
+        z_rows, z_cols = _span(grids.up_y, *rows), _span(grids.up_x, *cols)
+        need_rows, need_cols = _span(grids.down_y, *z_rows), _span(grids.down_x, *z_cols)
+        u_rows = (min(need_rows[0], rows[0]), max(need_rows[1], rows[1]))
+        u_cols = (min(need_cols[0], cols[0]), max(need_cols[1], cols[1]))
+        window, band_valid, valid = _read(u, u_rows, u_cols, good)
+        down, down_valid = _down(window[good], valid, grids, z_rows, z_cols, u_rows, u_cols)
+        ref, _, ref_valid = _read(v, z_rows, z_cols, good)
+        residual = np.where(down_valid & ref_valid, ref[good] - down, 0.0)  # no correction from nodata
+        update = resize.apply_weights(c * residual, grids.up_y[rows[0]:rows[1], z_rows[0]:z_rows[1]],
+                                      grids.up_x[cols[0]:cols[1], z_cols[0]:z_cols[1]])
+        inner = (slice(rows[0] - u_rows[0], rows[1] - u_rows[0]), slice(cols[0] - u_cols[0], cols[1] - u_cols[0]))
+        corrected = window[(slice(None), *inner)].astype(np.float32)
+        corrected[good] += update.astype(np.float32)
+        out_valid = band_valid[(slice(None), *inner)].copy()
+        out_valid[good] = valid[inner]
+        writer.write(corrected, out_valid, rows[0], cols[0])
+        feedback.progress((done + 1) / len(tiles))
+
+
+def _check_grid(low: RasterReader, other: RasterReader, factor: int, name: str):
+    expected = (low.height * factor, low.width * factor)
+    if (other.height, other.width) != expected:
+        raise InputError(f"{name} is {other.width} x {other.height} pixels but must be the input grid x{factor}, "
+                         f"{expected[1]} x {expected[0]} pixels (same extent, pixel size / {factor}).")
+    if other.count != low.count:
+        raise InputError(f"{name} has {other.count} bands but INPUT has {low.count}.")
+    a, b = low.transform, other.transform
+    tolerance = 1e-6 * max(abs(a.a), abs(a.e))
+    if abs(a.c - b.c) > tolerance or abs(a.f - b.f) > tolerance or abs(a.a / factor - b.a) > 1e-9 * abs(a.a):
+        raise InputError(f"{name} is not on the input's grid divided by {factor} (origin or pixel size differ).")
+    if low.crs != other.crs:
+        raise InputError(f"{name} has CRS {other.crs} but INPUT has {low.crs}.")
+
+
+def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale: int,
+           coarse_path: str | os.PathLike | None = None, reference_path: str | os.PathLike | None = None,
+           weights: str | os.PathLike | None = None, reference_weights: str | os.PathLike | None = None,
+           iterations: int = 1, tile_size: int = 128, overlap: int | None = None, device: str = "auto",
+           precision: str = "auto", schedule: str = "auto", band_chunk: int = 16, output_float: bool = False,
+           bands: list[int] | None = None,
+           bad_bands: str = "nodata", extent: tuple[float, float, float, float] | None = None,
+           extent_crs: str | None = None, driver: str | None = None, feedback: Feedback | None = None) -> dict:
+    """DualSR Fine on rasters: back-project the coarse result at `scale` onto a coarser reference.
+
+    Args:
+        input_path: the low-resolution raster.
+        output_path: the result, on the input grid / scale, in the input's encoding.
+        scale: 2, 3, 4 or 8.
+        coarse_path: U, the coarse result at `scale`; None runs DualSR Coarse with `weights`.
+        reference_path: V for x4 and x8, the coarse result at scale/2; None runs DualSR Coarse at
+            scale/2 with `reference_weights` (default: the bundled ones). Ignored for x2 and x3,
+            whose reference is the input itself.
+        iterations: back-projection iterations (the method uses 1).
+        tile_size, overlap, device, precision, schedule, band_chunk, bad_bands: passed to the coarse
+            runs; tile_size x
+            scale is also the tile side of the back-projection.
+        output_float: write float32 reflectance.
+        bands, extent, extent_crs: a band subset and an extent, as for coarse.super_resolve; only
+            when the coarse results are computed here (given rasters fix their own grid and bands).
+        driver: output format, 'GTiff', 'COG' or 'ENVI' (None: from the file extension).
+        feedback: progress, cancel and log callbacks.
+    """
+    feedback = feedback or Feedback()
+    if iterations < 1:
+        raise InputError(f"ITERATIONS must be >= 1, got {iterations}.")
+    subset = bands is not None or extent is not None
+    if subset and (coarse_path is not None or reference_path is not None):
+        raise InputError("EXTENT and BANDS apply when Fine computes the coarse results itself; leave COARSE and "
+                         "REFERENCE empty, or clip those rasters instead.")
+    # V is the coarse result at s/2 where that is a CoarSR scale (x4, x8), else the input (x2, x3).
+    ratio = 2 if scale in (4, 8) else scale
+    started = time.perf_counter()
+    refuse_inputs(output_path, [("INPUT", input_path), ("COARSE", coarse_path), ("REFERENCE", reference_path)])
+    prepare_folder(output_path)
+    # Every weights file is checked before the first stage runs, under its own parameter name.
+    if coarse_path is None:
+        check_weights(weights, scale, "WEIGHTS")
+    if ratio != scale and reference_path is None:
+        check_weights(reference_weights, scale // 2, "REFERENCE_WEIGHTS")
+    with RasterReader(input_path) as original, work_folder(output_path, "fine") as work:
+        region = original.region_from_bounds(extent, extent_crs, feedback.warn) if extent is not None else None
+        steps = (coarse_path is None) + (ratio != scale and reference_path is None) + iterations + subset
+        step = 0
+
+        def next_feedback():
+            nonlocal step
+            step += 1
+            return feedback.scaled((step - 1) / steps, step / steps)
+
+        low_path = Path(input_path)
+        if subset:
+            # The input window and bands on their own, so the grids of U, V and the input agree.
+            low_path = work / "input.tif"
+            _extract(original, low_path, region, bands, next_feedback())
+        run = dict(tile_size=tile_size, overlap=overlap, device=device, precision=precision, schedule=schedule,
+                   band_chunk=band_chunk, output_float=True,
+                   output_nodata=math.nan, bands=bands, bad_bands=bad_bands, region=region, default_style=False)
+        from .coarse import super_resolve
+
+        if coarse_path is None:
+            feedback.log(f"Fine: running DualSR Coarse x{scale} for U.")
+            coarse_path = work / "coarse.tif"
+            super_resolve(input_path, coarse_path, scale, weights=weights, feedback=next_feedback(), **run)
+        if ratio == scale:
+            feedback.log(f"Fine: x{scale} has no coarse model at half the scale, so the reference V is the "
+                         "low-resolution input itself (classic back-projection).")
+            reference_path = low_path
+        elif reference_path is None:
+            feedback.log(f"Fine: running DualSR Coarse x{scale // 2} for the reference V.")
+            reference_path = work / "reference.tif"
+            super_resolve(input_path, reference_path, scale // 2, weights=reference_weights,
+                          feedback=next_feedback(), **run)
+        with RasterReader(low_path) as low, RasterReader(coarse_path, "COARSE") as u, \
+                RasterReader(reference_path, "REFERENCE") as v:
+            _check_grid(low, u, scale, "COARSE")
+            _check_grid(low, v, scale // ratio, "REFERENCE")
+            # The same for every iteration: each writes U's grid and passes bad bands through.
+            grids = _Grids(u.height, u.width, ratio)
+            good = good_bands(u)
+        weights_used = []
+        tile = max(16, tile_size * scale)
+        current = Path(coarse_path)
+        for iteration in range(iterations):
+            last = iteration == iterations - 1
+            target = Path(output_path) if last else work / f"iteration{iteration + 1}.tif"
+            with RasterReader(current, "COARSE") as u, RasterReader(reference_path, "REFERENCE") as v:
+                step_feedback = next_feedback()
+                c = min(1.0, mean_angle(u, v, grids, tile, good, step_feedback.scaled(0.0, 0.3)))
+                weights_used.append(c)
+                feedback.log(f"Fine iteration {iteration + 1}/{iterations}: spectral-angle weight c = {c:.4f}.")
+                options = dict(output_float=output_float, driver=driver) if last else \
+                    dict(output_float=True, nodata=math.nan)
+                with RasterWriter(target, original, scale, region=region, bands=bands, **options) as writer:
+                    correct(u, v, grids, c, writer, tile, good, step_feedback.scaled(0.3, 1.0))
+            current = target
+    seconds = time.perf_counter() - started
+    feedback.log(f"Wrote {output_path} in {seconds:.1f} s.")
+    write_default_style(output_path, feedback)
+    return {"OUTPUT": str(output_path), "WEIGHTS_C": weights_used, "SECONDS": seconds}
+
+
+def _extract(reader: RasterReader, path: Path, region: Region | None, bands: list[int] | None, feedback: Feedback):
+    """Copy a window and bands of a raster as float32 reflectance (NaN nodata), tile by tile."""
+    region = region or Region(0, 0, reader.height, reader.width)
+    step = 512
+    with RasterWriter(path, reader, 1, region=region, bands=bands, output_float=True, nodata=math.nan) as writer:
+        for r0 in range(0, region.height, step):
+            feedback.check_cancelled()
+            rows = min(step, region.height - r0)
+            cube, valid = reader.read(Region(region.row0 + r0, region.col0, rows, region.width), bands)
+            writer.write(cube, valid, r0, 0)
+            feedback.progress(min(1.0, (r0 + rows) / region.height))

@@ -1,0 +1,1 @@
+"""Training CoarSR: patches from real scenes, the training loop, checkpoints and reports."""

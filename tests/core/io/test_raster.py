@@ -1,0 +1,43 @@
+"""Raster reader: the bad-band survey and the block cache sized from the file's layout."""
+import numpy as np
+import pytest
+import rasterio
+from osgeo import gdal
+from rasterio.transform import from_origin
+
+from dualsr_core.io.raster import GDAL_CACHE_BYTES, RasterReader
+
+
+def write(path, data, interleave, tiled, nodata=-1.0):
+    layout = {"tiled": True, "blockxsize": 64, "blockysize": 64} if tiled else {"tiled": False, "blockysize": 1}
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype=data.dtype, nodata=nodata, transform=from_origin(300000, 5800000, 30, 30),
+                       interleave=interleave, **layout) as ds:
+        ds.write(data)
+    return path
+
+
+@pytest.mark.parametrize("interleave", ["pixel", "band"])
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiled", "striped"])
+def test_empty_bands_is_exact_wherever_the_valid_pixels_are(tmp_path, interleave, tiled):
+    data = np.full((5, 300, 520), -1.0, np.float32)
+    data[0] = 1.0                 # valid everywhere
+    data[1, 299, 519] = 0.5       # a single valid pixel, in the last window read
+    data[3, 150, 10] = 2.0        # a single valid pixel inside
+    data[4] = np.nan              # NaN is never valid
+    path = write(tmp_path / "survey.tif", data, interleave, tiled)
+    with RasterReader(path) as reader:
+        assert reader.dataset.interleaving.value.lower() == interleave
+        assert reader.empty_bands() == [False, False, True, False, True]
+
+
+def test_block_cache_holds_every_band_of_a_pixel_interleaved_file(tmp_path):
+    data = np.ones((12, 256, 256), np.uint16)
+    sizes = {}
+    for interleave in ("pixel", "band"):
+        with RasterReader(write(tmp_path / f"{interleave}.tif", data, interleave, True, nodata=0)) as reader:
+            with reader.block_cache(100, 100, 3):
+                sizes[interleave] = gdal.GetCacheMax()
+    blocks = 3 * 3  # a 100-pixel window touches at most 3 blocks of 64 per side
+    assert sizes["pixel"] == blocks * 64 * 64 * 2 * 12 + GDAL_CACHE_BYTES
+    assert sizes["band"] == blocks * 64 * 64 * 2 * 3 + GDAL_CACHE_BYTES

@@ -1,0 +1,67 @@
+"""Weights files: header, sha256, weights_only loading, clear errors."""
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dualsr_core.network import weights  # noqa: E402
+from dualsr_core.errors import WeightsError  # noqa: E402
+from dualsr_core.network.model import CoarSR, CoarSRConfig  # noqa: E402
+
+
+def test_round_trip_keeps_outputs_and_writes_a_sidecar(tmp_path):
+    torch.manual_seed(0)
+    model = CoarSR(CoarSRConfig(2, n_feats=8, n_blocks=1)).eval()
+    path = tmp_path / "w.pt"
+    header = weights.save(path, model, {"training_data": "test"}, half=False)
+    assert json.loads(path.with_suffix(".json").read_text()) == header
+    loaded, read_header = weights.load_model(path, 2)
+    assert read_header["sha256"] == header["sha256"] and read_header["n_feats"] == 8
+    args = (torch.rand(1, 1, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 3, 6, 6), torch.rand(1, 1, 12, 12))
+    with torch.no_grad():
+        assert torch.allclose(model(*args)[0], loaded(*args)[0], atol=1e-5)
+    payload = torch.load(path, weights_only=True)
+    assert weights.state_sha256(payload["state_dict"]) == header["sha256"]
+
+
+def test_half_precision_file_is_smaller_and_close(tmp_path):
+    model = CoarSR(CoarSRConfig(2, n_feats=16, n_blocks=1))
+    weights.save(tmp_path / "full.pt", model, {})
+    weights.save(tmp_path / "half.pt", model, {}, half=True)
+    assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "full.pt").stat().st_size
+    assert weights.read(tmp_path / "half.pt")[0]["dtype"] == "float16"
+
+
+def test_tampered_state_is_detected(tmp_path):
+    path = tmp_path / "w.pt"
+    weights.save(path, CoarSR(CoarSRConfig(2, n_feats=8, n_blocks=1)), {})
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["last.bias"] += 1
+    torch.save(payload, path)
+    with pytest.raises(WeightsError, match="damaged"):
+        weights.read(path)
+
+
+def test_foreign_torch_file_and_missing_file(tmp_path):
+    torch.save({"a": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(WeightsError, match="not a DualSR weights file"):
+        weights.read(tmp_path / "other.pt")
+    with pytest.raises(WeightsError, match="does not exist"):
+        weights.read(tmp_path / "nothing.pt")
+
+
+def test_pickled_code_is_never_run(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"header": Payload(), "state_dict": {}}, tmp_path / "evil.pt")
+    with pytest.raises(WeightsError, match="not a readable DualSR weights file"):
+        weights.read(tmp_path / "evil.pt")
+
+
+def test_missing_bundled_scale_is_explained(monkeypatch, tmp_path):
+    monkeypatch.setattr(weights, "BUNDLED_DIR", tmp_path)
+    with pytest.raises(WeightsError, match="No bundled weights for scale x8"):
+        weights.load_model(None, 8)

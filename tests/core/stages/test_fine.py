@@ -1,0 +1,158 @@
+"""DualSR Fine: back-projection against an independent numpy computation, tiled raster version."""
+import math
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from dualsr_core.errors import InputError
+from dualsr_core.stages.fine import back_project, refine
+
+from ..conftest import smooth_cube, write_raster
+
+
+def cubic(x):
+    x = np.abs(x)
+    return np.where(x <= 1, 1.5 * x**3 - 2.5 * x**2 + 1, np.where(x < 2, -0.5 * x**3 + 2.5 * x**2 - 4 * x + 2, 0.0))
+
+
+def matlab_resize_axis(a, out_len, axis):
+    """MATLAB imresize bicubic along one axis, written from MATLAB's documentation (antialiased when
+    shrinking, indices mirrored with the edge repeated); independent of dualsr_core.tools.resize."""
+    a = np.moveaxis(np.asarray(a, dtype=np.float64), axis, -1)
+    n = a.shape[-1]
+    scale = out_len / n
+    width = 4.0 / scale if scale < 1 else 4.0
+    out = np.zeros(a.shape[:-1] + (out_len,))
+    padded = np.concatenate([a[..., ::-1], a, a[..., ::-1]], axis=-1)  # symmetric: edge repeated
+    for j in range(out_len):
+        u = (j + 1) / scale + 0.5 * (1 - 1 / scale)  # 1-based centre
+        left = math.floor(u - width / 2)
+        taps = np.arange(left, left + math.ceil(width) + 2)
+        dist = u - taps
+        w = scale * cubic(scale * dist) if scale < 1 else cubic(dist)
+        w = w / w.sum()
+        idx = taps - 1 + n  # into the padded array
+        out[..., j] = (padded[..., idx] * w).sum(axis=-1)
+    return np.moveaxis(out, -1, axis)
+
+
+def matlab_resize(cube, shape):
+    return matlab_resize_axis(matlab_resize_axis(cube, shape[0], 1), shape[1], 2)
+
+
+def mean_angle_degrees(a, b):
+    dot = (a * b).sum(0)
+    norms = np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0)
+    ok = norms > 0
+    return np.degrees(np.arccos(np.clip(dot[ok] / norms[ok], -1, 1))).mean()
+
+
+def independent_back_projection(u, v):
+    down = matlab_resize(u, v.shape[1:])
+    c = min(1.0, mean_angle_degrees(down, v))
+    return u + matlab_resize(c * (v - down), u.shape[1:]), c
+
+
+def test_test_resize_matches_a_hand_computation():
+    # imresize([1 2 3 4], 0.5): centre u = 1.5, ten taps -3..6 of 0.5*cubic(0.5*(u - k)) on the
+    # mirrored row [.. 3 2 1 | 1 2 3 4 | 4 3 ..], worked out by hand: 187/128 and 453/128.
+    row = np.array([[[1.0, 2.0, 3.0, 4.0]]])
+    assert np.allclose(matlab_resize_axis(row, 2, 2), [[[187 / 128, 453 / 128]]])
+
+
+def test_one_iteration_equals_the_independent_computation():
+    u = smooth_cube(8, 24, 20, seed=1).astype(np.float64)
+    v = smooth_cube(8, 12, 10, seed=2).astype(np.float64)
+    result, weights = back_project(u, v, 1)
+    expected, c = independent_back_projection(u, v)
+    assert weights == [pytest.approx(c, abs=1e-9)]
+    assert np.abs(result - expected).max() < 1e-9
+
+
+def test_small_angle_weight_is_not_capped_and_large_angle_is_capped_at_one():
+    u = smooth_cube(8, 24, 20, seed=3).astype(np.float64)
+    v = matlab_resize(u, (12, 10)) * 1.05 + 0.002  # nearly parallel spectra: angle well below 1 degree
+    _, weights = back_project(u, v, 1)
+    _, c = independent_back_projection(u, v)
+    assert 0 < weights[0] < 1 and weights[0] == pytest.approx(c, rel=1e-9)
+    _, capped = back_project(u, smooth_cube(8, 12, 10, seed=9).astype(np.float64), 1)
+    assert capped == [1.0]
+
+
+def test_consistent_input_is_left_unchanged():
+    u = smooth_cube(6, 16, 16, seed=4).astype(np.float64)
+    v = matlab_resize(u, (8, 8))
+    result, weights = back_project(u, v, 1)
+    assert np.abs(result - u).max() < 1e-12
+
+
+def test_iterations_repeat_the_step():
+    u = smooth_cube(6, 16, 12, seed=5).astype(np.float64)
+    v = smooth_cube(6, 8, 6, seed=6).astype(np.float64)
+    twice, weights = back_project(u, v, 2)
+    first, c1 = independent_back_projection(u, v)
+    second, c2 = independent_back_projection(first, v)
+    assert weights == [pytest.approx(c1, abs=1e-9), pytest.approx(c2, abs=1e-9)]
+    assert np.abs(twice - second).max() < 1e-9
+
+
+@pytest.fixture
+def fine_rasters(tmp_path):
+    lr = smooth_cube(6, 13, 11, seed=1)
+    u = smooth_cube(6, 52, 44, seed=2)
+    v = smooth_cube(6, 26, 22, seed=3)
+    write_raster(tmp_path / "lr.tif", lr, transform=from_origin(300000, 5800000, 30, 30))
+    write_raster(tmp_path / "u.tif", u, transform=from_origin(300000, 5800000, 7.5, 7.5))
+    write_raster(tmp_path / "v.tif", v, transform=from_origin(300000, 5800000, 15, 15))
+    return tmp_path, u, v
+
+
+@pytest.mark.parametrize("tile", [3, 64])
+def test_tiled_raster_refinement_equals_whole_array(fine_rasters, tile):
+    folder, u, v = fine_rasters
+    out = folder / f"out{tile}.tif"
+    result = refine(folder / "lr.tif", out, 4, coarse_path=folder / "u.tif", reference_path=folder / "v.tif",
+                    iterations=2, tile_size=tile, output_float=True)
+    expected, weights = back_project(u, v, 2)
+    with rasterio.open(out) as ds:
+        got = ds.read()
+        assert ds.transform.a == 7.5 and (ds.width, ds.height) == (44, 52)
+    assert np.abs(got - expected).max() < 1e-6
+    assert result["WEIGHTS_C"] == pytest.approx(weights, rel=1e-6)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["lr.tif", "u.tif", "v.tif", out.name])
+
+
+def test_odd_scale_uses_the_input_as_reference(tmp_path):
+    lr = smooth_cube(5, 8, 9, seed=7)
+    u = smooth_cube(5, 24, 27, seed=8)
+    write_raster(tmp_path / "lr.tif", lr, transform=from_origin(300000, 5800000, 30, 30))
+    write_raster(tmp_path / "u.tif", u, transform=from_origin(300000, 5800000, 10, 10))
+    refine(tmp_path / "lr.tif", tmp_path / "out.tif", 3, coarse_path=tmp_path / "u.tif", output_float=True)
+    expected, _ = independent_back_projection(u.astype(np.float64), lr.astype(np.float64))
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        assert np.abs(ds.read() - expected).max() < 1e-5
+
+
+def test_mismatched_coarse_grid_is_refused(fine_rasters):
+    folder, u, _ = fine_rasters
+    write_raster(folder / "wrong.tif", u[:, :40], transform=from_origin(300000, 5800000, 7.5, 7.5))
+    with pytest.raises(InputError, match="COARSE is 44 x 40 pixels but must be the input grid x4"):
+        refine(folder / "lr.tif", folder / "out.tif", 4, coarse_path=folder / "wrong.tif",
+               reference_path=folder / "v.tif")
+    assert not (folder / "out.tif").exists()
+
+
+def test_bad_bands_pass_through_and_do_not_block_the_fine_stage(tmp_path, tiny_weights):
+    cube = smooth_cube(7, 12, 10, seed=9)
+    cube[3] = -1.0  # an all-nodata band, as EnMAP's water-vapour bands
+    tags = [{"bbl": "0" if b == 5 else "1"} for b in range(7)]
+    src = write_raster(tmp_path / "lr.tif", cube, nodata=-1.0, band_tags=tags)
+    out = tmp_path / "x4.tif"
+    result = refine(src, out, 4, weights=tiny_weights[4], reference_weights=tiny_weights[2], precision="fp32")
+    assert 0 < result["WEIGHTS_C"][0] <= 1
+    with rasterio.open(out) as ds:
+        data = ds.read()
+    assert np.all(data[[3, 5]] == -1.0)
+    assert np.all(data[[0, 1, 2, 4, 6]] != -1.0)

@@ -1,0 +1,266 @@
+"""Tests of dualsr_core.training.trainer and the `train` command, on a real EnMAP tile with a tiny CoarSR."""
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("h5py")
+
+from dualsr_core.network import weights  # noqa: E402
+from dualsr_core.__main__ import main  # noqa: E402
+from dualsr_core.errors import Cancelled, InputError  # noqa: E402
+from dualsr_core.feedback import Feedback  # noqa: E402
+from dualsr_core.io.raster import Region  # noqa: E402
+from dualsr_core.training.trainer import train  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+TILE = REPO.parent / "shared" / "data" / "enmap_potsdam" / "enmap_potsdam_tile_64_0.tif"
+# 40 patches of 8 x 8 LR pixels at x2, batches of 4: 10 mini-batches per epoch of 34 good bands.
+SETTINGS = dict(scale=2, epochs=2, batch_size=4, patch_size=8, n_feats=8, n_blocks=1, seed=1, device="cpu",
+                max_patches_per_scene=40, checkpoint_every=3, val_fraction=0.1)
+HEADER_FIELDS = ("scale", "training_data", "split", "epochs", "iterations", "wall_seconds", "validation", "band_steps",
+                 "seed", "dualsr_version", "n_feats", "n_blocks", "n_asfm", "sha256")
+
+pytestmark = pytest.mark.skipif(not TILE.is_file(), reason="shared real data (../shared/data) absent")
+
+
+@pytest.fixture(scope="module")
+def tile(tmp_path_factory):
+    """Bands 100-139 of the real tile (6 of them flagged bad, bbl = 0), to keep the tests fast."""
+    import rasterio
+
+    path = tmp_path_factory.mktemp("tile") / TILE.name
+    bands = list(range(101, 141))  # 1-based
+    with rasterio.open(TILE) as src:
+        profile = {**src.profile, "count": len(bands)}
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(src.read(bands))
+            dst.scales = tuple(src.scales[b - 1] for b in bands)
+            dst.offsets = tuple(src.offsets[b - 1] for b in bands)
+            for k, b in enumerate(bands, start=1):
+                dst.update_tags(k, **src.tags(b))
+                dst.set_band_description(k, src.descriptions[b - 1])
+    return path
+
+
+def run(tmp, tile, feedback=None, **overrides):
+    return train([tile], tmp / "w.pt", feedback=feedback, **{**SETTINGS, **overrides})
+
+
+def final_state(tmp):
+    """The last model state (checkpoint) and the saved best weights of a run."""
+    checkpoint = torch.load(tmp / "w.work" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    return checkpoint["model"], weights.read(tmp / "w.pt")[1]
+
+
+def assert_states_equal(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def csv_rows(tmp):
+    with open(tmp / "w.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+
+class Script:
+    """Counts the calls of a per-batch callback once training has started (the patch build polls
+    the same callbacks)."""
+
+    def __init__(self):
+        self.training, self.calls = False, 0
+
+    def log(self, message):
+        self.training = self.training or "mini-batches per epoch" in message
+
+    def count(self):
+        self.calls += self.training
+        return self.calls
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, tile):
+    tmp = tmp_path_factory.mktemp("reference")
+    lines = []
+    result = run(tmp, tile, Feedback(log=lines.append))
+    return tmp, result, lines
+
+
+def test_training_reduces_the_loss_and_beats_the_untrained_net(reference):
+    from dualsr_core.network.engine import CoarseEngine
+    from dualsr_core.evaluation.metrics import psnr
+    from dualsr_core.network.model import CoarSR, CoarSRConfig
+    from dualsr_core.network.partition import neighbour_table
+    from dualsr_core.training.patches import PatchDataset
+
+    tmp, result, _ = reference
+    rows = list(csv.DictReader(open(tmp / "w.csv", newline="")))
+    assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
+    dataset = PatchDataset(tmp / "w.work" / "patches.h5")
+    (crop,) = dataset.validation()
+    dataset.close()
+    torch.manual_seed(SETTINGS["seed"])  # the initialisation training starts from
+    untrained = CoarSR(CoarSRConfig(scale=2, n_feats=8, n_blocks=1))
+    order = crop["order"]
+    sr = CoarseEngine(untrained, torch.device("cpu"), "fp32").run(crop["lr"], list(order), neighbour_table(order))
+    before = psnr(crop["hr"][order], sr, data_range=1.0)
+    assert result["best"]["psnr"] > before + 1.0
+
+
+def test_outputs_weights_header_csv_and_curve(reference):
+    tmp, result, lines = reference
+    assert result["iterations"] == 20 and result["epochs_done"] == 2
+    model, header = weights.load_model(tmp / "w.pt", 2)
+    assert not model.training and model.config.n_feats == 8
+    for field in HEADER_FIELDS:
+        assert field in header, field
+    assert header["band_steps"] == "summed" and header["training_data"] == "enmap_potsdam_tile_64_0"
+    assert set(header["validation"]) >= {"psnr", "ssim", "sam", "bicubic_psnr"}
+    assert header["validation"]["psnr"] == pytest.approx(result["best"]["psnr"])
+    assert "held-out" in header["split"] and "enmap_potsdam_tile_64_0 rows 20-31 cols 20-31" in header["split"]
+    assert (tmp / "w.json").is_file()
+    rows = list(csv.DictReader(open(tmp / "w.csv", newline="")))
+    assert list(rows[0]) == ["epoch", "iteration", "train_loss", "val_psnr", "val_ssim", "val_sam", "bicubic_psnr",
+                             "lr", "seconds"]
+    assert [r["iteration"] for r in rows] == ["10", "20"]
+    assert [float(r["lr"]) for r in rows] == [1e-4, 5e-5]  # halved every max(1, 2 // 3) = 1 epoch
+    assert (tmp / "w_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    checkpoint = torch.load(tmp / "w.work" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["epoch"] == 2 and checkpoint["batch"] == 0 and len(checkpoint["history"]) == 2
+    assert {"model", "optimizer", "scheduler", "rng", "best"} <= set(checkpoint)
+    assert any("validation PSNR" in line for line in lines)
+
+
+@pytest.mark.parametrize("cancel_after", [5, 10])
+def test_cancel_then_resume_is_bit_identical(reference, tmp_path, tile, cancel_after):
+    script = Script()
+    with pytest.raises(Cancelled, match="resume"):
+        run(tmp_path, tile, Feedback(log=script.log, is_cancelled=lambda: script.count() > cancel_after))
+    checkpoint = torch.load(tmp_path / "w.work" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["iteration"] == cancel_after
+    # no finished-looking weights or log beside the destination; the best so far waits in the work
+    # folder (none before the first validation)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.work"]
+    assert (tmp_path / "w.work" / "w.pt").is_file() == (cancel_after >= 10)
+    result = run(tmp_path, tile)
+    assert result["iterations"] == 20
+    ref_tmp = reference[0]
+    for ours, theirs in zip(final_state(tmp_path), final_state(ref_tmp)):
+        assert_states_equal(ours, theirs)
+    assert csv_rows(tmp_path) == csv_rows(ref_tmp)
+
+
+def test_resume_after_a_crash_restarts_from_the_periodic_checkpoint(reference, tmp_path, tile):
+    script = Script()
+
+    def progress(_fraction):
+        if script.count() == 5:  # progress comes after each mini-batch: crash after the fifth
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(tmp_path, tile, Feedback(log=script.log, progress=progress))
+    assert torch.load(tmp_path / "w.work" / "checkpoint.pt", weights_only=True)["iteration"] == 3
+    run(tmp_path, tile)
+    for ours, theirs in zip(final_state(tmp_path), final_state(reference[0])):
+        assert_states_equal(ours, theirs)
+
+
+def test_rerun_of_a_finished_run_returns_its_result(reference, tmp_path, tile):
+    shutil.copytree(reference[0], tmp_path, dirs_exist_ok=True)
+    before = (tmp_path / "w.pt").read_bytes()
+    result = run(tmp_path, tile)
+    assert result["iterations"] == 20 and result["best"] == reference[1]["best"]
+    assert (tmp_path / "w.pt").read_bytes() == before
+
+
+def test_a_checkpoint_of_other_settings_is_refused(reference, tmp_path, tile):
+    shutil.copytree(reference[0], tmp_path, dirs_exist_ok=True)
+    with pytest.raises(InputError, match="other settings.*lr"):
+        run(tmp_path, tile, lr=3e-4)
+
+
+def test_summed_steps_do_not_depend_on_the_band_chunk():
+    from dualsr_core.network.model import CoarSR, CoarSRConfig
+    from dualsr_core.training.patches import Batch
+    from dualsr_core.training.trainer import _band_stepper, _Step
+
+    rng = np.random.default_rng(0)
+    bands = 9
+    batch = Batch(rng.random((3, bands, 6, 6), dtype=np.float32), rng.random((3, bands, 12, 12), dtype=np.float32),
+                  np.ones(bands, bool), np.arange(bands))
+    results = []
+    for mode, chunk in (("summed", 1), ("summed", 4), ("summed", bands), ("per_band", 1)):
+        torch.manual_seed(0)
+        model = CoarSR(CoarSRConfig(scale=2, n_feats=8, n_blocks=1))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        step = _Step(torch, _band_stepper(torch, model), None, optimizer, 6, 2, torch.device("cpu"), mode, chunk, False)
+        loss = step(batch)
+        results.append((loss, {k: v.clone() for k, v in model.state_dict().items()}))
+    (loss1, state1), *summed, (loss_pb, state_pb) = results
+    for loss, state in summed:
+        assert loss == pytest.approx(loss1, rel=1e-5)
+        for key in state1:
+            torch.testing.assert_close(state[key], state1[key], rtol=1e-5, atol=1e-6)
+    assert loss_pb != pytest.approx(loss1, rel=1e-6)  # per band: nine Adam steps, a different path
+    assert any(not torch.equal(state_pb[k], state1[k]) for k in state1)
+
+
+def test_per_band_mode_explicit_validation_and_fine_tuning(reference, tmp_path, tile):
+    result = run(tmp_path, tile, band_steps="per_band", max_iterations=2, n_feats=16,
+                 validation=[(tile, Region(0, 0, 16, 16))],
+                 resume_from=reference[0] / "w.pt")
+    assert result["iterations"] == 2 and result["band_steps"] == "per_band"
+    header, _ = weights.read(tmp_path / "w.pt")
+    assert header["band_steps"] == "per_band" and header["n_feats"] == 8  # the fine-tuned file's size rules
+    assert "explicit windows" in header["split"] and "rows 0-15 cols 0-15" in header["split"]
+    assert header["initialised_from"].startswith("fine-tuned from w.pt")
+    rows = list(csv.DictReader(open(tmp_path / "w.csv", newline="")))
+    assert [r["epoch"] for r in rows] == ["0.2"]  # stopped after 2 of 10 mini-batches
+
+
+def test_command_line_train_and_error(tmp_path, tile, capsys):
+    args = ["train", "--data", str(tile), "--scale", "2", "--output", str(tmp_path / "cli.pt"), "--epochs", "1",
+            "--batch-size", "4", "--patch-size", "8", "--n-feats", "8", "--n-blocks", "1", "--device", "cpu",
+            "--max-iterations", "1", "--validation", f"{tile}:16,0,16,16"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"OUTPUT_WEIGHTS:\t{tmp_path / 'cli.pt'}" in out and "Best validation PSNR" in out
+    assert weights.read(tmp_path / "cli.pt")[0]["iterations"] == 1
+    assert main(["train", "--data", str(tmp_path / "missing"), "--scale", "2", "--output", str(tmp_path / "x.pt")]) == 1
+    assert "Error: Training data" in capsys.readouterr().err and not (tmp_path / "x.work").exists()
+
+
+@pytest.mark.slow
+def test_distributed_two_cpu_processes(tmp_path, tile):
+    """torchrun with 2 gloo processes: both share every batch; rank 0 writes the files."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+               "dualsr_core", "train", "--data", str(tile), "--scale", "2", "--output", str(tmp_path / "d.pt"),
+               "--epochs", "1", "--batch-size", "2", "--patch-size", "8", "--n-feats", "8", "--n-blocks", "1",
+               "--device", "cpu", "--max-iterations", "3"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    header, _ = weights.read(tmp_path / "d.pt")
+    assert header["iterations"] == 3 and header["batch_size"] == 4
+
+
+def test_zero_last_starts_as_the_bicubic_skip():
+    from types import SimpleNamespace
+
+    from dualsr_core.training.trainer import _initial_model
+
+    cfg = SimpleNamespace(resume_from=None, scale=2, n_feats=8, n_blocks=1, n_asfm=2, zero_last=True)
+    model, source = _initial_model(torch, cfg, Feedback())
+    x, g = torch.rand(2, 1, 6, 6), torch.rand(2, 3, 6, 6)
+    bic = torch.rand(2, 1, 12, 12)
+    y, _ = model(x, g, g, bic)
+    assert torch.equal(y, bic) and "starts as bicubic" in source
+    (y - 1).abs().mean().backward()  # and it can leave zero: g gets a gradient
+    assert model.last.parametrizations.weight.original0.grad.abs().sum() > 0
