@@ -75,7 +75,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 
 def _window(text: str):
     from .errors import InputError
-    from .io.raster import Region
+    from .tools.tiling import Region
 
     path, _, numbers = text.rpartition(":")
     try:

@@ -17,14 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 import torch  # noqa: E402
+from split import fixed_split  # noqa: E402
+from train_weights import COMMON  # noqa: E402
 
-from dualsr_core.network.torch_support import select_device  # noqa: E402
 from dualsr_core.network.engine import CoarseEngine  # noqa: E402
 from dualsr_core.network.model import CoarSR, CoarSRConfig, fold_weight_norm  # noqa: E402
 from dualsr_core.network.partition import neighbour_table  # noqa: E402
+from dualsr_core.network.torch_support import select_device  # noqa: E402
 from dualsr_core.training.trainer import train  # noqa: E402
-from split import fixed_split  # noqa: E402
-from train_weights import COMMON  # noqa: E402
 
 TRAINED = [(32, 1), (48, 1), (64, 1), (32, 2)]
 TIMED_ONLY = [(64, 2)]

@@ -19,9 +19,10 @@ import rasterio
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from dualsr_core.io.raster import RasterReader  # noqa: E402
 from dualsr_core.io.style import TARGETS_NM, nearest_good_bands, style_path  # noqa: E402
-from dualsr_core.io.raster import RasterReader, Region  # noqa: E402
 from dualsr_core.tools.resize import resize  # noqa: E402
+from dualsr_core.tools.tiling import Region  # noqa: E402
 
 OUT = ROOT / "demo_output"
 warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)

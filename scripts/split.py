@@ -16,7 +16,7 @@ from osgeo import gdal
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from dualsr_core.io.raster import Region  # noqa: E402
+from dualsr_core.tools.tiling import Region  # noqa: E402
 
 ENMAP_BLOCKS = {
     "enmap_validation": [(160, 64), (192, 64), (160, 96), (192, 96)],

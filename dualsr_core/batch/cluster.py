@@ -16,8 +16,8 @@ import os
 import sys
 from dataclasses import dataclass
 
-from ..network.torch_support import usable_cores
 from ..errors import InputError, MissingDependencyError
+from ..network.torch_support import usable_cores
 
 # A worker with torch loaded and one run at the default tile peaks at about 0.5-0.8 GB (docs/benchmarks.md,
 # section 4: a qgis_process run adds 220-280 MB to QGIS's 470 MB); 1.5 GB leaves room for bigger tiles.

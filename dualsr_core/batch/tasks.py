@@ -90,8 +90,8 @@ def _claim_device(device: str) -> str:
 
 
 def _precision(job: dict) -> str:
-    from ..network.torch_support import select_device
     from ..network.engine import resolve_precision
+    from ..network.torch_support import select_device
 
     return resolve_precision(job["precision"], select_device(job["device"]))
 
@@ -165,7 +165,7 @@ def stages(job: dict) -> list[dict]:
 def run_stripe(job: dict, stage: dict, stripe: dict) -> dict:
     """Super-resolve input rows stripe['row0'] .. +stripe['rows'] of a stage into stripe['path']."""
     from ..stages.coarse import super_resolve
-    from ..io.raster import Region
+    from ..tools.tiling import Region
 
     started = time.perf_counter()
     worker, device = _worker(), ""

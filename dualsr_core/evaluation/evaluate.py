@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from . import metrics
 from ..errors import InputError, MissingDependencyError
 from ..feedback import Feedback
 from ..io.atomic import atomic_path, prepare_folder, refuse_inputs
-from ..io.raster import RasterReader, Region
-from ..tools.tiling import plan_tiles
+from ..io.raster import RasterReader
+from ..tools.tiling import Region, plan_tiles
+from . import metrics
 
 DEFAULT_TILE = 256
 # Context each tile is read with: half the SSIM window.

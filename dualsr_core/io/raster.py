@@ -13,7 +13,6 @@ import math
 import os
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from ..errors import InputError
+from ..tools.tiling import Region
 from .atomic import ENVI_SUFFIXES, atomic_path, remove_quietly
 
 INTEGER_REFLECTANCE_SCALE = 1e-4
@@ -42,16 +42,6 @@ _UNIT_TO_UM = {"nanometers": 1e-3, "nanometer": 1e-3, "nm": 1e-3, "micrometers":
 def gdal_env(cache_bytes: int = GDAL_CACHE_BYTES):
     """rasterio environment with a bounded GDAL block cache, so memory does not grow with the raster."""
     return rasterio.Env(GDAL_CACHEMAX=cache_bytes, GDAL_TIFF_INTERNAL_MASK=True)
-
-
-@dataclass(frozen=True)
-class Region:
-    """A window of a raster in pixels: rows row0..row0+height-1, columns col0..col0+width-1."""
-
-    row0: int
-    col0: int
-    height: int
-    width: int
 
 
 class RasterReader:

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .raster import RasterReader, Region
+from ..tools.tiling import Region
+from .atomic import ENVI_SUFFIXES
+from .raster import RasterReader
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
-ENVI_SUFFIXES = (".img", ".dat")
 MAT_SUFFIX = ".mat"
 # Image size of bands x pixels matrices whose file does not say it (by file-name prefix).
 KNOWN_SIZES = {"samson": (95, 95), "moffett": (50, 50)}

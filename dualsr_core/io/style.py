@@ -24,8 +24,8 @@ import numpy as np
 
 from ..errors import DualSRError
 from ..feedback import Feedback
-from .raster import RasterReader
 from .atomic import atomic_path, remove_quietly
+from .raster import RasterReader
 
 TARGETS_NM = (640.0, 550.0, 470.0)  # red, green, blue
 MAX_DISTANCE_NM = 50.0

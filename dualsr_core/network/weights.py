@@ -13,9 +13,9 @@ import json
 import os
 from pathlib import Path
 
-from .torch_support import require_torch
 from ..errors import WeightsError
 from ..io.atomic import atomic_path
+from .torch_support import require_torch
 
 FORMAT = "dualsr-coarsr-weights/1"
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"

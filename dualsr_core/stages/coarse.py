@@ -11,18 +11,18 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
-from ..network import partition
-from ..network.allocator import outside_heap, release_free_memory, reuse_large_blocks
-from ..network.torch_support import require_torch, select_device
 from ..errors import InputError
 from ..feedback import Feedback
 from ..io.atomic import prepare_folder, refuse_inputs
+from ..io.raster import RasterReader, RasterWriter
 from ..io.style import write_default_style
+from ..network import partition
+from ..network.allocator import outside_heap, release_free_memory, reuse_large_blocks
+from ..network.torch_support import require_torch, select_device
+from ..tools.nodata import fill_invalid
 from ..tools.pipeline import BackgroundWriter, prefetch
-from ..io.raster import RasterReader, RasterWriter, Region
-from ..tools.tiling import plan_tiles
+from ..tools.tiling import Region, plan_tiles
 
 DEFAULT_TILE = 128
 BAD_BAND_MODES = ("nodata", "bicubic")
@@ -77,24 +77,6 @@ def plan_bands(reader: RasterReader, bands: list[int] | None, feedback: Feedback
                       "available bands are repeated as neighbours; results are less reliable than on "
                       "hyperspectral input.")
     return BandPlan(output=output, order=order, skipped=skipped)
-
-
-def fill_invalid(cube: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Replace invalid pixels of each band by the nearest valid pixel of that band, in place.
-
-    The network then never sees a nodata value, so nodata cannot bleed into valid neighbours;
-    a band with no valid pixel in the window becomes 0.
-    """
-    for band in range(cube.shape[0]):
-        mask = valid[band]
-        if mask.all():
-            continue
-        if not mask.any():
-            cube[band] = 0.0
-            continue
-        _, (rows, cols) = ndimage.distance_transform_edt(~mask, return_indices=True)
-        cube[band] = cube[band][rows, cols]
-    return cube
 
 
 def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike, scale: int,

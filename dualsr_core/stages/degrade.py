@@ -13,12 +13,13 @@ import time
 
 import numpy as np
 
-from ..tools import resize
 from ..errors import InputError
 from ..feedback import Feedback
 from ..io.atomic import refuse_inputs
+from ..io.raster import RasterReader, RasterWriter
 from ..io.style import write_default_style
-from ..io.raster import RasterReader, RasterWriter, Region
+from ..tools import resize
+from ..tools.tiling import Region
 
 DEFAULT_TILE = 256  # output pixels per tile side
 

@@ -21,14 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..evaluation import metrics
-from ..tools import resize
 from ..errors import InputError
+from ..evaluation import metrics
 from ..feedback import Feedback
 from ..io.atomic import prepare_folder, refuse_inputs, work_folder
+from ..io.raster import RasterReader, RasterWriter
 from ..io.style import write_default_style
-from ..io.raster import RasterReader, RasterWriter, Region
 from ..network.weights import check_weights
+from ..tools import resize
+from ..tools.tiling import Region
+
 
 def back_project(u: np.ndarray, v: np.ndarray, iterations: int = 1) -> tuple[np.ndarray, list[float]]:
     """Enhanced back-projection of whole (L,H,W) and (L,h,w) arrays; returns the result and each c.

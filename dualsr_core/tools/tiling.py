@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..io.raster import Region
+
+@dataclass(frozen=True)
+class Region:
+    """A window of a raster in pixels: rows row0..row0+height-1, columns col0..col0+width-1."""
+
+    row0: int
+    col0: int
+    height: int
+    width: int
 
 
 @dataclass(frozen=True)

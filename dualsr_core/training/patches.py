@@ -30,11 +30,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..tools import resize
 from ..errors import InputError, MissingDependencyError
 from ..feedback import Feedback
-from ..io.raster import Region
 from ..io.scenes import Scene, load_scene, scene_names
+from ..tools import resize
+from ..tools.nodata import fill_invalid
+from ..tools.tiling import Region
 
 FORMAT = "dualsr-patches/1"
 AUGMENT_SCALES = (1.0, 0.75, 0.5)
@@ -120,8 +121,6 @@ def validation_crop(scene: Scene, region: Region, scale: int) -> dict:
     Invalid pixels are filled with the nearest valid pixel of their band before degrading, so the
     LR input holds no nodata; metrics use `mask`.
     """
-    from ..stages.coarse import fill_invalid
-
     h, w = scene.valid.shape
     if region.row0 < 0 or region.col0 < 0 or region.row0 + region.height > h or region.col0 + region.width > w:
         raise InputError(f"Validation window {region} does not fit inside scene '{scene.name}' ({h} x {w} pixels).")

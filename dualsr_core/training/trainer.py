@@ -46,15 +46,15 @@ from types import SimpleNamespace
 import numpy as np
 
 from .. import __version__
-from ..network import partition, weights
-from ..tools import resize
-from ..network.torch_support import require_torch, select_device, usable_cores
 from ..errors import Cancelled, InputError
 from ..feedback import Feedback
 from ..io.atomic import atomic_path, describe_os_error, prepare_folder, refuse_inputs, remove_quietly
-from .patches import POSITIONS_PER_SCALE, PatchDataset, build_patches, region_tuple, validation_crop
-from ..io.raster import Region
 from ..io.scenes import find_scenes, load_scene, scene_names
+from ..network import partition, weights
+from ..network.torch_support import require_torch, select_device, usable_cores
+from ..tools import resize
+from ..tools.tiling import Region
+from .patches import POSITIONS_PER_SCALE, PatchDataset, build_patches, region_tuple, validation_crop
 
 BAND_STEPS = ("summed", "per_band")
 CHECKPOINT_FORMAT = "dualsr-checkpoint/1"
@@ -544,8 +544,8 @@ def _window(cfg, iteration: int, bands: int) -> tuple[int, int] | None:
 def _validate(model, items, device) -> dict:
     """Validation metrics (means over the windows) of the model run exactly as inference runs it:
     a folded copy in the inference engine, fp32, the SR not clamped (as the reference's train.py)."""
-    from ..network.engine import CoarseEngine
     from ..evaluation.metrics import psnr, sam, ssim
+    from ..network.engine import CoarseEngine
     from ..network.model import CoarSR, fold_weight_norm
 
     keys = ("val_psnr", "val_ssim", "val_sam", "bicubic_psnr")

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from rasterio.transform import from_origin
 
-from dualsr_core.evaluation import metrics
 from dualsr_core.errors import Cancelled, InputError
+from dualsr_core.evaluation import metrics
 from dualsr_core.evaluation.evaluate import evaluate
 from dualsr_core.feedback import Feedback
 
-from ..conftest import UTM33_ORIGIN, smooth_cube
+from ...conftest import UTM33_ORIGIN, smooth_cube
 
 METRICS = ("PSNR", "SSIM", "SAM", "ERGAS", "RMSE", "CC")
 

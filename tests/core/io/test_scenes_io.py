@@ -8,13 +8,12 @@ from rasterio.transform import from_origin
 
 torch = pytest.importorskip("torch")
 
+from dualsr_core.errors import InputError  # noqa: E402
 from dualsr_core.stages import coarse  # noqa: E402
 from dualsr_core.stages.coarse import super_resolve  # noqa: E402
-from dualsr_core.errors import InputError  # noqa: E402
+from dualsr_core.tools.tiling import Region  # noqa: E402
 
-from dualsr_core.io.raster import Region  # noqa: E402
-
-from ..conftest import ROOT, smooth_cube  # noqa: E402
+from ...conftest import ROOT, smooth_cube  # noqa: E402
 
 SAMPLE = ROOT / "sample" / "enmap_potsdam.tif"  # EnMAP L2A as delivered: int16, scale 1e-4, 6 bad bands
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import rasterio
 
-from dualsr_core.stages.degrade import degrade
 from dualsr_core.io import style
 from dualsr_core.io.style import style_path, true_colour, write_default_style
+from dualsr_core.stages.degrade import degrade
 
 from ...conftest import smooth_cube, write_raster
 

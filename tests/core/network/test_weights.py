@@ -5,8 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dualsr_core.network import weights  # noqa: E402
 from dualsr_core.errors import WeightsError  # noqa: E402
+from dualsr_core.network import weights  # noqa: E402
 from dualsr_core.network.model import CoarSR, CoarSRConfig  # noqa: E402
 
 
@@ -57,8 +57,10 @@ def test_pickled_code_is_never_run(tmp_path):
             return (print, ("pwned",))
 
     torch.save({"header": Payload(), "state_dict": {}}, tmp_path / "evil.pt")
-    with pytest.raises(WeightsError, match="not a readable DualSR weights file"):
+    with pytest.raises(WeightsError, match="not a DualSR weights file: it is damaged, not a torch file, or holds "
+                                           "Python objects, which are never loaded") as error:
         weights.read(tmp_path / "evil.pt")
+    assert "weights_only" not in str(error.value)
 
 
 def test_missing_bundled_scale_is_explained(monkeypatch, tmp_path):

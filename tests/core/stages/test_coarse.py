@@ -8,13 +8,13 @@ from rasterio.transform import from_origin
 
 torch = pytest.importorskip("torch")
 
-from dualsr_core.network import weights  # noqa: E402
-from dualsr_core.stages.coarse import super_resolve  # noqa: E402
 from dualsr_core.errors import Cancelled, InputError, WeightsError  # noqa: E402
 from dualsr_core.feedback import Feedback  # noqa: E402
+from dualsr_core.network import weights  # noqa: E402
 from dualsr_core.network.model import CoarSR, CoarSRConfig  # noqa: E402
+from dualsr_core.stages.coarse import super_resolve  # noqa: E402
 
-from ..conftest import smooth_cube  # noqa: E402
+from ...conftest import smooth_cube  # noqa: E402
 
 WAVELENGTHS = [420.0 + 9.5 * b for b in range(40)]
 

@@ -7,8 +7,8 @@ from rasterio.transform import from_origin
 
 from dualsr_core.stages.degrade import degrade
 
-from ..conftest import smooth_cube
-from .test_fine import matlab_resize
+from ...conftest import smooth_cube
+from ...reference import matlab_resize
 
 
 @pytest.mark.parametrize("tile", [3, 256])

@@ -6,15 +6,14 @@ import pytest
 
 h5py = pytest.importorskip("h5py")
 
-from dualsr_core.tools import resize  # noqa: E402
 from dualsr_core.errors import Cancelled, InputError  # noqa: E402
 from dualsr_core.feedback import Feedback  # noqa: E402
-from dualsr_core.training.patches import (AUGMENT_SCALES, VERSIONS, PatchDataset, auto_holdout,  # noqa: E402
-                                 build_patches)
-from dualsr_core.io.raster import Region  # noqa: E402
 from dualsr_core.io.scenes import Scene, find_scenes, load_scene, scene_names  # noqa: E402
+from dualsr_core.tools import resize  # noqa: E402
+from dualsr_core.tools.tiling import Region  # noqa: E402
+from dualsr_core.training.patches import AUGMENT_SCALES, VERSIONS, PatchDataset, auto_holdout, build_patches  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 SCALE, P_LR = 2, 6
 P_HR = SCALE * P_LR
 
@@ -316,7 +315,7 @@ def test_find_scenes_and_names(tmp_path):
 
 
 def test_the_repository_sample_as_a_scene():
-    scene = load_scene(Path(__file__).resolve().parents[2] / "sample" / "enmap_potsdam.tif")
+    scene = load_scene(Path(__file__).resolve().parents[3] / "sample" / "enmap_potsdam.tif")
     assert scene.cube.shape == (224, 64, 64) and scene.valid.all() and scene.good_bands.sum() == 218
     assert 0.4 < scene.cube.max() < 1.5
 

@@ -12,14 +12,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("h5py")
 
-from dualsr_core.network import weights  # noqa: E402
 from dualsr_core.__main__ import main  # noqa: E402
 from dualsr_core.errors import Cancelled, InputError  # noqa: E402
 from dualsr_core.feedback import Feedback  # noqa: E402
-from dualsr_core.io.raster import Region  # noqa: E402
+from dualsr_core.network import weights  # noqa: E402
+from dualsr_core.tools.tiling import Region  # noqa: E402
 from dualsr_core.training.trainer import train  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TILE = REPO.parent / "shared" / "data" / "enmap_potsdam" / "enmap_potsdam_tile_64_0.tif"
 # 40 patches of 8 x 8 LR pixels at x2, batches of 4: 10 mini-batches per epoch of 34 good bands.
 SETTINGS = dict(scale=2, epochs=2, batch_size=4, patch_size=8, n_feats=8, n_blocks=1, seed=1, device="cpu",
@@ -94,8 +94,8 @@ def reference(tmp_path_factory, tile):
 
 
 def test_training_reduces_the_loss_and_beats_the_untrained_net(reference):
-    from dualsr_core.network.engine import CoarseEngine
     from dualsr_core.evaluation.metrics import psnr
+    from dualsr_core.network.engine import CoarseEngine
     from dualsr_core.network.model import CoarSR, CoarSRConfig
     from dualsr_core.network.partition import neighbour_table
     from dualsr_core.training.patches import PatchDataset

@@ -15,16 +15,16 @@ pytest.importorskip("h5py")
 if not torch.distributed.is_available():
     pytest.skip("this torch build has no torch.distributed", allow_module_level=True)
 
+from dualsr_core.evaluation.metrics import psnr  # noqa: E402
 from dualsr_core.network import weights  # noqa: E402
 from dualsr_core.network.engine import CoarseEngine  # noqa: E402
-from dualsr_core.evaluation.metrics import psnr  # noqa: E402
 from dualsr_core.network.model import CoarSR, CoarSRConfig, fold_weight_norm  # noqa: E402
 from dualsr_core.network.partition import neighbour_table  # noqa: E402
 from dualsr_core.training.patches import PatchDataset  # noqa: E402
 
-from ..conftest import write_raster  # noqa: E402
+from ...conftest import write_raster  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BANDS, SIZE, SEED = 12, 64, 3
 VALIDATION = (40, 40, 24, 24)  # row, col, height, width: never sampled for training
 

@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ..conftest import ROOT, smooth_cube, write_raster  # noqa: E402
+from ...conftest import ROOT, smooth_cube, write_raster  # noqa: E402
 
 
 def command(scene: Path, output: Path) -> list[str]:
