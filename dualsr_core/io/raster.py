@@ -29,9 +29,9 @@ from ..tools.tiling import Region
 from .atomic import ENVI_SUFFIXES, atomic_path, remove_quietly
 
 INTEGER_REFLECTANCE_SCALE = 1e-4
-# Band-level metadata domains copied to the output; structural ones (IMAGE_STRUCTURE, ...) are
-# rewritten by the driver and must not be copied.
-BAND_DOMAINS = ("", "IMAGERY")
+# Metadata domains copied to the output (the dataset's here; each band's default and IMAGERY
+# domains in RasterWriter._copy_metadata); structural ones (IMAGE_STRUCTURE, ...) are rewritten by
+# the driver and must not be copied.
 DATASET_DOMAINS = ("", "IMAGERY")
 GDAL_CACHE_BYTES = 16 * 2**20
 DRIVERS = ("GTiff", "COG", "ENVI")

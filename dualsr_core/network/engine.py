@@ -70,7 +70,7 @@ class CoarseEngine:
     """
 
     def __init__(self, model, device: torch.device, precision: str = "auto", schedule: str = "auto",
-                 band_chunk: int = 16, compile_model: bool = False):
+                 band_chunk: int = 16):
         self.device = device
         self.precision = resolve_precision(precision, device)
         self.schedule = check_schedule(schedule)
@@ -84,9 +84,6 @@ class CoarseEngine:
         self.dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         self.model = PreparedCoarSR(model).to(device, self.dtype).eval().to(memory_format=self.layout)
         self.model.use_post_ops(device.type == "cpu")
-        if compile_model:
-            self.model.features = torch.compile(self.model.features, dynamic=True)
-            self.model.reconstruct = torch.compile(self.model.reconstruct, dynamic=True)
         self._skip_matrices = {}
 
     @torch.inference_mode()

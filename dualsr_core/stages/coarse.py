@@ -251,7 +251,6 @@ class _Progress:
         self.feedback = feedback
         self.total = float(sum(self._weight(u) for u in units))
         self.tiles = tiles
-        self.done = 0
         self.tiles_done = 0
         self.work = 0.0
         self.started = time.perf_counter()
@@ -265,7 +264,6 @@ class _Progress:
         return time.perf_counter() - self.started
 
     def unit_done(self, unit):
-        self.done += 1
         self.work += self._weight(unit)
         fraction = self.work / self.total
         self.feedback.progress(fraction)
