@@ -5,8 +5,13 @@ glibc serves blocks that large with a fresh mmap() each time, or gives them back
 soon as they are freed, so every feature map is page-faulted and zeroed again: measured on this
 project's CPU, a fifth of the run time. While a run lasts, freed blocks stay in the heap and are
 reused (the working set of a tile is bounded, so the heap is too); when the last run ends, the
-defaults come back and the free memory is returned to the system (malloc_trim), which matters in a
-long-lived QGIS session. Elsewhere than glibc (macOS, Windows, musl) nothing is changed.
+thresholds are set back to glibc's initial 128 KiB and the free memory is returned to the system
+(malloc_trim), which matters in a long-lived QGIS session. Setting them is not fully undone: per
+mallopt(3), glibc's dynamic threshold (a freed mapped block raises the mmap threshold to its size,
+up to 32 MiB, so later blocks of that size come from the heap) stays off for the rest of the process.
+After the first run, every block above 128 KiB is mapped on its own and returned when freed: a
+session's memory stays low, at the cost of page faults on large allocations elsewhere (numpy in
+other plugins). Elsewhere than glibc (macOS, Windows, musl) nothing is changed.
 
 Buffers that outlive the feature maps (a run of bands' output, blocks queued for the writer
 thread) are mapped on their own (`outside_heap`): in the heap they would sit between feature maps
@@ -25,7 +30,7 @@ import numpy as np
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-DEFAULT_THRESHOLD = 128 * 1024  # glibc's initial mmap and trim thresholds
+DEFAULT_THRESHOLD = 128 * 1024  # glibc's initial mmap and trim thresholds (fixed once set, see above)
 RUN_MMAP_THRESHOLD = 1 << 30
 RUN_TRIM_THRESHOLD = 2**31 - 1  # mallopt takes an int
 
@@ -55,8 +60,9 @@ def release_free_memory() -> None:
 
 @contextmanager
 def reuse_large_blocks():
-    """Keep freed large blocks in the heap for reuse while inside; restore the defaults and trim when
-    the last concurrent user leaves (two runs may overlap in QGIS's task manager)."""
+    """Keep freed large blocks in the heap for reuse while inside; set glibc's initial thresholds
+    again (fixed from now on: the dynamic threshold stays off) and trim when the last concurrent user
+    leaves (two runs may overlap in QGIS's task manager)."""
     global _runs
     if _LIBC is None:
         yield

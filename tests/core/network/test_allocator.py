@@ -65,3 +65,40 @@ def test_outside_heap_takes_any_shape_including_empty():
     cube[...] = np.arange(105, dtype=np.uint16).reshape(3, 5, 7)
     assert cube.shape == (3, 5, 7) and cube.dtype == np.uint16 and cube[2, 4, 6] == 104
     assert allocator.outside_heap((0, 5), np.float32).shape == (0, 5)
+
+
+MALLINFO_PROBE = """
+import ctypes, sys
+from dualsr_core.network import allocator
+libc = ctypes.CDLL("libc.so.6")
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks "
+                "fordblks keepcost".split()]
+libc.mallinfo2.restype = Info
+libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+def mapped():  # is a fresh 24 MiB block (below glibc's 32 MiB dynamic maximum) mapped on its own?
+    before = libc.mallinfo2().hblks
+    block = libc.malloc(24 * 2**20)
+    result = libc.mallinfo2().hblks > before
+    libc.free(block)
+    return result
+if sys.argv[1] == "run":
+    with allocator.reuse_large_blocks():
+        pass
+print(mapped(), mapped())
+"""
+
+
+@pytest.mark.parametrize("after_a_run, expected", [(False, "True False"), (True, "True True")])
+def test_after_a_run_glibc_dynamic_threshold_stays_off_as_the_module_says(after_a_run, expected):
+    """mallopt(3): setting a threshold turns the dynamic one off for the process. Untouched, a freed
+    mapped block raises the threshold, so the next one comes from the heap; after a run, never."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not hasattr(allocator._LIBC, "mallinfo2"):
+        pytest.skip("glibc without mallinfo2 (before 2.33)")
+    out = subprocess.run([sys.executable, "-c", MALLINFO_PROBE, "run" if after_a_run else "fresh"], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[3])
+    assert out.stdout.split() == expected.split()
