@@ -19,6 +19,7 @@ from ..io.atomic import refuse_inputs
 from ..io.raster import RasterReader, RasterWriter
 from ..io.style import write_default_style
 from ..tools import resize
+from ..tools.nodata import spread_invalid
 from ..tools.tiling import Region
 
 DEFAULT_TILE = 256  # output pixels per tile side
@@ -64,7 +65,7 @@ def degrade(input_path: str | os.PathLike, output_path: str | os.PathLike, scale
                 tile_wx = wx[cols[0]:cols[1], hr_cols[0]:hr_cols[1]]
                 low = resize.apply_weights(cube.astype(np.float64), tile_wy, tile_wx)
                 # A low-resolution pixel is nodata when any pixel under its kernel is.
-                touched = resize.apply_weights((~valid).astype(np.float32), abs(tile_wy), abs(tile_wx)) > 0
+                touched = spread_invalid(~valid, tile_wy, tile_wx)
                 writer.write(low.astype(np.float32), ~touched, rows[0], cols[0])
                 feedback.progress((done + 1) / len(tiles))
     seconds = time.perf_counter() - started

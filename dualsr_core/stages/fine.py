@@ -29,6 +29,7 @@ from ..io.raster import RasterReader, RasterWriter
 from ..io.style import write_default_style
 from ..network.weights import check_weights
 from ..tools import resize
+from ..tools.nodata import spread_invalid
 from ..tools.tiling import Region
 
 
@@ -70,8 +71,7 @@ def _down(u_window, u_valid, grids: _Grids, rows: tuple, cols: tuple, u_rows: tu
     wy = grids.down_y[rows[0]:rows[1], u_rows[0]:u_rows[1]]
     wx = grids.down_x[cols[0]:cols[1], u_cols[0]:u_cols[1]]
     down = resize.apply_weights(u_window, wy, wx)
-    touched = resize.apply_weights((~u_valid).astype(np.float32), abs(wy), abs(wx)) > 0
-    return down, ~touched
+    return down, ~spread_invalid(~u_valid, wy, wx)
 
 
 def _read(reader: RasterReader, rows: tuple, cols: tuple, good: list[int]):

@@ -34,7 +34,7 @@ from ..errors import InputError, MissingDependencyError
 from ..feedback import Feedback
 from ..io.scenes import Scene, load_scene, scene_names
 from ..tools import resize
-from ..tools.nodata import fill_invalid
+from ..tools.nodata import fill_invalid, spread_invalid
 from ..tools.tiling import Region
 
 FORMAT = "dualsr-patches/1"
@@ -72,9 +72,8 @@ def _touched(bad: np.ndarray, c: float) -> np.ndarray:
     if c == 1.0:
         return bad
     h, w = bad.shape
-    wy = abs(resize.matlab_weights(h, math.ceil(h * c), c))
-    wx = abs(resize.matlab_weights(w, math.ceil(w * c), c))
-    return (wy @ (wx @ bad.T.astype(np.float64)).T) > 0
+    return spread_invalid(bad, resize.matlab_weights(h, math.ceil(h * c), c),
+                          resize.matlab_weights(w, math.ceil(w * c), c))
 
 
 def _admissible(bad: np.ndarray, side: int) -> np.ndarray:
