@@ -10,7 +10,9 @@
    schedule: seconds, GFLOP/s, fraction of the matching conv peak, speed-up and max abs difference
    to the plain model;
 4. seconds and peak RSS of dualsr:coarse through qgis_process for growing rasters and band counts;
-5. the projected time of a 1000 x 1000 x 224 scene at x2 and x4 for each shipped weights file.
+5. the projected time of a 1000 x 1000 x 224 scene at x2 and x4 for each shipped weights file;
+6. scenes per minute of `python -m dualsr_core batch` (Dask LocalCluster) with 1 and 2 workers, and
+   of the same scenes one after the other in one process without Dask.
 
 Compared runs are interleaved and medians are quoted: this machine is noisy run to run.
 """
@@ -221,7 +223,9 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 2048])
     parser.add_argument("--band-counts", type=int, nargs="+", default=[32, 224])
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile size (default: the product default)")
-    parser.add_argument("--sections", default="12345", help="which sections to run, e.g. 45")
+    parser.add_argument("--sections", default="123456", help="which sections to run, e.g. 45")
+    parser.add_argument("--batch-scenes", type=int, default=8, help="section 6: scenes of SIZE x SIZE x 32")
+    parser.add_argument("--batch-side", type=int, default=128, help="section 6: scene side in pixels")
     args = parser.parse_args()
     select_device("cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads ({usable_cores()} usable cores), "
@@ -239,6 +243,42 @@ def main():
         qgis_runs(args.sizes, args.band_counts, args.tile, 2)
     if "5" in args.sections:
         projections(args.repeats)
+    if "6" in args.sections:
+        batch_throughput(args.batch_scenes, args.batch_side, args.band_counts[0], args.tile)
+
+
+def batch_throughput(scenes: int, size: int, bands: int, tile: int):
+    """Scenes per minute through the batch command (bundled x2 weights, precision auto) with 1 and 2
+    local workers; 'run' excludes the cluster's start, 'wall' includes it and the workers' imports."""
+    import io
+
+    from dualsr_core.batch.runner import run_batch
+    from dualsr_core.stages.coarse import super_resolve
+
+    print(f"\n6. batch: {scenes} scenes of {size} x {size} x {bands} (uint16) at x2, tile {tile}, bundled weights, "
+          "precision auto; scenes per minute")
+    print(f"{'how':36s} {'run s':>7s} {'wall s':>7s} {'scenes/min (run)':>17s} {'scenes/min (wall)':>18s}")
+    weights = ROOT / "weights" / "coarsr_x2.pt"  # the bundled x2 weights
+    with tempfile.TemporaryDirectory() as folder:
+        inputs = Path(folder) / "in"
+        inputs.mkdir()
+        for k in range(scenes):
+            write_cube(inputs / f"scene{k}.tif", bands, size)
+        started = time.perf_counter()
+        for k in range(scenes):
+            super_resolve(inputs / f"scene{k}.tif", Path(folder) / f"one_{k}.tif", 2, weights=weights, tile_size=tile)
+        seconds = time.perf_counter() - started
+        print(f"{'one process, no Dask':36s} {seconds:7.1f} {seconds:7.1f} {60 * scenes / seconds:17.2f} "
+              f"{60 * scenes / seconds:18.2f}")
+        for workers in (1, 2):
+            started = time.perf_counter()
+            summary = run_batch([inputs], Path(folder) / f"out{workers}", 2, weights=weights, tile_size=tile,
+                                workers=workers, progress_stream=io.StringIO())
+            wall = time.perf_counter() - started
+            assert summary["done"] == scenes, summary
+            name = f"batch, {workers} worker(s) x {max(1, usable_cores() // workers)} core(s)"
+            print(f"{name:36s} {summary['seconds']:7.1f} {wall:7.1f} {60 * scenes / summary['seconds']:17.2f} "
+                  f"{60 * scenes / wall:18.2f}")
 
 
 def flop_table():
