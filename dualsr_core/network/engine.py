@@ -96,10 +96,8 @@ class CoarseEngine:
         """PIL-compatible bicubic upsampling of (B,1,h,w), the skip image (docs/method.md#resampling)."""
         h, w = x.shape[-2:]
         if (h, w) not in self._skip_matrices:
-            wy = resize.pil_weights(h, h * self.scale).toarray()
-            wx = resize.pil_weights(w, w * self.scale).toarray()
-            self._skip_matrices[(h, w)] = (torch.from_numpy(wy).float().to(self.device),
-                                           torch.from_numpy(wx.T.copy()).float().to(self.device))
+            self._skip_matrices[(h, w)] = tuple(torch.from_numpy(m).to(self.device)
+                                                for m in resize.skip_matrices(h, w, self.scale))
         wy, wxt = self._skip_matrices[(h, w)]
         return wy @ x.float() @ wxt  # fp32 whatever the working precision
 

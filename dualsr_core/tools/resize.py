@@ -172,6 +172,26 @@ def pil_weights(in_len: int, out_len: int) -> sparse.csr_matrix:
     return _to_csr(weights, np.clip(taps, 0, in_len - 1), in_len)
 
 
+def skip_matrices(height: int, width: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """The dense matrices of CoarSR's bicubic skip image (PIL bicubic upsampling by `scale`).
+
+    The skip image of an (..., height, width) plane x is ``wy @ x @ wxt``; the inference engine
+    and the training step both build it from these (float32, as the network adds it).
+
+    Args:
+        height: Low-resolution rows.
+        width: Low-resolution columns.
+        scale: Integer upsampling factor.
+
+    Returns:
+        ``(wy, wxt)``: float32 C-contiguous arrays of shape (height * scale, height) and
+        (width, width * scale).
+    """
+    wy = pil_weights(height, height * scale).toarray().astype(np.float32)
+    wxt = np.ascontiguousarray(pil_weights(width, width * scale).toarray().T, dtype=np.float32)
+    return wy, wxt
+
+
 def weights_for(method: str, in_len: int, out_len: int, scale: float | None = None
                 ) -> sparse.csr_matrix:
     """Resampling matrix for one axis by method name.
