@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import InputError
 from ..tools.tiling import Region
 from .atomic import ENVI_SUFFIXES
+from .bands import good_bands, wavelength_order
 from .raster import RasterReader
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
@@ -111,20 +112,19 @@ def load_scene(path: str | os.PathLike, name: str | None = None) -> Scene:
     name = name or path.stem
     if path.suffix.lower() == MAT_SUFFIX:
         cube = load_mat_cube(path)
-        finite = np.isfinite(cube)
-        good = finite.any(axis=(1, 2))
-        valid = finite[good].all(axis=0) if good.any() else np.zeros(cube.shape[1:], bool)
-        cube = np.where(finite, cube, 0.0).astype(np.float32)
-        order = np.flatnonzero(good)
+        valid_bands = np.isfinite(cube)
+        cube = np.where(valid_bands, cube, 0.0).astype(np.float32)
+        flagged, wavelengths = [False] * len(cube), [None] * len(cube)
     else:
         with RasterReader(path) as reader:
             cube, valid_bands = reader.read(Region(0, 0, reader.height, reader.width))
-            good = ~np.asarray(reader.bad_band_list(), bool) & valid_bands.any(axis=(1, 2))
-            valid = valid_bands[good].all(axis=0) if good.any() else np.zeros(cube.shape[1:], bool)
-            wavelengths = reader.wavelengths_um()
-        order = np.flatnonzero(good)
-        if len(order) and all(wavelengths[b] is not None for b in order):
-            order = np.array(sorted(order, key=lambda b: (wavelengths[b], b)), dtype=np.int64)
+            flagged, wavelengths = reader.bad_band_list(), reader.wavelengths_um()
+    empty = ~valid_bands.any(axis=(1, 2))
+    good_list = good_bands(flagged, empty)
+    order = wavelength_order(good_list, wavelengths) or good_list
+    good = np.zeros(len(cube), bool)
+    good[good_list] = True
+    valid = valid_bands[good].all(axis=0) if good.any() else np.zeros(cube.shape[1:], bool)
     if not good.any():
         raise InputError(f"Scene '{path}' has no good band (every band is flagged bad or holds no valid pixel).")
     return Scene(name=name, cube=np.ascontiguousarray(cube, dtype=np.float32), valid=valid,

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import InputError
 from ..feedback import Feedback
 from ..io.atomic import prepare_folder, refuse_inputs
+from ..io.bands import good_bands, wavelength_order
 from ..io.raster import RasterReader, RasterWriter
 from ..io.style import write_default_style
 from ..network import partition
@@ -53,15 +54,13 @@ def plan_bands(reader: RasterReader, bands: list[int] | None, feedback: Feedback
                          f"INPUT has {reader.count} bands.")
     if len(set(output)) != len(output):
         raise InputError("BANDS lists a band more than once.")
-    flagged, empty = reader.bad_band_list(), reader.empty_bands()
-    skipped = [b for b in output if flagged[b] or empty[b]]
-    good = [b for b in output if b not in skipped]
+    good = good_bands(reader.bad_band_list(), reader.empty_bands(), output)
+    skipped = [b for b in output if b not in good]
     if not good:
         raise InputError("INPUT has no good band to super-resolve: every selected band is flagged bad (bbl = 0) "
                          "or has no valid pixel.")
-    wavelengths = reader.wavelengths_um()
-    if all(wavelengths[b] is not None for b in good):
-        order = sorted(good, key=lambda b: (wavelengths[b], b))
+    order = wavelength_order(good, reader.wavelengths_um())
+    if order is not None:
         if order != good:
             feedback.log("Bands are not in increasing wavelength: neighbours follow wavelength, "
                          "the output keeps the file order.")

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import InputError
 from ..evaluation import metrics
 from ..feedback import Feedback
+from ..io import bands as band_rules
 from ..io.atomic import prepare_folder, refuse_inputs, work_folder
 from ..io.raster import RasterReader, RasterWriter
 from ..io.style import write_default_style
@@ -82,8 +83,7 @@ def _read(reader: RasterReader, rows: tuple, cols: tuple, good: list[int]):
 
 def good_bands(reader: RasterReader) -> list[int]:
     """Bands that take part in the back-projection: not flagged bad, not empty (as in Coarse)."""
-    flagged, empty = reader.bad_band_list(), reader.empty_bands()
-    good = [b for b in range(reader.count) if not (flagged[b] or empty[b])]
+    good = band_rules.good_bands(reader.bad_band_list(), reader.empty_bands())
     if not good:
         raise InputError(f"{reader.parameter} has no good band: every band is flagged bad or empty.")
     return good
