@@ -93,6 +93,9 @@ def true_colour(raster: str | os.PathLike) -> TrueColour | None:
     """The true-colour bands and stretch of a raster, or None when it cannot have one (see module)."""
     with RasterReader(raster, "OUTPUT") as reader:
         wavelengths = [None if w is None else w * 1000.0 for w in reader.wavelengths_um()]
+        # The rule of io/bands.good_bands (neither flagged bbl = 0 nor empty), with emptiness checked only
+        # for the candidates below: surveying every band would read the whole output when bad bands
+        # are written as nodata.
         good = [not bad for bad in reader.bad_band_list()]
         ranked = nearest_good_bands(wavelengths, good)
         chosen, stretch = [], []
