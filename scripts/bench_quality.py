@@ -5,8 +5,9 @@ Each window's high-resolution truth is degraded by MATLAB's antialiased bicubic 
 training degradation); the result is compared with the truth on good bands and valid pixels, as
 reflectance with data range 1.0 (PSNR = 10 log10(1 / MSE)). "bicubic" is MATLAB's bicubic
 upsampling of the low-resolution window. Coarse+Fine is reported for x4 (with the x2
-weights for the reference) and for x2 and x3 (back-projection onto the input). Coarse runs in fp32;
-the PSNR change of bf16 is printed per scale.
+weights for the reference) and for x2 and x3 (back-projection onto the input: x3 has no half-scale
+network). Coarse runs in fp32; the PSNR change of bf16 is printed per scale. `--weights` measures
+another folder of coarsr_x<scale>.pt files (candidates) instead of the bundled ones.
 """
 import argparse
 import sys
@@ -25,8 +26,8 @@ from dualsr_core.stages.fine import back_project  # noqa: E402
 from dualsr_core.network.engine import CoarseEngine  # noqa: E402
 from dualsr_core.training.patches import validation_crop  # noqa: E402
 from dualsr_core.io.scenes import load_scene  # noqa: E402
-from dualsr_core.network.weights import bundled_path, load_model  # noqa: E402
-from split import fixed_split  # noqa: E402
+from dualsr_core.network.weights import load_model  # noqa: E402
+from train_weights import fixed_split_keeping_mtimes  # noqa: E402
 
 METHODS = ("bicubic", "coarse", "coarse+fine")
 
@@ -36,6 +37,20 @@ def scores(hr, sr, mask, scale, good):
     return {"psnr": metrics.psnr(hr, sr, data_range=1.0, mask=mask),
             "ssim": metrics.ssim(hr, sr, data_range=1.0, mask=mask) if min(hr.shape[1:]) >= 11 else float("nan"),
             "sam": metrics.sam(hr, sr, mask=mask), "ergas": metrics.ergas(hr, sr, scale=scale, mask=mask)}
+
+
+def flops_per_pixel(model) -> float:
+    """Inference FLOPs per low-resolution pixel and band (torch's counter, one band step on 32 x 32)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    s, f, h = model.config.scale, model.config.n_feats, 32
+    args = (torch.rand(1, 1, h, h), torch.rand(1, 3, h, h), torch.rand(1, 3, h, h), torch.rand(1, 1, h * s, h * s),
+            torch.rand(1, f, h, h))
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model(*args)
+    return counter.get_total_flops() / (h * h)
 
 
 def super_resolve(engine, lr, order):
@@ -48,23 +63,30 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
+    parser.add_argument("--weights", type=Path, default=ROOT / "weights",
+                        help="folder of coarsr_x<scale>.pt files (default: the bundled weights)")
     args = parser.parse_args()
-    split = fixed_split(args.data, ROOT / "build" / "weights" / "mosaics")
+    split = fixed_split_keeping_mtimes(args.data, ROOT / "build" / "weights" / "mosaics")
     if split is None:
         raise SystemExit(f"{args.data} does not hold the shared scenes (enmap_potsdam/...): no fixed validation split.")
     _, validation = split
     device = select_device("auto")
     scenes = {path: load_scene(path) for path, _ in validation}
     print("Data range 1.0 (reflectance). PSNR and SSIM: higher is better; SAM (degrees) and ERGAS: lower is better.")
+
+    def weights_file(scale):
+        return args.weights / f"coarsr_x{scale}.pt"
+
     for scale in args.scales:
-        if not bundled_path(scale).is_file():
-            print(f"\nx{scale}: no bundled weights, skipped")
+        if not weights_file(scale).is_file():
+            print(f"\nx{scale}: no weights ({weights_file(scale)}), skipped")
             continue
-        engine = CoarseEngine(load_model(None, scale)[0], device, "fp32")
-        engine_bf16 = CoarseEngine(load_model(None, scale)[0], device, "bf16")
+        flops = flops_per_pixel(load_model(weights_file(scale), scale)[0])
+        engine = CoarseEngine(load_model(weights_file(scale), scale)[0], device, "fp32")
+        engine_bf16 = CoarseEngine(load_model(weights_file(scale), scale)[0], device, "bf16")
         half = None
-        if scale in (4, 8) and bundled_path(scale // 2).is_file():
-            half = CoarseEngine(load_model(None, scale // 2)[0], device, "fp32")
+        if scale in (4, 8) and weights_file(scale // 2).is_file():
+            half = CoarseEngine(load_model(weights_file(scale // 2), scale // 2)[0], device, "fp32")
         bf16_changes = []
         rows = []
         for path, region in validation:
@@ -100,6 +122,7 @@ def main():
         fine_ok = all(r[2]["coarse+fine"]["psnr"] >= r[2]["coarse"]["psnr"] for r in rows if "coarse+fine" in r[2])
         print(f"Coarse SAM below bicubic on every window: {sam_better}; Fine never below Coarse in PSNR: {fine_ok}")
         print(f"Coarse in bf16 instead of fp32: PSNR change {min(bf16_changes):+.4f} to {max(bf16_changes):+.4f} dB")
+        print(f"Inference: {flops / 1e6:.3f} M FLOPs per low-resolution pixel and band")
 
 
 if __name__ == "__main__":
