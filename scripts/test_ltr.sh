@@ -2,8 +2,8 @@
 # Run the test suite (`make test`) on QGIS 3.40 LTR: a Debian 13 (trixie) userland, built once with
 # debootstrap under build/ltr-root, holding the same Debian packages as scripts/setup.sh and its PyPI
 # packages (torch) in a venv that sees them. Later runs reuse it (marker files; packages that setup.sh gains
-# later are added). The suite runs on a copy of the working tree; every mount is undone on exit, also on
-# failure or Ctrl-C. Needs root (debootstrap, chroot, mount).
+# later are added). The suite runs on a copy of the working tree; every mount is undone and the copy
+# removed on exit, also on failure or Ctrl-C. Needs root (debootstrap, chroot, mount).
 #   LTR_ROOT=DIR         where the userland lives (default build/ltr-root)
 #   DEBIAN_MIRROR=URL    (default http://deb.debian.org/debian)
 #   LTR_PYTEST_ARGS=...  when set, run `pytest $LTR_PYTEST_ARGS` instead of `make test`
@@ -123,28 +123,30 @@ in_root "$VENV/bin/python" -c "import torch, qgis.core, osgeo.gdal, rasterio; \
 print('test-ltr: QGIS', qgis.core.Qgis.QGIS_VERSION, '| GDAL', osgeo.gdal.__version__, '| torch', torch.__version__)"
 
 # 5. The suite, on a copy of the working tree taken now (tracked and untracked files that git does not
-#    ignore, and .git for `make package`), at the checkout's own path, so that edits made while it runs
-#    do not change what it tests; ../shared is mounted read-only when present, as the tests that use
-#    real scenes look there. The copy is replaced on every run; screenshots come back to build/desktop.
-COPY=$ROOT$CHECKOUT
-if mountpoint -q "$COPY"; then echo "test-ltr: $COPY is a mount point; unmount it first" >&2; exit 1; fi
-rm -rf --one-file-system "$COPY"
+#    ignore, and .git for `make package`), so that edits made while it runs do not change what it tests.
+#    The copy lives in a folder of this run (runs can overlap) at the checkout's own path below it, with
+#    ../shared beside it (read-only) when present, as the tests that use real scenes look there. It is
+#    removed at the end; screenshots come back to build/desktop.
+RUN_DIR=/ltr-run-$$
+COPY=$ROOT$RUN_DIR$CHECKOUT
 mkdir -p "$COPY"
+remove_run_dir() { grep -q " $ROOT$RUN_DIR" /proc/mounts || rm -rf --one-file-system "${ROOT:?}$RUN_DIR"; }
+trap 'cleanup; remove_run_dir' EXIT
 git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
     [ -e "$f" ] && printf '%s\0' "$f"
 done | tar --null -T - -cf - | tar -xf - -C "$COPY"
 cp -a .git "$COPY/.git"
-[ -d "$CHECKOUT/../shared" ] && bind "$(realpath "$CHECKOUT/../shared")" "$ROOT$(realpath -m "$CHECKOUT/../shared")" ro
+[ -d "$CHECKOUT/../shared" ] && bind "$(realpath "$CHECKOUT/../shared")" "$ROOT$RUN_DIR$(realpath -m "$CHECKOUT/../shared")" ro
 copy_back() {
     if [ -d "$COPY/build/desktop" ]; then mkdir -p build/desktop && cp "$COPY"/build/desktop/* build/desktop/ 2>/dev/null; fi
     return 0
 }
 if [ -n "${LTR_PYTEST_ARGS:-}" ]; then
-    run_suite() { in_root QT_QPA_PLATFORM=offscreen sh -c "cd '$CHECKOUT' && $VENV/bin/python -m pytest $LTR_PYTEST_ARGS"; }
+    run_suite() { in_root QT_QPA_PLATFORM=offscreen sh -c "cd '$RUN_DIR$CHECKOUT' && $VENV/bin/python -m pytest $LTR_PYTEST_ARGS"; }
 else
     # `make test` without its setup step (setup.sh targets the host's .venv), with the chroot's interpreter;
     # -k: a failing group does not stop the others.
-    run_suite() { in_root sh -c "cd '$CHECKOUT' && make -k -o setup test PY=$VENV/bin/python"; }
+    run_suite() { in_root sh -c "cd '$RUN_DIR$CHECKOUT' && make -k -o setup test PY=$VENV/bin/python"; }
 fi
 rc=0
 timed "suite" run_suite || rc=$?
