@@ -18,7 +18,7 @@ from ..io.atomic import atomic_path
 from .torch_support import require_torch
 
 FORMAT = "dualsr-coarsr-weights/1"
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "weights"  # the plugin folder's weights/
 REQUIRED = ("format", "scale", "n_feats", "n_blocks", "n_asfm", "sha256")
 
 
