@@ -20,7 +20,7 @@ from ..io.raster import RasterReader, RasterWriter
 from ..io.style import write_default_style
 from ..tools import resize
 from ..tools.nodata import spread_invalid
-from ..tools.tiling import Region
+from ..tools.tiling import Region, window_grid
 
 DEFAULT_TILE = 256  # output pixels per tile side
 
@@ -51,13 +51,13 @@ def degrade(input_path: str | os.PathLike, output_path: str | os.PathLike, scale
         low_h, low_w = height // scale, width // scale
         wy = resize.matlab_weights(height, low_h, 1.0 / scale)
         wx = resize.matlab_weights(width, low_w, 1.0 / scale)
-        tiles = [(r, c) for r in range(0, low_h, tile_size) for c in range(0, low_w, tile_size)]
+        tiles = window_grid(Region(0, 0, low_h, low_w), tile_size)
         reader.report_problems(feedback)
         with RasterWriter(output_path, reader, 1.0 / scale, region=Region(0, 0, height, width),
                           output_float=output_float, log=feedback.log) as writer:
-            for done, (r0, c0) in enumerate(tiles):
+            for done, part in enumerate(tiles):
                 feedback.check_cancelled()
-                rows, cols = (r0, min(r0 + tile_size, low_h)), (c0, min(c0 + tile_size, low_w))
+                rows, cols = part.rows, part.cols
                 hr_rows, hr_cols = resize.window_rows(wy, *rows), resize.window_rows(wx, *cols)
                 cube, valid = reader.read(Region(hr_rows[0], hr_cols[0], hr_rows[1] - hr_rows[0],
                                                  hr_cols[1] - hr_cols[0]))

@@ -31,7 +31,7 @@ from ..io.style import write_default_style
 from ..network.weights import check_weights
 from ..tools import resize
 from ..tools.nodata import spread_invalid
-from ..tools.tiling import Region
+from ..tools.tiling import Region, window_grid
 
 
 def back_project(u: np.ndarray, v: np.ndarray, iterations: int = 1) -> tuple[np.ndarray, list[float]]:
@@ -93,19 +93,17 @@ def mean_angle(u: RasterReader, v: RasterReader, grids: _Grids, tile: int, good:
                feedback: Feedback) -> float:
     """Mean spectral angle (degrees) over the good bands between D(U) and V, by tiles of V."""
     total, count = 0.0, 0
-    step = max(1, tile // 2)
-    for r0 in range(0, grids.h, step):
-        for c0 in range(0, grids.w, step):
-            feedback.check_cancelled()
-            rows, cols = (r0, min(r0 + step, grids.h)), (c0, min(c0 + step, grids.w))
-            u_rows, u_cols = _span(grids.down_y, *rows), _span(grids.down_x, *cols)
-            window, _, valid = _read(u, u_rows, u_cols, good)
-            down, down_valid = _down(window[good], valid, grids, rows, cols, u_rows, u_cols)
-            ref, _, ref_valid = _read(v, rows, cols, good)
-            angles = metrics.sam_map(ref[good], down)
-            use = down_valid & ref_valid & np.isfinite(angles)
-            total += float(angles[use].sum())
-            count += int(use.sum())
+    for part in window_grid(Region(0, 0, grids.h, grids.w), max(1, tile // 2)):
+        feedback.check_cancelled()
+        rows, cols = part.rows, part.cols
+        u_rows, u_cols = _span(grids.down_y, *rows), _span(grids.down_x, *cols)
+        window, _, valid = _read(u, u_rows, u_cols, good)
+        down, down_valid = _down(window[good], valid, grids, rows, cols, u_rows, u_cols)
+        ref, _, ref_valid = _read(v, rows, cols, good)
+        angles = metrics.sam_map(ref[good], down)
+        use = down_valid & ref_valid & np.isfinite(angles)
+        total += float(angles[use].sum())
+        count += int(use.sum())
     if count == 0:
         raise InputError("The coarse result and the reference have no valid pixel in common; cannot back-project.")
     return total / count
@@ -114,11 +112,10 @@ def mean_angle(u: RasterReader, v: RasterReader, grids: _Grids, tile: int, good:
 def correct(u: RasterReader, v: RasterReader, grids: _Grids, c: float, writer: RasterWriter, tile: int,
             good: list[int], feedback: Feedback):
     """Write U + up(c * (V - D(U))) tile by tile (tiles of the U grid); bad bands pass unchanged."""
-    height, width = u.height, u.width
-    tiles = [(r0, c0) for r0 in range(0, height, tile) for c0 in range(0, width, tile)]
-    for done, (r0, c0) in enumerate(tiles):
+    tiles = window_grid(Region(0, 0, u.height, u.width), tile)
+    for done, part in enumerate(tiles):
         feedback.check_cancelled()
-        rows, cols = (r0, min(r0 + tile, height)), (c0, min(c0 + tile, width))
+        rows, cols = part.rows, part.cols
         z_rows, z_cols = _span(grids.up_y, *rows), _span(grids.up_x, *cols)
         need_rows, need_cols = _span(grids.down_y, *z_rows), _span(grids.down_x, *z_cols)
         u_rows = (min(need_rows[0], rows[0]), max(need_rows[1], rows[1]))
@@ -263,11 +260,10 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
 def _extract(reader: RasterReader, path: Path, region: Region | None, bands: list[int] | None, feedback: Feedback):
     """Copy a window and bands of a raster as float32 reflectance (NaN nodata), tile by tile."""
     region = region or Region(0, 0, reader.height, reader.width)
-    step = 512
     with RasterWriter(path, reader, 1, region=region, bands=bands, output_float=True, nodata=math.nan) as writer:
-        for r0 in range(0, region.height, step):
+        for strip in window_grid(region, 512, region.width):
             feedback.check_cancelled()
-            rows = min(step, region.height - r0)
-            cube, valid = reader.read(Region(region.row0 + r0, region.col0, rows, region.width), bands)
-            writer.write(cube, valid, r0, 0)
-            feedback.progress(min(1.0, (r0 + rows) / region.height))
+            cube, valid = reader.read(strip, bands)
+            done = strip.row0 + strip.height - region.row0
+            writer.write(cube, valid, strip.row0 - region.row0, 0)
+            feedback.progress(min(1.0, done / region.height))

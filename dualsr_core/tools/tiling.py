@@ -1,9 +1,11 @@
-"""Tile plans for tiled inference, in pixel space (no I/O, no torch).
+"""Tile plans for tiled processing, in pixel space (no I/O, no torch).
 
-A tile is a core window whose output is kept plus an overlap on every side that is read but cut
-off after the network, so every kept output pixel saw its whole receptive field. At the raster's
-edges the read window stops at the edge (no padding), so an edge tile sees exactly what a run on
-the whole raster sees there: with an overlap of at least the network's receptive radius the
+`window_grid` covers a window with windows that do not overlap, row by row: for work that plans
+its own reads per window (resampling with sliced matrices, copies). `plan_tiles` adds context for
+a network: a tile is a core window whose output is kept plus an overlap on every side that is read
+but cut off after the network, so every kept output pixel saw its whole receptive field. At the
+raster's edges the read window stops at the edge (no padding), so an edge tile sees exactly what a
+run on the whole raster sees there: with an overlap of at least the network's receptive radius the
 mosaic does not depend on the tile size.
 """
 from __future__ import annotations
@@ -20,6 +22,16 @@ class Region:
     height: int
     width: int
 
+    @property
+    def rows(self) -> tuple[int, int]:
+        """(first row, last row + 1)."""
+        return self.row0, self.row0 + self.height
+
+    @property
+    def cols(self) -> tuple[int, int]:
+        """(first column, last column + 1)."""
+        return self.col0, self.col0 + self.width
+
 
 @dataclass(frozen=True)
 class Tile:
@@ -32,6 +44,20 @@ class Tile:
     def core_offset(self) -> tuple[int, int]:
         """(row, col) of the core inside the read window, in input pixels."""
         return self.core.row0 - self.read.row0, self.core.col0 - self.read.col0
+
+
+def window_grid(region: Region, tile: int, tile_width: int | None = None) -> list[Region]:
+    """Cover `region` with windows of at most tile x tile_width pixels (default square), row by row.
+
+    Windows do not overlap and cover every pixel of `region` once; those on its last row and column
+    are smaller where the size does not divide.
+    """
+    tile_width = tile if tile_width is None else tile_width
+    if tile < 1 or tile_width < 1:
+        raise ValueError(f"tile sides must be >= 1, got {tile} and {tile_width}")
+    row_end, col_end = region.row0 + region.height, region.col0 + region.width
+    return [Region(row0, col0, min(tile, row_end - row0), min(tile_width, col_end - col0))
+            for row0 in range(region.row0, row_end, tile) for col0 in range(region.col0, col_end, tile_width)]
 
 
 def plan_tiles(region: Region, raster_height: int, raster_width: int, tile: int, overlap: int) -> list[Tile]:
@@ -47,12 +73,9 @@ def plan_tiles(region: Region, raster_height: int, raster_width: int, tile: int,
     if tile < 1 or overlap < 0:
         raise ValueError(f"tile must be >= 1 and overlap >= 0, got {tile} and {overlap}")
     tiles = []
-    for row0 in range(region.row0, region.row0 + region.height, tile):
-        rows = min(tile, region.row0 + region.height - row0)
-        for col0 in range(region.col0, region.col0 + region.width, tile):
-            cols = min(tile, region.col0 + region.width - col0)
-            r0, c0 = max(0, row0 - overlap), max(0, col0 - overlap)
-            r1 = min(raster_height, row0 + rows + overlap)
-            c1 = min(raster_width, col0 + cols + overlap)
-            tiles.append(Tile(read=Region(r0, c0, r1 - r0, c1 - c0), core=Region(row0, col0, rows, cols)))
+    for core in window_grid(region, tile):
+        r0, c0 = max(0, core.row0 - overlap), max(0, core.col0 - overlap)
+        r1 = min(raster_height, core.row0 + core.height + overlap)
+        c1 = min(raster_width, core.col0 + core.width + overlap)
+        tiles.append(Tile(read=Region(r0, c0, r1 - r0, c1 - c0), core=core))
     return tiles
