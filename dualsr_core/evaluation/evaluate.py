@@ -35,14 +35,13 @@ from scipy import ndimage
 from ..errors import InputError, MissingDependencyError
 from ..feedback import Feedback
 from ..io.atomic import atomic_path, prepare_folder, refuse_inputs
-from ..io.raster import RasterReader
+from ..io.raster import RasterReader, grids_match
 from ..tools.tiling import Region, plan_tiles
 from . import metrics
 
 DEFAULT_TILE = 256
 # Context each tile is read with: half the SSIM window.
 HALO = metrics.SSIM_WINDOW // 2
-GRID_RTOL = 1e-9
 METRIC_NAMES = ("PSNR", "SSIM", "SAM", "ERGAS", "RMSE", "CC")
 _SAME_GRID_HINT = "evaluate a result against the high-resolution raster it should reproduce (same grid)."
 
@@ -132,8 +131,7 @@ def check_same_grid(reference: RasterReader, result: RasterReader) -> None:
         raise InputError(f"RESULT is in {_crs_name(result.crs)} but REFERENCE is in {_crs_name(reference.crs)}: "
                          f"{_SAME_GRID_HINT}")
     a, b = reference.transform[:6], result.transform[:6]
-    pixel = max(abs(a[0]), abs(a[1]), abs(a[3]), abs(a[4]))
-    if any(abs(p - q) > GRID_RTOL * max(abs(p), abs(q), pixel) for p, q in zip(a, b)):
+    if not grids_match(reference.transform, result.transform, reference.width, reference.height):
         raise InputError(f"RESULT's grid ({_grid_text(b)}) differs from REFERENCE's ({_grid_text(a)}): both must cover "
                          f"the same extent with the same pixel size; {_SAME_GRID_HINT}")
 

@@ -35,6 +35,9 @@ INTEGER_REFLECTANCE_SCALE = 1e-4
 DATASET_DOMAINS = ("", "IMAGERY")
 GDAL_CACHE_BYTES = 16 * 2**20
 DRIVERS = ("GTiff", "COG", "ENVI")
+# Two grids are the same when no pixel corner of one lies farther than this from the other's, in
+# pixels: far below any registration error, far above the rounding of a written geotransform.
+GRID_TOLERANCE = 1e-6
 _UNIT_TO_UM = {"nanometers": 1e-3, "nanometer": 1e-3, "nm": 1e-3, "micrometers": 1.0, "micrometer": 1.0,
                "um": 1.0, "microns": 1.0, "micron": 1.0, "millimeters": 1e3, "mm": 1e3}
 
@@ -622,6 +625,21 @@ def scaled_transform(transform: Affine, region: Region, scale: float) -> Affine:
     x0 = c + a * region.col0 + b * region.row0 if (region.col0 or region.row0) else c
     y0 = f + d * region.col0 + e * region.row0 if (region.col0 or region.row0) else f
     return Affine(a / scale, b / scale, x0, d / scale, e / scale, y0)
+
+
+def grids_match(transform: Affine, other: Affine, width: int, height: int) -> bool:
+    """Whether two geotransforms put the pixel corners of a width x height grid in the same places.
+
+    Within GRID_TOLERANCE pixels of `transform` everywhere in the grid: the largest difference of
+    two affine maps over a rectangle is at one of its corners, so those four are checked.
+    """
+    pixel = max(abs(transform.a), abs(transform.b), abs(transform.d), abs(transform.e))
+    for col, row in ((0, 0), (width, 0), (0, height), (width, height)):
+        x, y = transform * (col, row)
+        x_other, y_other = other * (col, row)
+        if max(abs(x - x_other), abs(y - y_other)) > GRID_TOLERANCE * pixel:
+            return False
+    return True
 
 
 def write_error(path: Path, detail: str, parameter: str = "OUTPUT") -> InputError:

@@ -26,7 +26,7 @@ from ..evaluation import metrics
 from ..feedback import Feedback
 from ..io import bands as band_rules
 from ..io.atomic import prepare_folder, refuse_inputs, work_folder
-from ..io.raster import RasterReader, RasterWriter
+from ..io.raster import RasterReader, RasterWriter, grids_match, scaled_transform
 from ..io.style import write_default_style
 from ..network.weights import check_weights
 from ..tools import resize
@@ -142,9 +142,8 @@ def _check_grid(low: RasterReader, other: RasterReader, factor: int, name: str):
                          f"{expected[1]} x {expected[0]} pixels (same extent, pixel size / {factor}).")
     if other.count != low.count:
         raise InputError(f"{name} has {other.count} bands but INPUT has {low.count}.")
-    a, b = low.transform, other.transform
-    tolerance = 1e-6 * max(abs(a.a), abs(a.e))
-    if abs(a.c - b.c) > tolerance or abs(a.f - b.f) > tolerance or abs(a.a / factor - b.a) > 1e-9 * abs(a.a):
+    expected_grid = scaled_transform(low.transform, Region(0, 0, low.height, low.width), factor)
+    if not grids_match(expected_grid, other.transform, other.width, other.height):
         raise InputError(f"{name} is not on the input's grid divided by {factor} (origin or pixel size differ).")
     if low.crs != other.crs:
         raise InputError(f"{name} has CRS {other.crs} but INPUT has {low.crs}.")

@@ -41,3 +41,23 @@ def test_block_cache_holds_every_band_of_a_pixel_interleaved_file(tmp_path):
     blocks = 3 * 3  # a 100-pixel window touches at most 3 blocks of 64 per side
     assert sizes["pixel"] == blocks * 64 * 64 * 2 * 12 + GDAL_CACHE_BYTES
     assert sizes["band"] == blocks * 64 * 64 * 2 * 3 + GDAL_CACHE_BYTES
+
+
+def test_grids_match_within_a_millionth_of_a_pixel_at_every_corner():
+    from rasterio.transform import Affine
+
+    from dualsr_core.io.raster import GRID_TOLERANCE, grids_match
+
+    base = from_origin(300000.0, 5800000.0, 7.5, 7.5)
+    assert grids_match(base, base, 1000, 800)
+    # an origin shift: 0.1 of the tolerance passes, 10 times it fails, in x and in y
+    for dx, dy in ((1, 0), (0, 1)):
+        for factor, expected in ((0.1, True), (10, False)):
+            step = factor * GRID_TOLERANCE * 7.5
+            shifted = from_origin(300000.0 + dx * step, 5800000.0 + dy * step, 7.5, 7.5)
+            assert grids_match(base, shifted, 1000, 800) is expected
+    # a pixel-size error grows across the grid: harmless on 10 pixels, refused on a million
+    slightly = from_origin(300000.0, 5800000.0, 7.5 * (1 + 1e-8), 7.5)
+    assert grids_match(base, slightly, 10, 10) and not grids_match(base, slightly, 10**6, 10)
+    rotated = Affine(7.5, 1e-3, 300000.0, 0.0, -7.5, 5800000.0)
+    assert not grids_match(base, rotated, 100, 100)

@@ -100,6 +100,19 @@ def test_mismatched_coarse_grid_is_refused(fine_rasters):
     assert not (folder / "out.tif").exists()
 
 
+@pytest.mark.parametrize("name, shift", [("COARSE", 3.75), ("REFERENCE", 1e-3)])
+def test_a_raster_off_the_input_grid_is_refused_by_name(fine_rasters, name, shift):
+    """Right size and pixel size, origin moved by half a pixel of U (or a millimetre of V)."""
+    folder, u, v = fine_rasters
+    cube, pixel = (u, 7.5) if name == "COARSE" else (v, 15)
+    write_raster(folder / "shifted.tif", cube, transform=from_origin(300000 + shift, 5800000, pixel, pixel))
+    given = dict(coarse_path=folder / "u.tif", reference_path=folder / "v.tif")
+    given["coarse_path" if name == "COARSE" else "reference_path"] = folder / "shifted.tif"
+    with pytest.raises(InputError, match=f"{name} is not on the input's grid divided by"):
+        refine(folder / "lr.tif", folder / "out.tif", 4, **given)
+    assert not (folder / "out.tif").exists()
+
+
 def test_bad_bands_pass_through_and_do_not_block_the_fine_stage(tmp_path, tiny_weights):
     cube = smooth_cube(7, 12, 10, seed=9)
     cube[3] = -1.0  # an all-nodata band, as EnMAP's water-vapour bands
