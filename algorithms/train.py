@@ -11,6 +11,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from ..dualsr_core.training.config import TrainConfig as Defaults  # torch-free
 from ..provider.compat import FILE_BEHAVIOR_FILE, FILE_BEHAVIOR_FOLDER, NUMBER_DOUBLE, NUMBER_INTEGER, TYPE_RASTER
 from .base import DualSRAlgorithm
 from .superres_base import DEVICES, SCALES
@@ -54,6 +55,9 @@ class TrainAlgorithm(DualSRAlgorithm):
                     "copies at 1, 0.75 and 0.5, 90 degree rotations and a flip), stores the patches in an HDF5 "
                     "file, and trains CoarSR with an L1 loss, Adam and a learning rate halved every third of the "
                     "epochs."),
+            self.tr("The defaults are the recipe of the bundled weights: 32 feature channels and 1 residual "
+                    "block, each mini-batch trained on a random run of 16 consecutive bands, and a network that "
+                    "starts as the bicubic upsampling (the command line has options to change these two)."),
             self.tr("A part of each scene (VAL_FRACTION of its area) is held out and never trained on; PSNR, SSIM "
                     "and SAM are measured on it after every epoch and the best weights are kept. Bad bands (bbl = "
                     "0) and nodata pixels never enter the loss or the metrics."),
@@ -74,27 +78,29 @@ class TrainAlgorithm(DualSRAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(self.SCALE, self.tr("Scale factor"), options=SCALES,
                                                      defaultValue="2", usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterNumber(self.EPOCHS, self.tr("Epochs"), NUMBER_INTEGER,
-                                                       defaultValue=20, minValue=1))
+                                                       defaultValue=Defaults.epochs, minValue=1))
         self.addParameter(QgsProcessingParameterNumber(self.BATCH_SIZE, self.tr("Batch size"), NUMBER_INTEGER,
-                                                       defaultValue=16, minValue=1))
+                                                       defaultValue=Defaults.batch_size, minValue=1))
         self.addParameter(QgsProcessingParameterNumber(self.PATCH_SIZE, self.tr("Patch size (low-resolution px)"),
-                                                       NUMBER_INTEGER, defaultValue=32, minValue=8))
+                                                       NUMBER_INTEGER, defaultValue=Defaults.patch_size, minValue=8))
         self.addParameter(QgsProcessingParameterNumber(self.LEARNING_RATE, self.tr("Learning rate"), NUMBER_DOUBLE,
-                                                       defaultValue=1e-4, minValue=1e-7, maxValue=1.0))
+                                                       defaultValue=Defaults.lr, minValue=1e-7, maxValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(self.VAL_FRACTION, self.tr("Validation fraction"),
-                                                       NUMBER_DOUBLE, defaultValue=0.1, minValue=0.0, maxValue=0.5))
+                                                       NUMBER_DOUBLE, defaultValue=Defaults.val_fraction, minValue=0.0,
+                                                       maxValue=0.5))
         self.addParameter(QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), options=DEVICES,
-                                                     defaultValue="auto", usesStaticStrings=True))
+                                                     defaultValue=Defaults.device, usesStaticStrings=True))
         weights = QgsProcessingParameterFile(self.WEIGHTS, self.tr("Start from weights (optional)"),
                                              behavior=FILE_BEHAVIOR_FILE, extension="pt", optional=True)
         weights.setHelp(self.tr("Fine-tune these weights (same scale); their network size is used."))
         self.addParameter(weights)
         for param in (
             QgsProcessingParameterNumber(self.FEATURES, self.tr("Feature channels"), NUMBER_INTEGER,
-                                         defaultValue=32, minValue=4, maxValue=256),
+                                         defaultValue=Defaults.n_feats, minValue=4, maxValue=256),
             QgsProcessingParameterNumber(self.BLOCKS, self.tr("Residual blocks per branch"), NUMBER_INTEGER,
-                                         defaultValue=1, minValue=1, maxValue=8),
-            QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), NUMBER_INTEGER, defaultValue=1),
+                                         defaultValue=Defaults.n_blocks, minValue=1, maxValue=8),
+            QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), NUMBER_INTEGER,
+                                         defaultValue=Defaults.seed),
             QgsProcessingParameterNumber(self.MAX_ITERATIONS, self.tr("Stop after this many batches (0: no limit)"),
                                          NUMBER_INTEGER, defaultValue=0, minValue=0),
             self.delete_work_parameter(),
@@ -106,7 +112,7 @@ class TrainAlgorithm(DualSRAlgorithm):
 
     def delete_work_parameter(self):
         delete = QgsProcessingParameterBoolean(self.DELETE_WORK, self.tr("Delete the work folder at the end"),
-                                               defaultValue=False)
+                                               defaultValue=Defaults.delete_work)
         delete.setHelp(self.tr("The work folder beside the weights (name.work) holds the training patches and the "
                                "last checkpoint: a cancelled or killed training resumes from it when run again with "
                                "the same settings. Delete it at the end of a successful run to free the space."))

@@ -35,7 +35,10 @@ def _printing_feedback(stop_flag: list) -> Feedback:
 
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
-    """The `train` command: train CoarSR weights on scenes (dualsr_core.training.train)."""
+    """The `train` command: train CoarSR weights on scenes (dualsr_core.training.trainer.train); its
+    defaults are TrainConfig's, the same as the core's and QGIS's."""
+    from .training.config import TrainConfig as D  # the defaults, as class attributes
+
     p = subparsers.add_parser("train", help="train CoarSR weights on hyperspectral scenes",
                               description="Train CoarSR on hyperspectral scenes (rasters or .mat files). "
                                           "Rerun the same command to resume from the checkpoint in the work folder.")
@@ -43,32 +46,36 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                    help="scene files or folders searched recursively (.tif .tiff .vrt .mat, ENVI .img/.dat with .hdr)")
     p.add_argument("--scale", type=int, required=True, choices=(2, 3, 4, 8))
     p.add_argument("--output", required=True, help="weights file to write (.pt)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--patch-size", type=int, default=32, help="LR patch side (HR side = patch size x scale)")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate, halved every epochs/3 epochs")
-    p.add_argument("--n-feats", type=int, default=64)
-    p.add_argument("--n-blocks", type=int, default=2)
-    p.add_argument("--n-asfm", type=int, default=2)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--epochs", type=int, default=D.epochs)
+    p.add_argument("--batch-size", type=int, default=D.batch_size)
+    p.add_argument("--patch-size", type=int, default=D.patch_size, help="LR patch side (HR side = patch size x scale)")
+    p.add_argument("--lr", type=float, default=D.lr, help="Adam learning rate, halved every epochs/3 epochs")
+    p.add_argument("--n-feats", type=int, default=D.n_feats)
+    p.add_argument("--n-blocks", type=int, default=D.n_blocks)
+    p.add_argument("--n-asfm", type=int, default=D.n_asfm)
+    p.add_argument("--device", default=D.device, choices=("auto", "cpu", "cuda"))
     p.add_argument("--resume", default=None, metavar="WEIGHTS", help="weights file to fine-tune from")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--max-iterations", type=int, default=None, help="stop after this many mini-batches")
-    p.add_argument("--val-fraction", type=float, default=0.1,
+    p.add_argument("--seed", type=int, default=D.seed)
+    p.add_argument("--max-iterations", type=int, default=D.max_iterations, help="stop after this many mini-batches")
+    p.add_argument("--val-fraction", type=float, default=D.val_fraction,
                    help="area of each scene held out for validation (0 disables validation)")
     p.add_argument("--validation", nargs="+", default=None, metavar="FILE:ROW,COL,HEIGHT,WIDTH",
                    help="explicit validation windows (replace --val-fraction)")
     p.add_argument("--workdir", default=None, help="folder of patches.h5 and checkpoint.pt (default OUTPUT.work)")
-    p.add_argument("--band-steps", default="summed", choices=("summed", "per_band"),
+    p.add_argument("--band-steps", default=D.band_steps, choices=("summed", "per_band"),
                    help="one optimiser step per mini-batch on the mean band loss, or one per band (reference)")
-    p.add_argument("--checkpoint-every", type=int, default=200, help="mini-batches between checkpoints")
-    p.add_argument("--half", action="store_true", help="store the weights as fp16")
-    p.add_argument("--amp", action="store_true", help="bf16 autocast on CUDA")
-    p.add_argument("--band-window", type=int,
-                   help="train each mini-batch on a random run of this many consecutive bands (faster)")
-    p.add_argument("--zero-last", action="store_true",
+    p.add_argument("--checkpoint-every", type=int, default=D.checkpoint_every, help="mini-batches between checkpoints")
+    p.add_argument("--positions-per-scale", type=int, default=D.positions_per_scale,
+                   help="random patch positions per rescaled copy of a scene")
+    p.add_argument("--half", action="store_true", default=D.half, help="store the weights as fp16")
+    p.add_argument("--amp", action="store_true", default=D.amp, help="bf16 autocast on CUDA")
+    p.add_argument("--band-window", type=int, default=D.band_window,
+                   help="train each mini-batch on a random run of this many consecutive bands (0: all bands)")
+    p.add_argument("--zero-last", action=argparse.BooleanOptionalAction, default=D.zero_last,
                    help="start the last convolution at zero, so the untrained network equals bicubic "
-                        "(the reference uses PyTorch's default initialisation)")
+                        "(--no-zero-last: PyTorch's default initialisation, as the reference)")
+    p.add_argument("--delete-work", action="store_true", default=D.delete_work,
+                   help="remove the work folder (patches, checkpoint) once the weights are written")
     p.set_defaults(func=_run_train)
     return p
 
@@ -101,7 +108,8 @@ def _run_train(args, feedback: Feedback) -> int:
                    validation=[_window(w) for w in args.validation] if args.validation else None,
                    max_iterations=args.max_iterations, feedback=feedback, half=args.half,
                    band_steps=args.band_steps, checkpoint_every=args.checkpoint_every, amp=args.amp,
-                   zero_last=args.zero_last, band_window=args.band_window)
+                   zero_last=args.zero_last, band_window=args.band_window or None,
+                   positions_per_scale=args.positions_per_scale, delete_work=args.delete_work)
     best = result["best"] or {}
     if best.get("psnr") is not None:
         _print(f"Best validation PSNR {best['psnr']:.3f} dB (bicubic {best['bicubic_psnr']:.3f} dB) "

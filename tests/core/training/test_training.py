@@ -1,5 +1,8 @@
-"""Tests of dualsr_core.training.trainer and the `train` command, on a real EnMAP tile with a tiny CoarSR."""
+"""Tests of dualsr_core.training (trainer, loop, step, checkpoint, report, config) and the `train` command,
+on a band subset of the repository's real EnMAP sample with a tiny CoarSR. Nothing here needs ../shared."""
 import csv
+import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -12,45 +15,48 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("h5py")
 
-from dualsr_core.__main__ import main  # noqa: E402
+from dualsr_core.__main__ import build_parser, main  # noqa: E402
 from dualsr_core.errors import Cancelled, InputError  # noqa: E402
 from dualsr_core.feedback import Feedback  # noqa: E402
 from dualsr_core.network import weights  # noqa: E402
 from dualsr_core.tools.tiling import Region  # noqa: E402
+from dualsr_core.training.config import TrainConfig  # noqa: E402
 from dualsr_core.training.trainer import train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
-TILE = REPO.parent / "shared" / "data" / "enmap_potsdam" / "enmap_potsdam_tile_64_0.tif"
-# 40 patches of 8 x 8 LR pixels at x2, batches of 4: 10 mini-batches per epoch of 34 good bands.
-SETTINGS = dict(scale=2, epochs=2, batch_size=4, patch_size=8, n_feats=8, n_blocks=1, seed=1, device="cpu",
-                max_patches_per_scene=40, checkpoint_every=3, val_fraction=0.1)
+SAMPLE = REPO / "sample" / "enmap_potsdam.tif"
+# Bands 125-140 of the sample (1-based): 16 bands, of which 130-135 are the six bad bands (bbl = 0,
+# all nodata), so 10 good bands are trained on.
+BANDS = list(range(125, 141))
+GOOD_BANDS = 10
+# Every setting explicit, so that the tests do not move with the defaults: 40 patches of 8 x 8 LR
+# pixels at x2, batches of 4: 10 mini-batches per epoch.
+SETTINGS = dict(scale=2, epochs=2, batch_size=4, patch_size=8, lr=1e-4, n_feats=8, n_blocks=1, n_asfm=2, seed=1,
+                device="cpu", max_patches_per_scene=40, positions_per_scale=24, checkpoint_every=3,
+                val_fraction=0.1, band_window=None, zero_last=False)
 HEADER_FIELDS = ("scale", "training_data", "split", "epochs", "iterations", "wall_seconds", "validation", "band_steps",
                  "seed", "dualsr_version", "n_feats", "n_blocks", "n_asfm", "sha256")
 
-pytestmark = pytest.mark.skipif(not TILE.is_file(), reason="shared real data (../shared/data) absent")
-
 
 @pytest.fixture(scope="module")
-def tile(tmp_path_factory):
-    """Bands 100-139 of the real tile (6 of them flagged bad, bbl = 0), to keep the tests fast."""
+def scene(tmp_path_factory):
+    """BANDS of the real sample with their scales, offsets, band tags and descriptions."""
     import rasterio
 
-    path = tmp_path_factory.mktemp("tile") / TILE.name
-    bands = list(range(101, 141))  # 1-based
-    with rasterio.open(TILE) as src:
-        profile = {**src.profile, "count": len(bands)}
-        with rasterio.open(path, "w", **profile) as dst:
-            dst.write(src.read(bands))
-            dst.scales = tuple(src.scales[b - 1] for b in bands)
-            dst.offsets = tuple(src.offsets[b - 1] for b in bands)
-            for k, b in enumerate(bands, start=1):
+    path = tmp_path_factory.mktemp("scene") / "potsdam.tif"
+    with rasterio.open(SAMPLE) as src:
+        with rasterio.open(path, "w", **{**src.profile, "count": len(BANDS)}) as dst:
+            dst.write(src.read(BANDS))
+            dst.scales = tuple(src.scales[b - 1] for b in BANDS)
+            dst.offsets = tuple(src.offsets[b - 1] for b in BANDS)
+            for k, b in enumerate(BANDS, start=1):
                 dst.update_tags(k, **src.tags(b))
                 dst.set_band_description(k, src.descriptions[b - 1])
     return path
 
 
-def run(tmp, tile, feedback=None, **overrides):
-    return train([tile], tmp / "w.pt", feedback=feedback, **{**SETTINGS, **overrides})
+def run(tmp, scene, feedback=None, **overrides):
+    return train([scene], tmp / "w.pt", feedback=feedback, **{**SETTINGS, **overrides})
 
 
 def final_state(tmp):
@@ -86,12 +92,63 @@ class Script:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, tile):
+def reference(tmp_path_factory, scene):
     tmp = tmp_path_factory.mktemp("reference")
     lines = []
-    result = run(tmp, tile, Feedback(log=lines.append))
+    result = run(tmp, scene, Feedback(log=lines.append))
     return tmp, result, lines
 
+
+# --- one set of defaults ------------------------------------------------------------------------
+
+def test_defaults_are_the_bundled_weights_recipe_and_the_command_line_takes_them():
+    for header in sorted((REPO / "weights").glob("coarsr_x*.json")):
+        header = json.loads(header.read_text())
+        assert (header["n_feats"], header["n_blocks"], header["n_asfm"]) == (
+            TrainConfig.n_feats, TrainConfig.n_blocks, TrainConfig.n_asfm) == (32, 1, 2)
+        assert header["band_window"] == TrainConfig.band_window and header["learning_rate"] == TrainConfig.lr
+        assert header["initialised_from"].endswith("starts as bicubic") and TrainConfig.zero_last
+    x2 = json.loads((REPO / "weights" / "coarsr_x2.json").read_text())
+    assert (x2["patch_size"], x2["batch_size"], x2["epochs_planned"]) == (
+        TrainConfig.patch_size, TrainConfig.batch_size, TrainConfig.epochs)
+
+    args = vars(build_parser().parse_args(["train", "--data", "d", "--scale", "3", "--output", "o.pt"]))
+    renamed = {"resume_from": "resume"}
+    for field in dataclasses.fields(TrainConfig):
+        if field.name not in ("scale", "validation", "band_chunk", "max_patches_per_scene"):
+            assert args[renamed.get(field.name, field.name)] == field.default, field.name
+    flags = vars(build_parser().parse_args(["train", "--data", "d", "--scale", "3", "--output", "o.pt",
+                                            "--no-zero-last", "--band-window", "0"]))
+    assert flags["zero_last"] is False and flags["band_window"] == 0  # 0: all bands (None for train)
+
+
+@pytest.mark.qgis
+def test_qgis_train_takes_the_same_defaults(qgis_processing):
+    from qgis.core import QgsApplication
+
+    algorithm = QgsApplication.processingRegistry().algorithmById("dualsr:train")
+    defaults = {name: algorithm.parameterDefinition(name).defaultValue()
+                for name in ("EPOCHS", "BATCH_SIZE", "PATCH_SIZE", "LEARNING_RATE", "VAL_FRACTION", "DEVICE",
+                             "FEATURES", "BLOCKS", "SEED", "DELETE_WORK")}
+    assert defaults == {"EPOCHS": TrainConfig.epochs, "BATCH_SIZE": TrainConfig.batch_size,
+                        "PATCH_SIZE": TrainConfig.patch_size, "LEARNING_RATE": TrainConfig.lr,
+                        "VAL_FRACTION": TrainConfig.val_fraction, "DEVICE": TrainConfig.device,
+                        "FEATURES": 32, "BLOCKS": 1, "SEED": TrainConfig.seed, "DELETE_WORK": False}
+
+
+def test_settings_are_checked_with_one_sentence_naming_the_parameter(tmp_path, scene):
+    for bad, message in ((dict(scale=5), "SCALE is 5"), (dict(lr=0.0), "LEARNING_RATE is 0.0"),
+                         (dict(epochs=0), "EPOCHS is 0"), (dict(band_steps="x"), "band_steps is 'x'"),
+                         (dict(val_fraction=0.5), "val_fraction is 0.5"), (dict(band_window=0), "band_window is 0"),
+                         (dict(validation=[(scene, (1, 2))]), "Validation window")):
+        with pytest.raises(InputError, match=message):
+            run(tmp_path, scene, **bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing left behind
+    with pytest.raises(TypeError, match="n_feature"):
+        run(tmp_path, scene, n_feature=8)
+
+
+# --- the loop, checkpoints and reports ----------------------------------------------------------
 
 def test_training_reduces_the_loss_and_beats_the_untrained_net(reference):
     from dualsr_core.evaluation.metrics import psnr
@@ -106,6 +163,7 @@ def test_training_reduces_the_loss_and_beats_the_untrained_net(reference):
     dataset = PatchDataset(tmp / "w.work" / "patches.h5")
     (crop,) = dataset.validation()
     dataset.close()
+    assert len(crop["order"]) == GOOD_BANDS
     torch.manual_seed(SETTINGS["seed"])  # the initialisation training starts from
     untrained = CoarSR(CoarSRConfig(scale=2, n_feats=8, n_blocks=1))
     order = crop["order"]
@@ -121,10 +179,11 @@ def test_outputs_weights_header_csv_and_curve(reference):
     assert not model.training and model.config.n_feats == 8
     for field in HEADER_FIELDS:
         assert field in header, field
-    assert header["band_steps"] == "summed" and header["training_data"] == "enmap_potsdam_tile_64_0"
+    assert header["band_steps"] == "summed" and header["training_data"] == "potsdam"
     assert set(header["validation"]) >= {"psnr", "ssim", "sam", "bicubic_psnr"}
     assert header["validation"]["psnr"] == pytest.approx(result["best"]["psnr"])
-    assert "held-out" in header["split"] and "enmap_potsdam_tile_64_0 rows 20-31 cols 20-31" in header["split"]
+    assert "held-out" in header["split"] and "potsdam rows 20-31 cols 20-31" in header["split"]
+    assert header["initialised_from"] == "random (PyTorch default initialisation)"
     assert (tmp / "w.json").is_file()
     rows = list(csv.DictReader(open(tmp / "w.csv", newline="")))
     assert list(rows[0]) == ["epoch", "iteration", "train_loss", "val_psnr", "val_ssim", "val_sam", "bicubic_psnr",
@@ -136,20 +195,21 @@ def test_outputs_weights_header_csv_and_curve(reference):
     assert checkpoint["epoch"] == 2 and checkpoint["batch"] == 0 and len(checkpoint["history"]) == 2
     assert {"model", "optimizer", "scheduler", "rng", "best"} <= set(checkpoint)
     assert any("validation PSNR" in line for line in lines)
+    assert any("The work folder" in line and "patches.h5" in line for line in lines)
 
 
 @pytest.mark.parametrize("cancel_after", [5, 10])
-def test_cancel_then_resume_is_bit_identical(reference, tmp_path, tile, cancel_after):
+def test_cancel_then_resume_is_bit_identical(reference, tmp_path, scene, cancel_after):
     script = Script()
     with pytest.raises(Cancelled, match="resume"):
-        run(tmp_path, tile, Feedback(log=script.log, is_cancelled=lambda: script.count() > cancel_after))
+        run(tmp_path, scene, Feedback(log=script.log, is_cancelled=lambda: script.count() > cancel_after))
     checkpoint = torch.load(tmp_path / "w.work" / "checkpoint.pt", weights_only=True)
     assert checkpoint["iteration"] == cancel_after
     # no finished-looking weights or log beside the destination; the best so far waits in the work
     # folder (none before the first validation)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.work"]
     assert (tmp_path / "w.work" / "w.pt").is_file() == (cancel_after >= 10)
-    result = run(tmp_path, tile)
+    result = run(tmp_path, scene)
     assert result["iterations"] == 20
     ref_tmp = reference[0]
     for ours, theirs in zip(final_state(tmp_path), final_state(ref_tmp)):
@@ -157,7 +217,7 @@ def test_cancel_then_resume_is_bit_identical(reference, tmp_path, tile, cancel_a
     assert csv_rows(tmp_path) == csv_rows(ref_tmp)
 
 
-def test_resume_after_a_crash_restarts_from_the_periodic_checkpoint(reference, tmp_path, tile):
+def test_resume_after_a_crash_restarts_from_the_periodic_checkpoint(reference, tmp_path, scene):
     script = Script()
 
     def progress(_fraction):
@@ -165,31 +225,55 @@ def test_resume_after_a_crash_restarts_from_the_periodic_checkpoint(reference, t
             raise RuntimeError("simulated crash")
 
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(tmp_path, tile, Feedback(log=script.log, progress=progress))
+        run(tmp_path, scene, Feedback(log=script.log, progress=progress))
     assert torch.load(tmp_path / "w.work" / "checkpoint.pt", weights_only=True)["iteration"] == 3
-    run(tmp_path, tile)
+    run(tmp_path, scene)
     for ours, theirs in zip(final_state(tmp_path), final_state(reference[0])):
         assert_states_equal(ours, theirs)
 
 
-def test_rerun_of_a_finished_run_returns_its_result(reference, tmp_path, tile):
+def test_rerun_of_a_finished_run_returns_its_result(reference, tmp_path, scene):
     shutil.copytree(reference[0], tmp_path, dirs_exist_ok=True)
     before = (tmp_path / "w.pt").read_bytes()
-    result = run(tmp_path, tile)
+    result = run(tmp_path, scene)
     assert result["iterations"] == 20 and result["best"] == reference[1]["best"]
     assert (tmp_path / "w.pt").read_bytes() == before
 
 
-def test_a_checkpoint_of_other_settings_is_refused(reference, tmp_path, tile):
+def test_a_checkpoint_of_other_settings_is_refused(reference, tmp_path, scene):
     shutil.copytree(reference[0], tmp_path, dirs_exist_ok=True)
     with pytest.raises(InputError, match="other settings.*lr"):
-        run(tmp_path, tile, lr=3e-4)
+        run(tmp_path, scene, lr=3e-4)
 
+
+def test_a_whole_config_trains_like_its_keyword_arguments(reference, tmp_path, scene):
+    """train(paths, output, TrainConfig(...)) is the same run as the keyword form: the reference's
+    checkpoint is resumed as its own (a finished run, so it returns at once with its result)."""
+    shutil.copytree(reference[0], tmp_path, dirs_exist_ok=True)
+    config = TrainConfig(**SETTINGS)
+    result = train([scene], tmp_path / "w.pt", config)
+    assert result["iterations"] == 20 and result["best"] == reference[1]["best"]
+
+
+def test_per_band_mode_explicit_validation_and_fine_tuning(reference, tmp_path, scene):
+    result = run(tmp_path, scene, band_steps="per_band", max_iterations=2, n_feats=16, delete_work=True,
+                 validation=[(scene, Region(0, 0, 16, 16))], resume_from=reference[0] / "w.pt")
+    assert result["iterations"] == 2 and result["band_steps"] == "per_band"
+    header, _ = weights.read(tmp_path / "w.pt")
+    assert header["band_steps"] == "per_band" and header["n_feats"] == 8  # the fine-tuned file's size rules
+    assert "explicit windows" in header["split"] and "rows 0-15 cols 0-15" in header["split"]
+    assert header["initialised_from"].startswith("fine-tuned from w.pt")
+    rows = list(csv.DictReader(open(tmp_path / "w.csv", newline="")))
+    assert [r["epoch"] for r in rows] == ["0.2"]  # stopped after 2 of 10 mini-batches
+    assert not (tmp_path / "w.work").exists()  # delete_work
+
+
+# --- the step and the network it starts from ----------------------------------------------------
 
 def test_summed_steps_do_not_depend_on_the_band_chunk():
     from dualsr_core.network.model import CoarSR, CoarSRConfig
     from dualsr_core.training.patches import Batch
-    from dualsr_core.training.trainer import _band_stepper, _Step
+    from dualsr_core.training.step import BandStepper, OptimisationStep
 
     rng = np.random.default_rng(0)
     bands = 9
@@ -200,7 +284,7 @@ def test_summed_steps_do_not_depend_on_the_band_chunk():
         torch.manual_seed(0)
         model = CoarSR(CoarSRConfig(scale=2, n_feats=8, n_blocks=1))
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        step = _Step(torch, _band_stepper(torch, model), None, optimizer, 6, 2, torch.device("cpu"), mode, chunk, False)
+        step = OptimisationStep(BandStepper(model), None, optimizer, 6, 2, torch.device("cpu"), mode, chunk, False)
         loss = step(batch)
         results.append((loss, {k: v.clone() for k, v in model.state_dict().items()}))
     (loss1, state1), *summed, (loss_pb, state_pb) = results
@@ -212,36 +296,74 @@ def test_summed_steps_do_not_depend_on_the_band_chunk():
     assert any(not torch.equal(state_pb[k], state1[k]) for k in state1)
 
 
-def test_per_band_mode_explicit_validation_and_fine_tuning(reference, tmp_path, tile):
-    result = run(tmp_path, tile, band_steps="per_band", max_iterations=2, n_feats=16,
-                 validation=[(tile, Region(0, 0, 16, 16))],
-                 resume_from=reference[0] / "w.pt")
-    assert result["iterations"] == 2 and result["band_steps"] == "per_band"
-    header, _ = weights.read(tmp_path / "w.pt")
-    assert header["band_steps"] == "per_band" and header["n_feats"] == 8  # the fine-tuned file's size rules
-    assert "explicit windows" in header["split"] and "rows 0-15 cols 0-15" in header["split"]
-    assert header["initialised_from"].startswith("fine-tuned from w.pt")
-    rows = list(csv.DictReader(open(tmp_path / "w.csv", newline="")))
-    assert [r["epoch"] for r in rows] == ["0.2"]  # stopped after 2 of 10 mini-batches
+def test_a_step_on_a_band_window_trains_only_on_those_bands():
+    """The loss of a windowed step is the mean L1 over the window's bands of the network's output,
+    computed here band by band through the model itself with the PIL bicubic skip of tools/resize."""
+    from dualsr_core.network.model import CoarSR, CoarSRConfig
+    from dualsr_core.network.partition import neighbour_table
+    from dualsr_core.tools.resize import resize
+    from dualsr_core.training.patches import Batch
+    from dualsr_core.training.step import BandStepper, OptimisationStep, band_window
+
+    rng = np.random.default_rng(1)
+    bands, window = 7, (2, 5)
+    batch = Batch(rng.random((2, bands, 6, 6), dtype=np.float32), rng.random((2, bands, 12, 12), dtype=np.float32),
+                  np.ones(bands, bool), np.arange(bands)[::-1].copy())
+    torch.manual_seed(0)
+    model = CoarSR(CoarSRConfig(scale=2, n_feats=8, n_blocks=1))
+    expected, state = [], None
+    table = neighbour_table(batch.order)
+    with torch.no_grad():
+        for i in range(*window):
+            band = batch.order[i]
+            lr = torch.from_numpy(batch.lr)
+            skip = torch.from_numpy(resize(batch.lr[:, band], (12, 12), method="pil").astype(np.float32))
+            y, state = model(lr[:, band:band + 1], lr[:, table[i, 0]], lr[:, table[i, 1]], skip[:, None], state)
+            expected.append((y[:, 0] - torch.from_numpy(batch.hr[:, band])).abs().mean().item())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    step = OptimisationStep(BandStepper(model), None, optimizer, 6, 2, torch.device("cpu"), "per_band", 1, False)
+    assert step(batch, window) == pytest.approx(np.mean(expected), rel=1e-5)
+
+    config = TrainConfig(scale=2, seed=4, band_window=3)
+    starts = {band_window(config, it, 10) for it in range(50)}
+    assert all(w[1] - w[0] == 3 and 0 <= w[0] <= 7 for w in starts) and len(starts) > 3
+    assert band_window(config, 7, 10) == band_window(TrainConfig(scale=4, seed=4, band_window=3), 7, 10)
+    assert band_window(config, 7, 3) is None and band_window(TrainConfig(scale=2, band_window=None), 7, 10) is None
 
 
-def test_command_line_train_and_error(tmp_path, tile, capsys):
-    args = ["train", "--data", str(tile), "--scale", "2", "--output", str(tmp_path / "cli.pt"), "--epochs", "1",
-            "--batch-size", "4", "--patch-size", "8", "--n-feats", "8", "--n-blocks", "1", "--device", "cpu",
-            "--max-iterations", "1", "--validation", f"{tile}:16,0,16,16"]
+def test_zero_last_starts_as_the_bicubic_skip():
+    from dualsr_core.training.step import initial_model
+
+    model, source = initial_model(TrainConfig(scale=2, n_feats=8, n_blocks=1, zero_last=True), Feedback())
+    x, g = torch.rand(2, 1, 6, 6), torch.rand(2, 3, 6, 6)
+    bic = torch.rand(2, 1, 12, 12)
+    y, _ = model(x, g, g, bic)
+    assert torch.equal(y, bic) and "starts as bicubic" in source
+    (y - 1).abs().mean().backward()  # and it can leave zero: g gets a gradient
+    assert model.last.parametrizations.weight.original0.grad.abs().sum() > 0
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+def test_command_line_train_and_error(tmp_path, scene, capsys):
+    args = ["train", "--data", str(scene), "--scale", "2", "--output", str(tmp_path / "cli.pt"), "--epochs", "1",
+            "--batch-size", "4", "--patch-size", "8", "--n-feats", "8", "--device", "cpu",
+            "--max-iterations", "1", "--validation", f"{scene}:16,0,16,16", "--band-window", "4"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert f"OUTPUT_WEIGHTS:\t{tmp_path / 'cli.pt'}" in out and "Best validation PSNR" in out
-    assert weights.read(tmp_path / "cli.pt")[0]["iterations"] == 1
+    header = weights.read(tmp_path / "cli.pt")[0]
+    assert header["iterations"] == 1 and header["band_window"] == 4 and header["n_blocks"] == TrainConfig.n_blocks
+    assert header["initialised_from"].endswith("starts as bicubic")  # the default zero_last
     assert main(["train", "--data", str(tmp_path / "missing"), "--scale", "2", "--output", str(tmp_path / "x.pt")]) == 1
     assert "Error: Training data" in capsys.readouterr().err and not (tmp_path / "x.work").exists()
 
 
 @pytest.mark.slow
-def test_distributed_two_cpu_processes(tmp_path, tile):
+def test_distributed_two_cpu_processes(tmp_path, scene):
     """torchrun with 2 gloo processes: both share every batch; rank 0 writes the files."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-               "dualsr_core", "train", "--data", str(tile), "--scale", "2", "--output", str(tmp_path / "d.pt"),
+               "dualsr_core", "train", "--data", str(scene), "--scale", "2", "--output", str(tmp_path / "d.pt"),
                "--epochs", "1", "--batch-size", "2", "--patch-size", "8", "--n-feats", "8", "--n-blocks", "1",
                "--device", "cpu", "--max-iterations", "3"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -249,18 +371,3 @@ def test_distributed_two_cpu_processes(tmp_path, tile):
     assert done.returncode == 0, done.stderr[-3000:]
     header, _ = weights.read(tmp_path / "d.pt")
     assert header["iterations"] == 3 and header["batch_size"] == 4
-
-
-def test_zero_last_starts_as_the_bicubic_skip():
-    from types import SimpleNamespace
-
-    from dualsr_core.training.trainer import _initial_model
-
-    cfg = SimpleNamespace(resume_from=None, scale=2, n_feats=8, n_blocks=1, n_asfm=2, zero_last=True)
-    model, source = _initial_model(torch, cfg, Feedback())
-    x, g = torch.rand(2, 1, 6, 6), torch.rand(2, 3, 6, 6)
-    bic = torch.rand(2, 1, 12, 12)
-    y, _ = model(x, g, g, bic)
-    assert torch.equal(y, bic) and "starts as bicubic" in source
-    (y - 1).abs().mean().backward()  # and it can leave zero: g gets a gradient
-    assert model.last.parametrizations.weight.original0.grad.abs().sum() > 0

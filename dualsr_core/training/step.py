@@ -1,0 +1,158 @@
+"""One optimisation step of CoarSR on a mini-batch, and the network it starts from.
+
+One mini-batch holds patches of one scene. The network walks the scene's good bands in processing
+order (bad bands are neither targets nor neighbours; the neighbour table comes from
+`partition.neighbour_table(order)`), carrying the feature state from band to band, detached
+(truncated back-propagation of length 1), and predicts each band as a residual over the PIL
+bicubic upsampling of the LR band (`resize.skip_matrices`). The loss is L1.
+
+Two ways to step (`band_steps`):
+* "per_band": one Adam step per band, as the reference code: zero the gradients, forward band i
+  with the state, back-propagate its L1 loss, step, carry the detached state.
+* "summed" (default): the state-independent part of the network runs batched over a chunk of
+  bands, the state recursion runs band after band (detached), and the mean over bands of the
+  per-band L1 losses is back-propagated chunk by chunk (gradients accumulate; chunking changes
+  nothing since no gradient crosses bands), then one Adam step per mini-batch. It batches bands
+  where that pays (GPUs); on a 2-core CPU both modes cost the same per mini-batch (measured).
+
+Only reached after `require_torch()`.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..feedback import Feedback
+from ..network import partition
+from ..network.model import CoarSR, CoarSRConfig, add_weight_norm
+from ..network.weights import read
+from ..tools import resize
+from .config import TrainConfig
+
+
+def initial_model(config: TrainConfig, feedback: Feedback) -> tuple[CoarSR, str]:
+    """The weight-normed network training starts from, and how it was initialised (for the header).
+
+    A fresh network of the configured size draws from torch's global generator (seed it first);
+    with `resume_from` the file's network size rules."""
+    if not config.resume_from:
+        model = CoarSR(CoarSRConfig(scale=config.scale, n_feats=config.n_feats, n_blocks=config.n_blocks,
+                                    n_asfm=config.n_asfm), weight_normed=True)
+        if not config.zero_last:
+            return model, "random (PyTorch default initialisation)"
+        with torch.no_grad():
+            model.last.parametrizations.weight.original0.zero_()  # g of w = g v / |v|
+            model.last.bias.zero_()
+        return model, "random (PyTorch default initialisation), last convolution zero: starts as bicubic"
+    header, state = read(config.resume_from, expected_scale=config.scale)
+    size = CoarSRConfig(scale=int(header["scale"]), n_feats=int(header["n_feats"]),
+                        n_blocks=int(header["n_blocks"]), n_asfm=int(header["n_asfm"]))
+    if (size.n_feats, size.n_blocks, size.n_asfm) != (config.n_feats, config.n_blocks, config.n_asfm):
+        feedback.log(f"Fine-tuning keeps the network size of {config.resume_from}: {size.n_feats} features, "
+                     f"{size.n_blocks} blocks, {size.n_asfm} ASFMs.")
+    model = CoarSR(size, weight_normed=False)
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    return add_weight_norm(model), f"fine-tuned from {Path(config.resume_from).name} (sha256 {header['sha256'][:12]})"
+
+
+class BandStepper(torch.nn.Module):
+    """Runs a chunk of consecutive bands through a CoarSR; DistributedDataParallel wraps this module,
+    so a step must go through its forward."""
+
+    def __init__(self, model: CoarSR):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, g2, g3, bic, state):
+        """x (B,k,p,p), g2/g3 (B,k,3,p,p), bic (B,k,P,P), state (B,F,p,p) or None -> (B,k,P,P), state."""
+        b, k, p, q = x.shape
+        flat = lambda t: t.transpose(0, 1).reshape(k * b, -1, *t.shape[-2:])  # noqa: E731 band-major
+        f, head = self.model.features(flat(x), flat(g2), flat(g3))
+        f = f.view(k, b, *f.shape[1:])
+        states = []
+        for j in range(k):  # the recurrence, with the state detached between bands
+            state = self.model.fuse(f[j], None if state is None else state.detach())
+            states.append(state)
+        y = self.model.reconstruct(torch.cat(states) + head, flat(bic))
+        return y.view(k, b, *y.shape[-2:]).transpose(0, 1), state
+
+
+def auto_chunk(device: torch.device, batch_size: int, n_feats: int, patch_size: int) -> int:
+    """Bands per batched pass. CPU: feature maps of about 2 MiB, i.e. one band for realistic sizes
+    (measured on 2 cores, F=32, batch 16, 32 px: 1 band 35.5 s per mini-batch of 218 bands,
+    2 bands 38 s, 4 bands 50 s: bigger passes leave the caches); tiny test nets get several.
+    CUDA: as many as about 30% of the free memory holds (about 80 saved feature maps per band)."""
+    band_map = batch_size * n_feats * patch_size * patch_size * 4
+    if device.type != "cuda":
+        return max(1, (2 << 20) // band_map)
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(max(1, min(64, 0.3 * free // (80 * band_map))))
+
+
+def band_window(config: TrainConfig, iteration: int, bands: int) -> tuple[int, int] | None:
+    """The run of consecutive bands that mini-batch `iteration` trains on, from (seed, iteration)
+    alone; None for all bands."""
+    if not config.band_window or config.band_window >= bands:
+        return None
+    start = int(np.random.default_rng((config.seed, 2, iteration)).integers(0, bands - config.band_window + 1))
+    return start, start + config.band_window
+
+
+class OptimisationStep:
+    """One optimisation step on a mini-batch (see the module docstring for the two modes).
+
+    Args:
+        module: the BandStepper, or the DistributedDataParallel wrapping it.
+        ddp: that DistributedDataParallel, or None in a single process.
+        optimizer: steps the network's parameters.
+        patch_size, scale: the LR patch side and the scale (for the skip matrices).
+        device: where the batch goes.
+        mode: 'summed' or 'per_band'.
+        chunk: bands per pass in 'summed' mode (1 in 'per_band' mode).
+        amp: bf16 autocast (CUDA only).
+    """
+
+    def __init__(self, module, ddp, optimizer, patch_size: int, scale: int, device: torch.device, mode: str,
+                 chunk: int, amp: bool):
+        self.module, self.ddp, self.optimizer = module, ddp, optimizer
+        self.device, self.mode, self.amp = device, mode, amp and device.type == "cuda"
+        self.chunk = 1 if mode == "per_band" else int(chunk)
+        self.wy, self.wxt = (torch.from_numpy(m).to(device) for m in resize.skip_matrices(patch_size, patch_size,
+                                                                                           scale))
+        self.loss = torch.nn.L1Loss()
+
+    def __call__(self, batch, window: tuple[int, int] | None = None) -> float:
+        """Train on the bands of `batch.order[window[0]:window[1]]` (default all); returns the mean L1."""
+        lr = torch.from_numpy(np.ascontiguousarray(batch.lr)).to(self.device)
+        hr = torch.from_numpy(np.ascontiguousarray(batch.hr)).to(self.device)
+        order = torch.as_tensor(batch.order, device=self.device)
+        table = torch.as_tensor(partition.neighbour_table(batch.order), device=self.device)
+        first, end = window or (0, len(batch.order))
+        n = end - first
+        state, total = None, 0.0
+        if self.mode == "summed":
+            self.optimizer.zero_grad(set_to_none=True)
+        for start in range(first, end, self.chunk):
+            stop = min(end, start + self.chunk)
+            if self.mode == "per_band":
+                self.optimizer.zero_grad(set_to_none=True)
+            last = stop == end or self.mode == "per_band"
+            sync = self.ddp.no_sync() if (self.ddp is not None and not last) else contextlib.nullcontext()
+            with sync:
+                x = lr[:, order[start:stop]]
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                    y, state = self.module(x, lr[:, table[start:stop, 0]], lr[:, table[start:stop, 1]],
+                                           self.wy @ x @ self.wxt, state)
+                loss = self.loss(y.float(), hr[:, order[start:stop]])
+                weighted = loss * ((stop - start) / n) if self.mode == "summed" else loss
+                weighted.backward()
+            if self.mode == "per_band":
+                self.optimizer.step()
+            state = state.detach()
+            total += loss.item() * (stop - start)
+        if self.mode == "summed":
+            self.optimizer.step()
+        return total / n
