@@ -36,6 +36,7 @@ from ..errors import InputError, MissingDependencyError
 from ..feedback import Feedback
 from ..io.atomic import atomic_path, prepare_folder, refuse_inputs
 from ..io.raster import RasterReader, grids_match
+from ..tools.checks import positive_number
 from ..tools.tiling import Region, plan_tiles
 from . import metrics
 
@@ -70,8 +71,10 @@ def evaluate(reference_path: str | os.PathLike, result_path: str | os.PathLike, 
         OUTPUT_CSV, OUTPUT_HTML and OUTPUT_PLOT (the written paths, or None).
     """
     feedback = feedback or Feedback()
-    data_range = _positive(data_range, "DATA_RANGE", "the reflectance span, 1.0 for reflectance in 0..1")
-    scale = None if scale is None else _positive(scale, "SCALE", "the super-resolution factor, e.g. 4")
+    data_range = positive_number(data_range, "DATA_RANGE", "the reflectance span, 1.0 for reflectance in 0..1",
+                                 InputError)
+    if scale is not None:
+        scale = positive_number(scale, "SCALE", "the super-resolution factor, e.g. 4", InputError)
     if int(tile_size) < 1:
         raise InputError(f"TILE_SIZE must be at least 1 pixel, got {tile_size}.")
     if output_plot:
@@ -394,16 +397,6 @@ def _require_matplotlib() -> None:
     except ImportError as exc:
         raise MissingDependencyError(f"OUTPUT_PLOT needs matplotlib, which is not importable ({exc}). Install "
                                      "matplotlib into the Python that runs QGIS, or leave OUTPUT_PLOT empty.") from exc
-
-
-def _positive(value, name: str, meaning: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not (math.isfinite(number) and number > 0):
-        raise InputError(f"{name} must be a positive number ({meaning}), got {value!r}.")
-    return number
 
 
 def _crs_name(crs) -> str:

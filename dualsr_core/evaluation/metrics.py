@@ -19,10 +19,10 @@ a whole in float64.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy import ndimage
+
+from ..tools.checks import positive_number
 
 # PSNR for identical images (MSE = 0), the value returned by the reference eval.py.
 PSNR_IDENTICAL = 100.0
@@ -64,22 +64,6 @@ def _check_pair(ref: np.ndarray, est: np.ndarray, mask: np.ndarray | None
     if not mask.any():
         raise ValueError("mask marks no pixel as valid.")
     return ref, est, mask
-
-
-def _check_positive(value: float, name: str) -> float:
-    """Return ``value`` as a float after checking that it is finite and positive.
-
-    Args:
-        value: The number to check.
-        name: Parameter name used in the error message.
-
-    Returns:
-        ``value`` as a Python float.
-    """
-    if not (isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value)
-            and value > 0):
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}.")
-    return float(value)
 
 
 def _band(cube: np.ndarray, index: int, mask: np.ndarray | None) -> np.ndarray:
@@ -147,7 +131,7 @@ def psnr(ref: np.ndarray, est: np.ndarray, *, data_range: float,
         PSNR in dB.
     """
     ref, est, mask = _check_pair(ref, est, mask)
-    data_range = _check_positive(data_range, "data_range")
+    data_range = positive_number(data_range, "data_range")
     # Every band has the same number of valid pixels, so the cube MSE is the mean band MSE.
     mse = np.mean(_band_mse(ref, est, mask))
     return float(_psnr_from_mse(np.asarray(mse), data_range))
@@ -167,7 +151,7 @@ def psnr_per_band(ref: np.ndarray, est: np.ndarray, *, data_range: float,
         (L,) float64 array of PSNRs in dB.
     """
     ref, est, mask = _check_pair(ref, est, mask)
-    data_range = _check_positive(data_range, "data_range")
+    data_range = positive_number(data_range, "data_range")
     return _psnr_from_mse(_band_mse(ref, est, mask), data_range)
 
 
@@ -244,7 +228,7 @@ def ssim(ref: np.ndarray, est: np.ndarray, *, data_range: float,
         Mean SSIM, 1.0 for identical images.
     """
     ref, est, mask = _check_pair(ref, est, mask)
-    data_range = _check_positive(data_range, "data_range")
+    data_range = positive_number(data_range, "data_range")
     height, width = ref.shape[1:]
     if height < SSIM_WINDOW or width < SSIM_WINDOW:
         raise ValueError(
@@ -372,7 +356,7 @@ def ergas(ref: np.ndarray, est: np.ndarray, *, scale: float,
         ERGAS (lower is better, 0 for identical images).
     """
     ref, est, mask = _check_pair(ref, est, mask)
-    scale = _check_positive(scale, "scale")
+    scale = positive_number(scale, "scale")
     mse = _band_mse(ref, est, mask)
     means = np.array([_band(ref, b, mask).mean() for b in range(ref.shape[0])])
     usable = means != 0

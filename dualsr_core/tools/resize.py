@@ -23,6 +23,8 @@ import math
 import numpy as np
 from scipy import sparse
 
+from .checks import positive_integer, positive_number
+
 METHODS = ("matlab", "pil")
 
 # Elements per working block in apply_weights: bounds the float64 temporaries (about 32 MiB each)
@@ -45,37 +47,6 @@ def _cubic(x: np.ndarray) -> np.ndarray:
     inner = 1.5 * ax3 - 2.5 * ax2 + 1.0
     outer = -0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0
     return np.where(ax <= 1.0, inner, np.where(ax < 2.0, outer, 0.0))
-
-
-def _check_length(value: int, name: str) -> int:
-    """Return ``value`` as an int after checking that it is a positive integer.
-
-    Args:
-        value: The length to check.
-        name: Parameter name used in the error message.
-
-    Returns:
-        ``value`` as a Python int.
-    """
-    is_integer = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-    if not is_integer or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
-
-
-def _check_scale(scale: float) -> float:
-    """Return ``scale`` as a float after checking that it is finite and positive.
-
-    Args:
-        scale: The scale factor to check.
-
-    Returns:
-        ``scale`` as a Python float.
-    """
-    if not (isinstance(scale, (int, float, np.integer, np.floating)) and math.isfinite(scale)
-            and scale > 0):
-        raise ValueError(f"scale must be a finite positive number, got {scale!r}.")
-    return float(scale)
 
 
 def _to_csr(weights: np.ndarray, indices: np.ndarray, in_len: int) -> sparse.csr_matrix:
@@ -122,9 +93,9 @@ def matlab_weights(
     Returns:
         (out_len, in_len) CSR matrix whose rows sum to 1.
     """
-    in_len = _check_length(in_len, "in_len")
-    out_len = _check_length(out_len, "out_len")
-    scale = out_len / in_len if scale is None else _check_scale(scale)
+    in_len = positive_integer(in_len, "in_len")
+    out_len = positive_integer(out_len, "out_len")
+    scale = out_len / in_len if scale is None else positive_number(scale, "scale")
     stretch = scale if (scale < 1.0 and antialias) else 1.0
     kernel_width = 4.0 / stretch
     centre = (np.arange(out_len) + 0.5) / scale - 0.5
@@ -156,8 +127,8 @@ def pil_weights(in_len: int, out_len: int) -> sparse.csr_matrix:
     Returns:
         (out_len, in_len) CSR matrix whose rows sum to 1.
     """
-    in_len = _check_length(in_len, "in_len")
-    out_len = _check_length(out_len, "out_len")
+    in_len = positive_integer(in_len, "in_len")
+    out_len = positive_integer(out_len, "out_len")
     ratio = in_len / out_len
     stretch = max(ratio, 1.0)
     support = 2.0 * stretch
@@ -308,8 +279,8 @@ def resize(array: np.ndarray, out_shape: tuple[int, int], method: str = "matlab"
         raise ValueError(f"array must have at least 2 dimensions (..., H, W), got {data.shape}.")
     if len(out_shape) != 2:
         raise ValueError(f"out_shape must be (height, width), got {out_shape!r}.")
-    out_h = _check_length(out_shape[0], "out_shape[0]")
-    out_w = _check_length(out_shape[1], "out_shape[1]")
+    out_h = positive_integer(out_shape[0], "out_shape[0]")
+    out_w = positive_integer(out_shape[1], "out_shape[1]")
     height, width = data.shape[-2:]
     return apply_weights(
         data, weights_for(method, height, out_h), weights_for(method, width, out_w)
@@ -333,7 +304,7 @@ def imresize(array: np.ndarray, scale: float, method: str = "matlab") -> np.ndar
     data = np.asarray(array)
     if data.ndim < 2:
         raise ValueError(f"array must have at least 2 dimensions (..., H, W), got {data.shape}.")
-    scale = _check_scale(scale)
+    scale = positive_number(scale, "scale")
     height, width = data.shape[-2:]
     out_h, out_w = math.ceil(height * scale), math.ceil(width * scale)
     return apply_weights(

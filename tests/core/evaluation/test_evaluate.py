@@ -153,9 +153,9 @@ def test_mismatched_grids_raise_a_clear_error(make_raster, pair, change, message
 
 def test_bad_parameters_raise_input_errors(pair):
     _, _, ref_path, res_path = pair
-    with pytest.raises(InputError, match="DATA_RANGE must be a positive number"):
+    with pytest.raises(InputError, match="DATA_RANGE must be a finite positive number"):
         evaluate(ref_path, res_path, data_range=0)
-    with pytest.raises(InputError, match="SCALE must be a positive number"):
+    with pytest.raises(InputError, match="SCALE must be a finite positive number"):
         evaluate(ref_path, res_path, scale=-2)
 
 
