@@ -1,5 +1,6 @@
 """Training on 2 processes (torchrun, gloo on the CPU) on a synthetic hyperspectral scene: the weights
-written load with the project's loader and beat the untrained network on the held-out window."""
+written load with the project's loader and beat the untrained network (which equals bicubic) on the
+held-out window."""
 from __future__ import annotations
 
 import os
@@ -57,7 +58,8 @@ def test_torchrun_two_processes_write_weights_that_beat_the_untrained_network(tm
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
                "dualsr_core", "train", "--data", str(scene), "--scale", "2", "--output", str(output),
                "--epochs", "3", "--batch-size", "4", "--patch-size", "8", "--n-feats", "8", "--n-blocks", "1",
-               "--lr", "5e-4", "--device", "cpu", "--seed", str(SEED), "--validation", f"{scene}:{window}"]
+               "--lr", "5e-4", "--device", "cpu", "--seed", str(SEED), "--validation", f"{scene}:{window}",
+               "--zero-last"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -70,9 +72,15 @@ def test_torchrun_two_processes_write_weights_that_beat_the_untrained_network(tm
     dataset = PatchDataset(output.with_name("ddp.work") / "patches.h5")
     (crop,) = dataset.validation()
     dataset.close()
-    torch.manual_seed(SEED)  # the initialisation training starts from (rank 0's, broadcast by DDP)
-    untrained = fold_weight_norm(CoarSR(CoarSRConfig(scale=2, n_feats=8, n_blocks=1), weight_normed=True))
-    before, after = run_engine(untrained, crop), run_engine(model, crop)
+    # The network training starts from (rank 0's, broadcast by DDP): seeded, the last convolution at
+    # zero (--zero-last), so that it outputs the bicubic skip and the bar to beat is bicubic.
+    assert "starts as bicubic" in header["initialised_from"]
+    torch.manual_seed(SEED)
+    untrained = CoarSR(CoarSRConfig(scale=2, n_feats=8, n_blocks=1), weight_normed=True)
+    with torch.no_grad():
+        untrained.last.parametrizations.weight.original0.zero_()
+        untrained.last.bias.zero_()
+    before, after = run_engine(fold_weight_norm(untrained), crop), run_engine(model, crop)
     print(f"validation PSNR: untrained {before:.2f} dB, trained on 2 processes {after:.2f} dB")
-    assert after > before + 1.0, (before, after)
+    assert after > before + 0.3, (before, after)  # measured: +0.6 dB after 2 of the 3 epochs
     assert after == pytest.approx(header["validation"]["psnr"], abs=0.01)  # the trainer's own validation agrees
