@@ -9,6 +9,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ..dualsr_core.options import DEGRADE_TILE
 from ..provider.compat import NUMBER_INTEGER
 from .base import DualSRAlgorithm
 from .superres_base import SCALES, name_loaded_result
@@ -48,7 +49,7 @@ class DegradeAlgorithm(DualSRAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(self.SCALE, self.tr("Scale factor"), options=SCALES,
                                                      defaultValue="2", usesStaticStrings=True))
         self.addParameter(self.adv(QgsProcessingParameterNumber(self.TILE_SIZE, self.tr("Tile size (output pixels)"),
-                                                                NUMBER_INTEGER, defaultValue=256, minValue=8)))
+                                                                NUMBER_INTEGER, defaultValue=DEGRADE_TILE, minValue=8)))
         self.addParameter(self.adv(QgsProcessingParameterBoolean(self.OUTPUT_FLOAT,
                                                                  self.tr("Write float32 reflectance"), False)))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Low-resolution raster")))

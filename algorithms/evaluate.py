@@ -10,11 +10,10 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ..dualsr_core.options import EVALUATE_TILE
 from ..provider.compat import NUMBER_DOUBLE, NUMBER_INTEGER
 from .base import DualSRAlgorithm
 from .superres_base import SCALES
-
-DEFAULT_TILE = 256
 
 
 class EvaluateAlgorithm(DualSRAlgorithm):
@@ -71,7 +70,7 @@ class EvaluateAlgorithm(DualSRAlgorithm):
         scale.setHelp(self.tr("The factor the result was super-resolved by; only ERGAS uses it."))
         self.addParameter(scale)
         tile = QgsProcessingParameterNumber(self.TILE_SIZE, self.tr("Tile size (pixels)"), NUMBER_INTEGER,
-                                            defaultValue=DEFAULT_TILE, minValue=16, maxValue=4096)
+                                            defaultValue=EVALUATE_TILE, minValue=16, maxValue=4096)
         tile.setHelp(self.tr("Side of the block of pixels read at once; the metrics do not depend on it."))
         self.addParameter(self.adv(tile))
         self.addParameter(QgsProcessingParameterFileDestination(

@@ -14,15 +14,17 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ..dualsr_core import options
 from ..provider.compat import NUMBER_INTEGER
 from .base import DualSRAlgorithm
 
-SCALES = ["2", "3", "4", "8"]
-DEVICES = ["auto", "cpu", "cuda"]
-PRECISIONS = ["auto", "fp32", "bf16"]
-BAD_BAND_MODES = ["nodata", "bicubic"]
-SCHEDULES = ["auto", "band", "batched"]
-DEFAULT_TILE = 128
+# The core's choices (dualsr_core/options.py), as the strings QGIS enums offer.
+SCALES = [str(scale) for scale in options.SCALES]
+DEVICES = list(options.DEVICES)
+PRECISIONS = list(options.PRECISIONS)
+BAD_BAND_MODES = list(options.BAD_BAND_MODES)
+SCHEDULES = list(options.SCHEDULES)
+DEFAULT_TILE = options.DEFAULT_TILE
 RESULT_LABELS = {"coarse": "Coarse", "fine": "Fine", "dualsr": "DualSR", "degrade": "Degraded"}
 
 

@@ -15,6 +15,7 @@ import threading
 from .batch.cli import add_batch_parser
 from .errors import DualSRError
 from .feedback import Feedback
+from .options import DEVICES, SCALES
 
 
 def _print(message: str) -> None:
@@ -44,7 +45,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                                           "Rerun the same command to resume from the checkpoint in the work folder.")
     p.add_argument("--data", nargs="+", required=True, metavar="FOLDER_OR_FILE",
                    help="scene files or folders searched recursively (.tif .tiff .vrt .mat, ENVI .img/.dat with .hdr)")
-    p.add_argument("--scale", type=int, required=True, choices=(2, 3, 4, 8))
+    p.add_argument("--scale", type=int, required=True, choices=SCALES)
     p.add_argument("--output", required=True, help="weights file to write (.pt)")
     p.add_argument("--epochs", type=int, default=D.epochs)
     p.add_argument("--batch-size", type=int, default=D.batch_size)
@@ -53,7 +54,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--n-feats", type=int, default=D.n_feats)
     p.add_argument("--n-blocks", type=int, default=D.n_blocks)
     p.add_argument("--n-asfm", type=int, default=D.n_asfm)
-    p.add_argument("--device", default=D.device, choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default=D.device, choices=DEVICES)
     p.add_argument("--resume", default=None, metavar="WEIGHTS", help="weights file to fine-tune from")
     p.add_argument("--seed", type=int, default=D.seed)
     p.add_argument("--max-iterations", type=int, default=D.max_iterations, help="stop after this many mini-batches")

@@ -36,11 +36,11 @@ from ..errors import InputError, MissingDependencyError
 from ..feedback import Feedback
 from ..io.atomic import atomic_path, prepare_folder, refuse_inputs
 from ..io.raster import RasterReader, grids_match
+from ..options import EVALUATE_TILE
 from ..tools.checks import positive_number
 from ..tools.tiling import Region, plan_tiles
 from . import metrics
 
-DEFAULT_TILE = 256
 # Context each tile is read with: half the SSIM window.
 HALO = metrics.SSIM_WINDOW // 2
 METRIC_NAMES = ("PSNR", "SSIM", "SAM", "ERGAS", "RMSE", "CC")
@@ -48,7 +48,7 @@ _SAME_GRID_HINT = "evaluate a result against the high-resolution raster it shoul
 
 
 def evaluate(reference_path: str | os.PathLike, result_path: str | os.PathLike, *, data_range: float = 1.0,
-             scale: float | None = None, tile_size: int = DEFAULT_TILE, output_csv: str | os.PathLike | None = None,
+             scale: float | None = None, tile_size: int = EVALUATE_TILE, output_csv: str | os.PathLike | None = None,
              output_html: str | os.PathLike | None = None, output_plot: str | os.PathLike | None = None,
              feedback: Feedback | None = None) -> dict:
     """Compare a result raster with a reference raster on the same grid, tile by tile.

@@ -17,11 +17,11 @@ import time
 import numpy as np
 import torch
 
+from ..options import PRECISIONS, SCHEDULES
 from ..tools import resize
 from .allocator import outside_heap
 from .fused import PreparedCoarSR
 
-SCHEDULES = ("auto", "band", "batched")
 CPU_BATCH_BYTES = 512 * 2**20
 # The batched schedule must beat band by band by this factor to be chosen, since it holds several
 # bands' feature maps. On this project's CPU the two run within a few percent, yet in some processes
@@ -29,7 +29,6 @@ CPU_BATCH_BYTES = 512 * 2**20
 # memory was 20% higher for no gain. On GPUs batching is expected to win by far more (unmeasured).
 BATCHED_MIN_SPEEDUP = 1.5
 CALIBRATION_REPEATS = 3
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def cpu_has_fast_bf16() -> bool:

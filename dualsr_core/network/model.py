@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
-SCALES = (2, 3, 4, 8)
+from ..options import SCALES
 
 
 @dataclass(frozen=True)

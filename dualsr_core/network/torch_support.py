@@ -10,8 +10,8 @@ import os
 import sys
 
 from ..errors import InputError, MissingDependencyError
+from ..options import DEVICES
 
-DEVICES = ("auto", "cpu", "cuda")
 _INSTALL_HINT = (
     "In QGIS use Plugins > DualSR > Install PyTorch...; from a shell run "
     "'python3 <plugin folder>/installer/install.py' with the Python that runs QGIS ({python}), "

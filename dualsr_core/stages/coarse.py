@@ -21,12 +21,10 @@ from ..io.style import write_default_style
 from ..network import partition
 from ..network.allocator import outside_heap, release_free_memory, reuse_large_blocks
 from ..network.torch_support import require_torch, select_device
+from ..options import BAD_BAND_MODES, DEFAULT_TILE
 from ..tools.nodata import fill_invalid
 from ..tools.pipeline import BackgroundWriter, prefetch
 from ..tools.tiling import Region, plan_tiles
-
-DEFAULT_TILE = 128
-BAD_BAND_MODES = ("nodata", "bicubic")
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,14 @@ from ..feedback import Feedback
 from ..io.atomic import refuse_inputs
 from ..io.raster import RasterReader, RasterWriter
 from ..io.style import write_default_style
+from ..options import DEGRADE_TILE
 from ..tools import resize
 from ..tools.nodata import spread_invalid
 from ..tools.tiling import Region, window_grid
 
-DEFAULT_TILE = 256  # output pixels per tile side
-
 
 def degrade(input_path: str | os.PathLike, output_path: str | os.PathLike, scale: int,
-            tile_size: int = DEFAULT_TILE, output_float: bool = False, feedback: Feedback | None = None) -> dict:
+            tile_size: int = DEGRADE_TILE, output_float: bool = False, feedback: Feedback | None = None) -> dict:
     """Write imresize(input, 1/scale) with pixel size x scale; returns OUTPUT and the cropped size.
 
     Args:

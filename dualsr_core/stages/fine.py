@@ -29,6 +29,7 @@ from ..io.atomic import prepare_folder, refuse_inputs, work_folder
 from ..io.raster import RasterReader, RasterWriter, grids_match, scaled_transform
 from ..io.style import write_default_style
 from ..network.weights import check_weights
+from ..options import DEFAULT_TILE
 from ..tools import resize
 from ..tools.nodata import spread_invalid
 from ..tools.tiling import Region, window_grid
@@ -152,7 +153,7 @@ def _check_grid(low: RasterReader, other: RasterReader, factor: int, name: str):
 def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale: int,
            coarse_path: str | os.PathLike | None = None, reference_path: str | os.PathLike | None = None,
            weights: str | os.PathLike | None = None, reference_weights: str | os.PathLike | None = None,
-           iterations: int = 1, tile_size: int = 128, overlap: int | None = None, device: str = "auto",
+           iterations: int = 1, tile_size: int = DEFAULT_TILE, overlap: int | None = None, device: str = "auto",
            precision: str = "auto", schedule: str = "auto", band_chunk: int = 16, output_float: bool = False,
            bands: list[int] | None = None,
            bad_bands: str = "nodata", extent: tuple[float, float, float, float] | None = None,
