@@ -25,7 +25,7 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from ..errors import InputError
-from ..tools.tiling import Region
+from ..tools.tiling import Region, window_grid
 from .atomic import ENVI_SUFFIXES, atomic_path, remove_quietly
 
 INTEGER_REFLECTANCE_SCALE = 1e-4
@@ -202,9 +202,8 @@ class RasterReader:
         block_rows, block_cols = self.dataset.block_shapes[0]
         cols = min(self.width, block_cols * max(1, 256 // block_cols))
         rows = block_rows * max(1, budget // (cols * block_rows * self.count * self.dtype.itemsize))
-        for row0 in range(0, self.height, rows):
-            for col0 in range(0, self.width, cols):
-                yield Window(col0, row0, min(cols, self.width - col0), min(rows, self.height - row0))
+        for w in window_grid(Region(0, 0, self.height, self.width), rows, cols):
+            yield Window(w.col0, w.row0, w.width, w.height)
 
     def block_cache(self, height: int, width: int, bands: int):
         """A GDAL environment whose block cache holds every block that a window of height x width
