@@ -40,7 +40,7 @@ def open_dialog():
     try:
         import processing
 
-        iface.mainWindow().showMaximized()
+        iface.mainWindow().setGeometry(0, 0, 1280, 800)  # the whole virtual screen (no window manager)
         REPORT["plugin_loaded"] = "dualsr" in qgis.utils.active_plugins
         REPORT["algorithm"] = QgsApplication.processingRegistry().algorithmById("dualsr:coarse") is not None
         dialog = processing.createAlgorithmDialog("dualsr:coarse", {"INPUT": SETTINGS["input"], "SCALE": "2"})
