@@ -118,7 +118,7 @@ def temporaries(folder: Path) -> list[Path]:
 
 @pytest.mark.parametrize("algorithm", ["coarse", "dualsr"])
 def test_a_killed_run_is_cleaned_by_the_next(qgis_env, tmp_path, tiny_weights, algorithm):
-    src = write_raster(tmp_path / "in.tif", smooth_cube(16, 160, 160), wavelengths_nm=WAVELENGTHS)
+    src = write_raster(tmp_path / "in.tif", smooth_cube(16, 48, 48), wavelengths_nm=WAVELENGTHS)
     out = tmp_path / "out.tif"
     options = dict(INPUT=src, SCALE=2, WEIGHTS=tiny_weights[2], TILE_SIZE=16, SCHEDULE="band", OUTPUT=out)
     kill_when(start_killable(qgis_env, algorithm, **options), lambda: temporaries(tmp_path))
@@ -128,15 +128,15 @@ def test_a_killed_run_is_cleaned_by_the_next(qgis_env, tmp_path, tiny_weights, a
     assert "left by an interrupted earlier run" in rerun.stdout
     assert set(listing(tmp_path)) <= {"in.tif", "out.tif", "out.tif.aux.xml", "out.qml"}
     with rasterio.open(out) as ds:
-        assert ds.read().shape == (16, 320, 320)
+        assert ds.read().shape == (16, 96, 96)
 
 
 def test_a_killed_training_leaves_its_checkpoint_and_no_weights(qgis_env, tmp_path):
     scenes = tmp_path / "scenes"
     scenes.mkdir()
-    write_raster(scenes / "a.tif", smooth_cube(12, 96, 96), wavelengths_nm=WAVELENGTHS[:12])
+    write_raster(scenes / "a.tif", smooth_cube(12, 64, 64), wavelengths_nm=WAVELENGTHS[:12])
     weights = tmp_path / "w.pt"
-    options = dict(FOLDER=scenes, SCALE=2, EPOCHS=3, BATCH_SIZE=4, PATCH_SIZE=8, FEATURES=8, DEVICE="cpu",
+    options = dict(FOLDER=scenes, SCALE=2, EPOCHS=2, BATCH_SIZE=4, PATCH_SIZE=8, FEATURES=8, DEVICE="cpu",
                    OUTPUT_WEIGHTS=weights)
     checkpoint = tmp_path / "w.work" / "checkpoint.pt"
     kill_when(start_killable(qgis_env, "train", **options), checkpoint.exists)
