@@ -68,6 +68,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=D.checkpoint_every, help="mini-batches between checkpoints")
     p.add_argument("--positions-per-scale", type=int, default=D.positions_per_scale,
                    help="random patch positions per rescaled copy of a scene")
+    p.add_argument("--max-patches-per-scene", type=int, default=D.max_patches_per_scene,
+                   help="keep at most this many training patches of each scene (default: all)")
     p.add_argument("--half", action="store_true", default=D.half, help="store the weights as fp16")
     p.add_argument("--amp", action="store_true", default=D.amp, help="bf16 autocast on CUDA")
     p.add_argument("--band-window", type=int, default=D.band_window,
@@ -110,7 +112,8 @@ def _run_train(args, feedback: Feedback) -> int:
                    max_iterations=args.max_iterations, feedback=feedback, half=args.half,
                    band_steps=args.band_steps, checkpoint_every=args.checkpoint_every, amp=args.amp,
                    zero_last=args.zero_last, band_window=args.band_window or None,
-                   positions_per_scale=args.positions_per_scale, delete_work=args.delete_work)
+                   positions_per_scale=args.positions_per_scale, max_patches_per_scene=args.max_patches_per_scene,
+                   delete_work=args.delete_work)
     best = result["best"] or {}
     if best.get("psnr") is not None:
         _print(f"Best validation PSNR {best['psnr']:.3f} dB (bicubic {best['bicubic_psnr']:.3f} dB) "

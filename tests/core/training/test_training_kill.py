@@ -17,7 +17,7 @@ def command(scene: Path, output: Path) -> list[str]:
     return [sys.executable, "-m", "dualsr_core", "train", "--data", str(scene), "--scale", "2", "--output",
             str(output), "--epochs", "2", "--batch-size", "2", "--patch-size", "8", "--n-feats", "8",
             "--n-blocks", "1", "--band-window", "3", "--checkpoint-every", "2", "--val-fraction", "0.3",
-            "--positions-per-scale", "24", "--device", "cpu", "--seed", "5"]
+            "--max-patches-per-scene", "40", "--device", "cpu", "--seed", "5"]
 
 
 def run(args, **kwargs):
