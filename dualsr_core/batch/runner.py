@@ -3,8 +3,9 @@
 Faults: a task that raises an unexpected exception is retried (`retries`); a worker process that
 dies is replaced by its nanny and the scheduler runs its tasks again (up to
 `distributed.scheduler.allowed-failures` worker deaths per task). Outputs are written atomically
-by their writers; stripes live in a work folder removed at the end; leftovers of killed workers
-are swept from the output folders on every worker host. A bad input fails its scene only.
+by their writers; stripes live in a work folder, a scene's removed once its result is recorded and
+the whole folder at the end; leftovers of killed workers are swept from the output folders on
+every worker host. A bad input fails its scene only.
 """
 from __future__ import annotations
 
@@ -271,7 +272,7 @@ def _compute(todo, manifest, summary, feedback, progress_stream, locals_of_run, 
                     future = client.submit(tasks.assemble, job, stripe_futures, key=f"dualsr-assemble-{stem}-{token}-"
                                            f"{index}", retries=retries, priority=work_units, pure=False)
                     feedback.log(f"{Path(scene['input']).name}: {len(plan)} stripes of up to {plan[0][1]} rows.")
-                finals[future.key] = (future, scene)
+                finals[future.key] = (future, {**scene, "work": job["work"]})
             _collect(client, finals, parts, manifest, summary, feedback, progress_stream)
         # Leftovers of killed workers (temporary files named after a dead process) on every host.
         folders = sorted({str(Path(s["output"]).parent) for s in todo})
@@ -288,6 +289,7 @@ def _sweep_all(folders, sweep):
 
 def _collect(client, finals, parts, manifest, summary, feedback, progress_stream):
     """Wait for every scene, recording each in the manifest as it finishes; progress on the bar."""
+    from ..io.atomic import remove_quietly
     from .progress import ProgressBar
     from .tasks import PROGRESS_TOPIC
 
@@ -327,6 +329,7 @@ def _collect(client, finals, parts, manifest, summary, feedback, progress_stream
                 if future.key in finals:
                     _, scene = finals[future.key]
                     record = _result(future, scene)
+                    remove_quietly(scene["work"])  # its stripes, if it had any: no retry needs them now
                     manifest.set(scene["output"], record)
                     failed = record["status"] != "done"
                     summary["failed" if failed else "done"] += 1

@@ -211,11 +211,8 @@ def assemble(job: dict, stripes: list[dict]) -> dict:
             refine(job["input"], job["output"], job["scale"], coarse_path=targets["coarse"],
                    reference_path=targets.get("reference"), iterations=job["iterations"],
                    tile_size=job["tile_size"], output_float=job["output_float"], driver=job["driver"])
-        for s in stripes:
-            Path(s["path"]).unlink(missing_ok=True)
-        for target in targets.values():
-            if target != Path(job["output"]):
-                target.unlink(missing_ok=True)
+        # The stripes (and U, V) stay until the client has the result: a retry of this task after
+        # a worker death reads them again. The client removes the scene's work folder.
         seconds = sum(s["seconds"] for s in stripes) + time.perf_counter() - started
         return {**record, "status": "done", "seconds": round(seconds, 3), "assembled_by": worker,
                 "sha256": file_sha256(job["output"])}
