@@ -148,8 +148,10 @@ def sweep_stale(folder: str | os.PathLike, log: Callable[[str], None] | None = N
     return removed
 
 
-def prepare_folder(destination: str | os.PathLike, parameter: str = "OUTPUT") -> Path:
-    """Create the destination's folder and check that a file can be created in it."""
+def prepare_folder(destination: str | os.PathLike, parameter: str = "OUTPUT",
+                   log: Callable[[str], None] | None = None) -> Path:
+    """Create the destination's folder, check that a file can be created in it, and sweep the
+    leftovers of killed runs from it (`sweep_stale`, which tells `log`)."""
     destination = Path(destination)
     if destination.is_dir():
         raise InputError(f"{parameter} '{destination}' is a folder; give a file name.")
@@ -161,6 +163,7 @@ def prepare_folder(destination: str | os.PathLike, parameter: str = "OUTPUT") ->
         probe.unlink()
     except OSError as exc:
         raise InputError(describe_os_error(exc, destination, parameter)) from exc
+    sweep_stale(destination.parent, log)
     return destination.parent
 
 
@@ -212,8 +215,7 @@ def atomic_path(destination: str | os.PathLike, inputs: Iterable = (), parameter
     """
     destination = Path(destination)
     refuse_inputs(destination, inputs, parameter)
-    folder = prepare_folder(destination, parameter)
-    sweep_stale(folder, log)
+    folder = prepare_folder(destination, parameter, log)
     tmp = temporary_name(destination)
     pairs = list(zip(sidecars(tmp), sidecars(destination))) if with_sidecars else []
     try:

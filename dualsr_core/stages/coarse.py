@@ -113,7 +113,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
     """
     feedback = feedback or Feedback()
     refuse_inputs(output_path, [("INPUT", input_path)])  # before anything long: weights, band survey
-    prepare_folder(output_path)
+    prepare_folder(output_path, log=feedback.log)
     require_torch()
     from ..network.engine import CoarseEngine
     from ..network.weights import load_model

@@ -189,7 +189,7 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
     ratio = 2 if scale in (4, 8) else scale
     started = time.perf_counter()
     refuse_inputs(output_path, [("INPUT", input_path), ("COARSE", coarse_path), ("REFERENCE", reference_path)])
-    prepare_folder(output_path)
+    prepare_folder(output_path, log=feedback.log)
     # Every weights file is checked before the first stage runs, under its own parameter name.
     if coarse_path is None:
         check_weights(weights, scale, "WEIGHTS")
