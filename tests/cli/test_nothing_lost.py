@@ -101,7 +101,7 @@ def start_killable(env, algorithm, **parameters):
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def kill_when(process, appeared, timeout=240):
+def kill_when(process, appeared, timeout=600):
     """SIGKILL `process` as soon as `appeared()` is true (the run is mid-way)."""
     deadline = time.monotonic() + timeout
     while not appeared():
@@ -135,7 +135,7 @@ def test_a_killed_run_is_cleaned_by_the_next(qgis_env, tmp_path, tiny_weights, a
 def test_a_killed_training_leaves_its_checkpoint_and_no_weights(qgis_env, tmp_path):
     scenes = tmp_path / "scenes"
     scenes.mkdir()
-    write_raster(scenes / "a.tif", smooth_cube(12, 64, 64), wavelengths_nm=WAVELENGTHS[:12])
+    write_raster(scenes / "a.tif", smooth_cube(12, 32, 32), wavelengths_nm=WAVELENGTHS[:12])
     weights = tmp_path / "w.pt"
     options = dict(FOLDER=scenes, SCALE=2, EPOCHS=2, BATCH_SIZE=4, PATCH_SIZE=8, FEATURES=8, DEVICE="cpu",
                    OUTPUT_WEIGHTS=weights)
