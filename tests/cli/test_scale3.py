@@ -1,8 +1,5 @@
 """x3 with the bundled weights through qgis_process: 29.7 m becomes exactly 9.9 m (a 30 m-class
 imaging spectrometer onto a 10 m grid), for DualSR Coarse and the one-step DualSR."""
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +9,9 @@ from osgeo import gdal
 from rasterio.transform import from_origin
 
 from ..conftest import SHARED_DATA, UTM33_ORIGIN, smooth_cube, write_raster
+from .conftest import QGIS_PROCESS, qgis_process
 
 pytestmark = pytest.mark.qgis
-QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
 if QGIS_PROCESS is None:
     pytest.skip("qgis_process is not installed", allow_module_level=True)
 BUNDLED_X3 = Path(__file__).resolve().parents[2] / "weights" / "coarsr_x3.pt"
@@ -23,20 +20,8 @@ ENMAP_TILES = [SHARED_DATA / "enmap_potsdam" / f"enmap_potsdam_tile_{c}_{r}.tif"
                for c, r in ((160, 64), (192, 64), (160, 96), (192, 96))]
 
 
-@pytest.fixture(scope="module")
-def qgis_env(plugin_dir, tmp_path_factory):
-    torch = pytest.importorskip("torch")
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QGIS_PLUGINPATH=str(plugin_dir),
-               QGIS_CUSTOM_CONFIG_PATH=str(tmp_path_factory.mktemp("profile")),
-               PYTHONPATH=str(Path(torch.__file__).resolve().parents[1]))
-    enable = subprocess.run([QGIS_PROCESS, "plugins", "enable", "dualsr"], env=env, capture_output=True, text=True)
-    assert enable.returncode == 0, enable.stdout + enable.stderr
-    return env
-
-
-def qgis_process(env, algorithm, **parameters):
-    args = [QGIS_PROCESS, "run", algorithm, "--", *(f"{k}={v}" for k, v in parameters.items())]
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+def run_algorithm(env, algorithm, **parameters):
+    return qgis_process(env, "run", algorithm, "--", *(f"{k}={v}" for k, v in parameters.items()), timeout=600)
 
 
 def test_x3_weights_are_bundled():
@@ -49,7 +34,7 @@ def test_x3_with_bundled_weights_gives_the_exact_9_9_m_grid(qgis_env, tmp_path, 
     src = write_raster(tmp_path / "in_29_7m.tif", cube, transform=from_origin(*UTM33_ORIGIN, 29.7, 29.7),
                        nodata=-1.0, wavelengths_nm=[450 + 10 * b for b in range(7)])
     out = tmp_path / "out.tif"
-    run = qgis_process(qgis_env, algorithm, INPUT=src, SCALE=3, PRECISION="fp32", OUTPUT=out)
+    run = run_algorithm(qgis_env, algorithm, INPUT=src, SCALE=3, PRECISION="fp32", OUTPUT=out)
     assert run.returncode == 0, run.stdout + run.stderr
     a, b = gdal.Open(str(src)), gdal.Open(str(out))
     assert (b.RasterXSize, b.RasterYSize, b.RasterCount) == (30, 36, 7)
@@ -117,7 +102,7 @@ def test_x3_bundled_weights_beat_bicubic_on_the_validation_mosaic(qgis_env, tmp_
     results = {}
     for algorithm in ("dualsr:coarse", "dualsr:dualsr"):
         out = tmp_path / f"{algorithm.split(':')[1]}.tif"
-        run = qgis_process(qgis_env, algorithm, INPUT=src, SCALE=3, PRECISION="fp32", OUTPUT=out)
+        run = run_algorithm(qgis_env, algorithm, INPUT=src, SCALE=3, PRECISION="fp32", OUTPUT=out)
         assert run.returncode == 0, run.stdout + run.stderr
         with rasterio.open(out) as ds:
             assert ds.res == pytest.approx((9.9, 9.9), abs=1e-9)

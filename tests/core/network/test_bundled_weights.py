@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from dualsr_core.network import weights  # noqa: E402
 
-SHIPPED = sorted((Path(__file__).resolve().parents[2] / "weights").glob("coarsr_x*.pt"))
+SHIPPED = sorted((Path(__file__).resolve().parents[3] / "weights").glob("coarsr_x*.pt"))
 HEADER_FIELDS = ("format", "scale", "n_feats", "n_blocks", "n_asfm", "sha256", "dtype", "training_data", "scenes",
                  "split", "epochs", "iterations", "wall_seconds", "validation", "seed", "paper", "dualsr_version")
 
