@@ -173,7 +173,7 @@ def test_weights_of_another_scale_and_corrupt_weights(make_raster, tmp_path, tin
         super_resolve(src, tmp_path / "out.tif", 2, weights=tiny_weights[3])
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(tiny_weights[2].read_bytes()[:500])
-    with pytest.raises(WeightsError, match="not a readable DualSR weights file"):
+    with pytest.raises(WeightsError, match="is not a DualSR weights file: it is damaged, not a torch file"):
         super_resolve(src, tmp_path / "out.tif", 2, weights=corrupt)
     corrupt.unlink()
     _assert_nothing_written(tmp_path)
