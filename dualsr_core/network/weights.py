@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 from ..errors import WeightsError
@@ -86,7 +87,9 @@ def read(path: str | os.PathLike, expected_scale: int | None = None,
     if not path.is_file():
         raise WeightsError(f"{parameter} file '{path}' does not exist.")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's own advice about weights_only; our message says it all
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged or foreign file
         # Not torch's text: it suggests weights_only=False, which would run the file's code.
         raise WeightsError(f"{parameter} file '{path}' is not a DualSR weights file: it is damaged, not a torch "
