@@ -17,6 +17,7 @@ import time
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..options import PRECISIONS, SCHEDULES
 from ..tools import resize
 from .allocator import outside_heap
@@ -31,20 +32,33 @@ BATCHED_MIN_SPEEDUP = 1.5
 CALIBRATION_REPEATS = 3
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU has AVX512-BF16 or AMX, where bf16 convolutions beat fp32."""
+def _cpu_flags() -> set[str]:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
+            return set(next((line for line in f if line.startswith("flags")), "").split())
     except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+        return set()
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU has AVX512-BF16 or AMX, where bf16 convolutions beat fp32."""
+    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+
+
+def cpu_runs_bf16() -> bool:
+    """True when oneDNN can run bf16 convolutions at all (AVX-512 BW/VL/DQ or AVX-NE-CONVERT); on
+    an AVX2-only CPU torch refuses them. Off Linux (no /proc/cpuinfo) torch is left to decide."""
+    flags = _cpu_flags()
+    return not flags or {"avx512bw", "avx512vl", "avx512dq"} <= flags or "avx_ne_convert" in flags
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """'auto' means bf16 on CUDA and on CPUs with fast bf16, fp32 elsewhere."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "bf16" and device.type == "cpu" and not cpu_runs_bf16():
+        raise InputError("PRECISION bf16 needs a CUDA GPU or a CPU with AVX-512 (or AVX-NE-CONVERT), which this "
+                         "CPU lacks; choose fp32, or auto, which picks the fastest precision this machine runs.")
     if precision != "auto":
         return precision
     return "bf16" if device.type == "cuda" or cpu_has_fast_bf16() else "fp32"

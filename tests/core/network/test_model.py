@@ -144,6 +144,11 @@ def test_calibrate_settles_the_schedule_before_the_first_run(monkeypatch):
     assert engine.schedule == "batched"
 
 
+needs_bf16 = pytest.mark.skipif(not engine_module.cpu_runs_bf16(),
+                                reason="this CPU cannot run bf16 convolutions (AVX2 only)")
+
+
+@needs_bf16
 def test_bf16_engine_follows_fp32_with_either_schedule():
     torch.manual_seed(4)
     model = fold_weight_norm(CoarSR(CoarSRConfig(2, n_feats=16, n_blocks=2))).eval()
@@ -158,6 +163,7 @@ def test_bf16_engine_follows_fp32_with_either_schedule():
         assert 0 < np.abs(bf16 - fp32).max() < 0.02
 
 
+@needs_bf16
 def test_bf16_changes_only_the_residual_not_the_skip_image():
     # With a zero residual the output is the skip image; in bf16 it must keep fp32 resolution.
     model = CoarSR(CoarSRConfig(2, n_feats=8, n_blocks=1))
@@ -170,3 +176,15 @@ def test_bf16_changes_only_the_residual_not_the_skip_image():
     fp32 = CoarseEngine(model, torch.device("cpu"), "fp32", "band").run(cube, order, neighbour_table(order))
     bf16 = CoarseEngine(model, torch.device("cpu"), "bf16", "band").run(cube, order, neighbour_table(order))
     assert np.abs(bf16 - fp32).max() < 1e-6
+
+
+def test_bf16_on_a_cpu_that_cannot_run_it_is_one_sentence(monkeypatch):
+    from dualsr_core.errors import InputError
+
+    monkeypatch.setattr(engine_module, "_cpu_flags", lambda: {"avx", "avx2", "fma"})
+    with pytest.raises(InputError, match="PRECISION bf16 needs a CUDA GPU or a CPU with AVX-512"):
+        engine_module.resolve_precision("bf16", torch.device("cpu"))
+    assert engine_module.resolve_precision("auto", torch.device("cpu")) == "fp32"
+    monkeypatch.setattr(engine_module, "_cpu_flags", lambda: {"avx512bw", "avx512vl", "avx512dq", "avx512_bf16"})
+    assert engine_module.resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    assert engine_module.resolve_precision("auto", torch.device("cpu")) == "bf16"
