@@ -24,6 +24,7 @@ from dualsr_core.network import partition  # noqa: E402
 from dualsr_core.tools import resize  # noqa: E402
 from dualsr_core.network.torch_support import select_device  # noqa: E402
 from dualsr_core.stages.fine import back_project  # noqa: E402
+from dualsr_core.errors import InputError  # noqa: E402
 from dualsr_core.network.engine import CoarseEngine  # noqa: E402
 from dualsr_core.training.patches import validation_crop  # noqa: E402
 from dualsr_core.io.scenes import load_scene  # noqa: E402
@@ -84,11 +85,15 @@ def main():
             continue
         flops = flops_per_pixel(load_model(weights_file(scale), scale)[0])
         engine = CoarseEngine(load_model(weights_file(scale), scale)[0], device, "fp32")
-        engine_bf16 = CoarseEngine(load_model(weights_file(scale), scale)[0], device, "bf16")
+        bf16_error = ""
+        try:
+            engine_bf16 = CoarseEngine(load_model(weights_file(scale), scale)[0], device, "bf16")
+        except InputError as exc:  # a CPU that cannot run bf16 convolutions (AVX2 only)
+            engine_bf16, bf16_error = None, str(exc)
         half = None
         if scale in (4, 8) and weights_file(scale // 2).is_file():
             half = CoarseEngine(load_model(weights_file(scale // 2), scale // 2)[0], device, "fp32")
-        bf16_changes, bf16_error = [], ""
+        bf16_changes = []
         rows = []
         for path, region in validation:
             scene = scenes[path]
