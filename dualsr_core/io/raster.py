@@ -431,6 +431,9 @@ class RasterWriter:
         gdal.PushErrorHandler(collect)
         try:
             yield
+        except rasterio.errors.RasterioError as exc:  # newer GDALs raise where older ones only report
+            raise write_error(self.path, str(exc).splitlines()[0] if str(exc) else "a GDAL error",
+                              self.parameter) from exc
         finally:
             gdal.PopErrorHandler()
         if self._gdal_errors:
