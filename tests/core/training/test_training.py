@@ -102,13 +102,13 @@ def reference(tmp_path_factory, scene):
 # --- one set of defaults ------------------------------------------------------------------------
 
 def test_defaults_are_the_bundled_weights_recipe_and_the_command_line_takes_them():
-    for header in sorted((REPO / "weights").glob("coarsr_x*.json")):
+    for header in sorted((REPO / "weights").glob("coarsr_x*.json")):  # every bundled network has the size
         header = json.loads(header.read_text())
         assert (header["n_feats"], header["n_blocks"], header["n_asfm"]) == (
             TrainConfig.n_feats, TrainConfig.n_blocks, TrainConfig.n_asfm) == (32, 1, 2)
-        assert header["band_window"] == TrainConfig.band_window and header["learning_rate"] == TrainConfig.lr
-        assert header["initialised_from"].endswith("starts as bicubic") and TrainConfig.zero_last
-    x2 = json.loads((REPO / "weights" / "coarsr_x2.json").read_text())
+    x2 = json.loads((REPO / "weights" / "coarsr_x2.json").read_text())  # x3 is fine-tuned from it
+    assert x2["band_window"] == TrainConfig.band_window and x2["learning_rate"] == TrainConfig.lr
+    assert x2["initialised_from"].endswith("starts as bicubic") and TrainConfig.zero_last
     assert (x2["patch_size"], x2["batch_size"], x2["epochs_planned"]) == (
         TrainConfig.patch_size, TrainConfig.batch_size, TrainConfig.epochs)
 
