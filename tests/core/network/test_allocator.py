@@ -99,6 +99,12 @@ def test_after_a_run_glibc_dynamic_threshold_stays_off_as_the_module_says(after_
 
     if not hasattr(allocator._LIBC, "mallinfo2"):
         pytest.skip("glibc without mallinfo2 (before 2.33)")
-    out = subprocess.run([sys.executable, "-c", MALLINFO_PROBE, "run" if after_a_run else "fresh"], check=True,
-                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[3])
-    assert out.stdout.split() == expected.split()
+    def probe(mode):
+        return subprocess.run([sys.executable, "-c", MALLINFO_PROBE, mode], check=True, capture_output=True,
+                              text=True, cwd=Path(__file__).resolve().parents[3]).stdout.split()
+
+    if not after_a_run and probe("fresh") == ["True", "True"]:
+        # glibc turns the dynamic threshold off when the environment sets a malloc parameter
+        # (GLIBC_TUNABLES, MALLOC_TOP_PAD_, ...); seen on a CI machine: there is no untouched state to show
+        pytest.skip("this environment already turns glibc's dynamic mmap threshold off")
+    assert probe("run" if after_a_run else "fresh") == expected.split()
