@@ -32,6 +32,12 @@ fi
     echo "setup: installing dask[distributed]==2026.8.0 (batch command only)"
     .venv/bin/pip install -q "dask[distributed]==2026.8.0"
 }
+# OpenVINO for PRECISION int8 (optional for users; the tests and `make bench` need it). It accepts
+# Debian's numpy as is, so nothing in the venv shadows it.
+.venv/bin/python -c "import openvino" 2>/dev/null || {
+    echo "setup: installing openvino==2026.4.1 (int8 inference)"
+    .venv/bin/pip install -q openvino==2026.4.1
+}
 # Real hyperspectral imagery for the demo: a 450-band Specim Fenix scan shipped in napari-hippo.
 .venv/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('napari_hippo') is None)" || {
     echo "setup: installing napari-hippo==0.2.0 (demo data only, --no-deps)"

@@ -17,9 +17,10 @@ import time
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, MissingDependencyError
 from ..options import PRECISIONS, SCHEDULES
 from ..tools import resize
+from . import int8
 from .allocator import outside_heap
 from .fused import PreparedCoarSR
 
@@ -52,16 +53,53 @@ def cpu_runs_bf16() -> bool:
     return not flags or {"avx512bw", "avx512vl", "avx512dq"} <= flags or "avx_ne_convert" in flags
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' means bf16 on CUDA and on CPUs with fast bf16, fp32 elsewhere."""
+def cpu_int8_instructions() -> str | None:
+    """The CPU's fastest int8 dot-product instructions (AMX, VNNI or AVX2), None without them (or
+    off Linux, where this is not read). Measured on the shipped weights, int8 runs within the
+    accuracy budget and faster than fp32 with each (docs/benchmarks.md#int8)."""
+    flags = _cpu_flags()
+    if "amx_int8" in flags:
+        return "AMX"
+    if {"avx512_vnni", "avx_vnni"} & flags:
+        return "VNNI"
+    return "AVX2" if "avx2" in flags else None
+
+
+def choose_precision(precision: str, device: torch.device, band_pixels: int | None = None) -> tuple[str, str]:
+    """The precision to run and why: 'auto' means int8 on CPUs with int8 dot products when the
+    optional OpenVINO is installed and the job (`band_pixels`: input pixels times bands, None for
+    unknown) repays int8's set-up, else bf16 on CUDA and on CPUs with fast bf16, else fp32."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "bf16" and device.type == "cpu" and not cpu_runs_bf16():
         raise InputError("PRECISION bf16 needs a CUDA GPU or a CPU with AVX-512 (or AVX-NE-CONVERT), which this "
                          "CPU lacks; choose fp32, or auto, which picks the fastest precision this machine runs.")
+    if precision == "int8" and device.type != "cpu":
+        raise InputError("PRECISION int8 runs on CPUs only; on a GPU choose auto (bf16), bf16 or fp32.")
+    if precision == "int8" and not int8.openvino_available():
+        raise MissingDependencyError(f"PRECISION int8 needs the optional package OpenVINO: {int8.INSTALL_HINT}")
     if precision != "auto":
-        return precision
-    return "bf16" if device.type == "cuda" or cpu_has_fast_bf16() else "fp32"
+        return precision, "as asked"
+    if device.type == "cuda":
+        return "bf16", "auto on a CUDA GPU"
+    instructions = cpu_int8_instructions()
+    small = band_pixels is not None and band_pixels < int8.MIN_BAND_PIXELS
+    if instructions and int8.openvino_available() and not small:
+        return "int8", f"auto: this CPU has {instructions} int8 dot products and OpenVINO is installed"
+    if cpu_has_fast_bf16():
+        return "bf16", "auto: this CPU has fast bf16 (AVX512-BF16 or AMX)"
+    if instructions and small:
+        return "fp32", (f"auto: int8's set-up (calibration and compilation, several seconds) would not pay off on "
+                        f"{band_pixels:,} band-pixels")
+    if instructions:
+        return "fp32", (f"auto: this CPU would run int8 faster ({instructions}), but the optional OpenVINO is not "
+                        f"installed ({int8.INSTALL_HINT})")
+    return "fp32", "auto: this CPU has neither int8 dot products nor fast bf16"
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The precision `choose_precision` picks."""
+    return choose_precision(precision, device)[0]
 
 
 def check_schedule(schedule: str) -> str:
@@ -77,15 +115,17 @@ class CoarseEngine:
     Args:
         model: CoarSR with weight norm folded.
         device: where to run.
-        precision: 'auto', 'fp32' or 'bf16' (weights and features in bf16, the skip image in fp32).
+        precision: 'auto', 'fp32', 'bf16' (weights and features in bf16, the skip image in fp32) or
+            'int8' (CPU: `features` in int8, calibrated on the first bands run; network/int8.py).
         schedule: 'auto', 'band' or 'batched'.
         band_chunk: bands per batch in the batched schedule.
+        band_pixels: input pixels times bands of the whole job, for precision 'auto' (None: unknown).
     """
 
     def __init__(self, model, device: torch.device, precision: str = "auto", schedule: str = "auto",
-                 band_chunk: int = 16):
+                 band_chunk: int = 16, band_pixels: int | None = None):
         self.device = device
-        self.precision = resolve_precision(precision, device)
+        self.precision, self.precision_reason = choose_precision(precision, device, band_pixels)
         self.schedule = check_schedule(schedule)
         self.band_chunk = max(1, int(band_chunk))
         self.scale = model.config.scale
@@ -97,6 +137,7 @@ class CoarseEngine:
         self.dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         self.model = PreparedCoarSR(model).to(device, self.dtype).eval().to(memory_format=self.layout)
         self.model.use_post_ops(device.type == "cpu")
+        self.int8_features = int8.Int8Features(self.model, torch.get_num_threads()) if self.precision == "int8" else None
         self._skip_matrices = {}
 
     @torch.inference_mode()
@@ -128,10 +169,28 @@ class CoarseEngine:
 
     @torch.inference_mode()
     def calibrate(self, cube: np.ndarray, order: list[int], table: np.ndarray):
-        """Settle SCHEDULE=auto on these bands now (arguments as `run`), rather than at the first
-        `run_from`; a caller whose I/O threads would disturb the timings calls it before they start."""
+        """Settle the int8 ranges and SCHEDULE=auto on these bands now (arguments as `run`), rather
+        than at the first `run_from`; a caller whose I/O threads would disturb the timings calls it
+        before they start."""
+        bands = self._to_device(cube)
+        self._calibrate_int8(bands, order, table)
         if self.schedule == "auto":
-            self.schedule = self._calibrate(self._to_device(cube), order, table)
+            self.schedule = self._calibrate(bands, order, table)
+
+    def _calibrate_int8(self, bands: torch.Tensor, order: list[int], table: np.ndarray):
+        """int8: activation ranges from up to int8.CALIBRATION_BANDS bands spread over `order`."""
+        if self.int8_features is None or self.int8_features.calibrated:
+            return
+        rows = np.unique(np.linspace(0, len(order) - 1, min(len(order), int8.CALIBRATION_BANDS)).round().astype(int))
+        h, w = bands.shape[-2:]
+        size = int8.CALIBRATION_SIZE
+        window = (..., slice(max(0, (h - size) // 2), (h + size) // 2), slice(max(0, (w - size) // 2), (w + size) // 2))
+
+        def picked(indices):  # (n, k) band indices: (n, k, size, size)
+            return bands[torch.as_tensor(indices)][window].float().contiguous(memory_format=self.layout)
+
+        targets = np.asarray(order)[rows, None]
+        self.int8_features.calibrate(picked(targets), picked(table[rows, 0]), picked(table[rows, 1]))
 
     def _to_device(self, cube: np.ndarray) -> torch.Tensor:
         bands = torch.from_numpy(np.ascontiguousarray(cube))
@@ -147,6 +206,7 @@ class CoarseEngine:
         Returns (output, state).
         """
         bands = self._to_device(cube)
+        self._calibrate_int8(bands, order, table)
         if self.schedule == "auto":
             self.schedule = self._calibrate(bands, order, table)
         return self._run(bands, order, table, 1 if self.schedule == "band" else self._chunk_for(bands), state)
@@ -204,7 +264,7 @@ class CoarseEngine:
             x = bands[targets[start:stop]].unsqueeze(1)
             g2 = bands[near[start:stop]].to(self.dtype).contiguous(memory_format=self.layout)
             g3 = bands[far[start:stop]].to(self.dtype).contiguous(memory_format=self.layout)
-            features, head = self.model.features(x.to(self.dtype), g2, g3)
+            features, head = (self.int8_features or self.model.features)(x.to(self.dtype), g2, g3)
             states = []
             for k in range(stop - start):  # the recurrence: S_i from f_i and S_{i-1}
                 state = self.model.fuse(features[k:k + 1], state)

@@ -95,7 +95,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         tile_size: core tile side in input pixels.
         overlap: context per side; None uses the network's receptive radius.
         device: 'auto', 'cpu' or 'cuda'.
-        precision: 'auto', 'fp32' or 'bf16'.
+        precision: 'auto', 'fp32', 'bf16' or 'int8' (CPU, needs OpenVINO).
         schedule: 'auto' (measured on the first tile), 'band' or 'batched' (see inference.py).
         band_chunk: bands per pass of the batched schedule.
         output_float: write float32 reflectance instead of the input's encoding.
@@ -143,7 +143,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                      f"processing {region.width} x {region.height} pixels from ({region.col0}, {region.row0}); "
                      f"output x{scale}: {region.width * scale} x {region.height * scale} pixels, "
                      f"{len(plan.output)} bands.")
-        feedback.log(f"Device {torch_device.type}, precision {engine.precision}, schedule {engine.schedule}; "
+        feedback.log(f"Device {torch_device.type}, precision {engine.precision} ({engine.precision_reason}), "
+                     f"schedule {engine.schedule}; "
                      f"tile plan: {len(tiles)} tile(s) of up to {tile_size} x {tile_size} px with {overlap} px "
                      f"overlap; weights x{header['scale']} ({header['n_feats']} features, "
                      f"{header['n_blocks']} residual block(s) per branch).")

@@ -182,6 +182,7 @@ def test_bf16_on_a_cpu_that_cannot_run_it_is_one_sentence(monkeypatch):
     from dualsr_core.errors import InputError
 
     monkeypatch.setattr(engine_module, "_cpu_flags", lambda: {"avx", "avx2", "fma"})
+    monkeypatch.setattr(engine_module.int8, "openvino_available", lambda: False)  # auto would pick int8
     with pytest.raises(InputError, match="PRECISION bf16 needs a CUDA GPU or a CPU with AVX-512"):
         engine_module.resolve_precision("bf16", torch.device("cpu"))
     assert engine_module.resolve_precision("auto", torch.device("cpu")) == "fp32"

@@ -1,0 +1,141 @@
+"""int8 inference (network/int8.py): which precision `auto` picks, int8 against fp32, and the
+accuracy budget on a real EnMAP tile."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dualsr_core.errors import InputError, MissingDependencyError
+from dualsr_core.network import engine as engine_module
+from dualsr_core.network import int8
+from dualsr_core.network.engine import CoarseEngine, choose_precision
+from dualsr_core.network.model import CoarSR, CoarSRConfig, fold_weight_norm
+from dualsr_core.network.partition import neighbour_table
+from dualsr_core.network.weights import load_model
+
+CPU = torch.device("cpu")
+needs_openvino = pytest.mark.skipif(not int8.openvino_available(), reason="OpenVINO is not installed")
+SAMPLE = Path(__file__).resolve().parents[3] / "sample" / "enmap_potsdam.tif"
+
+CPUS = {  # /proc/cpuinfo flags of the CPU kinds this project meets
+    "avx2 only": {"avx", "avx2", "fma"},
+    "avx512 vnni": {"avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"},
+    "sapphire rapids": {"avx2", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16", "amx_bf16", "amx_int8"},
+    "zen4": {"avx2", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"},
+    "no simd": {"sse2"},
+}
+
+
+@pytest.mark.parametrize("cpu, openvino, expected", [
+    ("avx2 only", True, "int8"), ("avx512 vnni", True, "int8"), ("sapphire rapids", True, "int8"),
+    ("zen4", True, "int8"), ("no simd", True, "fp32"),
+    ("avx2 only", False, "fp32"), ("avx512 vnni", False, "fp32"), ("sapphire rapids", False, "bf16"),
+    ("zen4", False, "bf16"),
+])
+def test_auto_picks_a_precision_the_cpu_supports(monkeypatch, cpu, openvino, expected):
+    monkeypatch.setattr(engine_module, "_cpu_flags", lambda: CPUS[cpu])
+    monkeypatch.setattr(int8, "openvino_available", lambda: openvino)
+    precision, reason = choose_precision("auto", CPU, band_pixels=10**8)
+    assert precision == expected
+    assert reason.startswith("auto: ")
+    if expected == "fp32" and cpu != "no simd":
+        assert "OpenVINO is not installed" in reason and "pip install openvino" in reason
+
+
+def test_auto_keeps_fp32_where_int8_set_up_would_not_pay_off(monkeypatch):
+    monkeypatch.setattr(engine_module, "_cpu_flags", lambda: CPUS["avx512 vnni"])
+    monkeypatch.setattr(int8, "openvino_available", lambda: True)
+    small = int8.MIN_BAND_PIXELS - 1
+    assert choose_precision("auto", CPU, band_pixels=small) == (
+        "fp32", f"auto: int8's set-up (calibration and compilation, several seconds) would not pay off on "
+                f"{small:,} band-pixels")
+    assert choose_precision("auto", CPU, band_pixels=int8.MIN_BAND_PIXELS)[0] == "int8"
+    assert choose_precision("auto", CPU)[0] == "int8"  # size unknown
+
+
+def test_int8_refusals_are_one_sentence(monkeypatch):
+    with pytest.raises(InputError, match="PRECISION int8 runs on CPUs only"):
+        choose_precision("int8", torch.device("cuda"))
+    monkeypatch.setattr(int8, "openvino_available", lambda: False)
+    with pytest.raises(MissingDependencyError, match=r"PRECISION int8 needs the optional package OpenVINO: .*"
+                                                     r"pip install openvino==2026\.4\.1"):
+        choose_precision("int8", CPU)
+
+
+def _cube(bands, size, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.random((bands, size // 4, size // 4)).astype(np.float32)
+    cube = np.repeat(np.repeat(base, 4, axis=1), 4, axis=2)  # some structure for the network to work on
+    return (0.05 + 0.35 * cube + 0.02 * rng.random(cube.shape)).astype(np.float32)
+
+
+def _features_error_in_steps(model, cube):
+    """RMS difference between the int8 and fp32 features, in rounding steps of the input of the
+    last int8 convolution (the aggregation): rounding errors of a fraction of a step each, not a
+    wrong scale or saturated sums (which give many steps)."""
+    engine = CoarseEngine(model, CPU, "int8", "band")
+    order = list(range(len(cube)))
+    table = neighbour_table(order)
+    engine.calibrate(cube, order, table)
+    low, high = engine.int8_features.ranges["aggregate"]
+    step = (max(high, 0) - min(low, 0)) / (int8.ACTIVATION_LEVELS - 1)
+    t = torch.from_numpy(cube)
+    x, g2, g3 = t[2:5].unsqueeze(1), t[table[2:5, 0]], t[table[2:5, 1]]
+    quantized = engine.int8_features(x, g2, g3)[0]
+    with torch.inference_mode():
+        exact = engine.model.features(*(v.contiguous(memory_format=torch.channels_last) for v in (x, g2, g3)))[0]
+    return float((quantized - exact).pow(2).mean().sqrt()) / step
+
+
+@needs_openvino
+@pytest.mark.parametrize("weights", ["random", "bundled x2"])
+def test_int8_features_are_within_a_rounding_step_of_fp32(weights):
+    torch.manual_seed(3)
+    model = (load_model(None, 2)[0] if weights == "bundled x2"
+             else fold_weight_norm(CoarSR(CoarSRConfig(2, n_feats=16, n_blocks=1))).eval())
+    assert _features_error_in_steps(model, _cube(10, 40)) < 1.0
+
+
+@needs_openvino
+def test_int8_follows_fp32_with_either_schedule():
+    model = load_model(None, 2)[0]
+    cube = _cube(12, 36, seed=1)
+    order = list(range(12))
+    table = neighbour_table(order)
+    fp32 = CoarseEngine(model, CPU, "fp32", "band").run(cube, order, table)
+    residual = np.sqrt(np.mean((fp32 - CoarseEngine(model, CPU, "fp32").bicubic(cube)) ** 2))
+    outputs = {}
+    for schedule in ("band", "batched"):
+        engine = CoarseEngine(model, CPU, "int8", schedule, band_chunk=4)
+        outputs[schedule] = engine.run(cube, order, table)
+        assert engine.precision == "int8" and outputs[schedule].dtype == np.float32
+        error = np.sqrt(np.mean((outputs[schedule] - fp32) ** 2))
+        assert 0 < error < 0.1 * residual  # a tenth of what the network adds to bicubic
+    np.testing.assert_allclose(outputs["batched"], outputs["band"], atol=1e-5)
+
+
+def _psnr(reference, estimate):
+    return 10 * np.log10(1.0 / np.mean((reference.astype(np.float64) - estimate) ** 2))
+
+
+@needs_openvino
+def test_int8_costs_at_most_0_05_db_on_a_real_enmap_tile():
+    """The shipped EnMAP sample (64 x 64, 224 bands), downsampled x2 by block averaging, super-resolved
+    with the bundled x2 weights in fp32 and in int8; PSNR against the sample on its valid bands."""
+    from dualsr_core.io.raster import RasterReader
+    from dualsr_core.tools.tiling import Region
+
+    with RasterReader(SAMPLE) as reader:
+        hr, valid = reader.read(Region(0, 0, reader.height, reader.width))
+    good = valid.all(axis=(1, 2)) & (hr.max(axis=(1, 2)) > 0)
+    hr = hr[good][::4]  # every fourth good band: 50 bands, enough for the statistic, quick
+    lr = hr.reshape(len(hr), 32, 2, 32, 2).mean(axis=(2, 4))
+    order = list(range(len(lr)))
+    table = neighbour_table(order)
+    model = load_model(None, 2)[0]
+    fp32 = CoarseEngine(model, CPU, "fp32").run(lr, order, table)
+    in_int8 = CoarseEngine(model, CPU, "int8").run(lr, order, table)
+    change = _psnr(hr, np.clip(in_int8, 0, None)) - _psnr(hr, np.clip(fp32, 0, None))
+    assert abs(change) <= 0.05
+    assert np.abs(in_int8 - fp32).max() > 0  # it did run in int8
