@@ -115,7 +115,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
     refuse_inputs(output_path, [("INPUT", input_path)])  # before anything long: weights, band survey
     prepare_folder(output_path, log=feedback.log)
     require_torch()
-    from ..network.engine import CoarseEngine
+    from ..network.engine import CoarseEngine, choose_precision
     from ..network.weights import load_model
 
     with RasterReader(input_path) as reader:
@@ -127,7 +127,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         if overlap < model.config.receptive_radius:
             feedback.warn(f"OVERLAP {overlap} is below the network's receptive radius "
                           f"({model.config.receptive_radius} pixels): tile borders may show in the result.")
-        engine = CoarseEngine(model, torch_device, precision, schedule, band_chunk)
+        choose_precision(precision, torch_device)  # a PRECISION this machine cannot run fails before the band survey
         reader.report_problems(feedback)
         plan = plan_bands(reader, bands, feedback, bad_bands)
         # Work in the index space of the bands read (plan.output), not of the file.
@@ -139,6 +139,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
             region = reader.region_from_bounds(extent, extent_crs, feedback.warn)
         region = region or Region(0, 0, reader.height, reader.width)
         tiles = plan_tiles(region, reader.height, reader.width, tile_size, overlap)
+        engine = CoarseEngine(model, torch_device, precision, schedule, band_chunk,
+                              band_pixels=region.height * region.width * len(order))
         feedback.log(f"Input {reader.width} x {reader.height} pixels, {reader.count} bands ({reader.scale_source}); "
                      f"processing {region.width} x {region.height} pixels from ({region.col0}, {region.row0}); "
                      f"output x{scale}: {region.width * scale} x {region.height * scale} pixels, "

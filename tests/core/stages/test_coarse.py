@@ -214,3 +214,26 @@ def test_runs_of_bands_carry_the_state_exactly(make_raster, tmp_path, tiny_weigh
         super_resolve(src, out, 2, weights=tiny_weights[2], precision="fp32", schedule="band")
         outputs.append(read(out)[0])
     assert np.array_equal(outputs[0], outputs[1])
+
+
+@pytest.mark.skipif(not __import__("dualsr_core.network.int8", fromlist=["x"]).openvino_available(),
+                    reason="OpenVINO is not installed")
+def test_precision_int8_writes_a_raster_close_to_fp32_and_auto_says_why_it_keeps_fp32(make_raster, tmp_path,
+                                                                                       monkeypatch):
+    from dualsr_core.network import engine
+
+    monkeypatch.setattr(engine, "_cpu_flags", lambda: {"avx2", "avx512_vnni"})  # no fast bf16: auto's choice known
+    cube = smooth_cube(12, 40, 40)
+    src = make_raster(cube, wavelengths_nm=WAVELENGTHS[:12])
+    outputs, logs = {}, {}
+    for precision in ("fp32", "int8", "auto"):
+        lines = []
+        outputs[precision] = tmp_path / f"{precision}.tif"
+        result = super_resolve(src, outputs[precision], 2, precision=precision, output_float=True,
+                               feedback=Feedback(log=lines.append))
+        logs[precision] = "\n".join(lines)
+        assert result["PRECISION"] == ("fp32" if precision == "auto" else precision)
+    fp32, in_int8 = read(outputs["fp32"])[0], read(outputs["int8"])[0]
+    assert "precision int8 (as asked)" in logs["int8"]
+    assert "precision fp32 (auto: int8's set-up" in logs["auto"] and "would not pay off on 19,200 band-pixels" in logs["auto"]
+    assert 0 < np.abs(in_int8 - fp32).max() < 0.02 and np.sqrt(np.mean((in_int8 - fp32) ** 2)) < 0.002
