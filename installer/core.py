@@ -1,4 +1,4 @@
-"""Plan and run the PyTorch install: standard library only, no QGIS.
+"""Plan and run the PyTorch install (and OpenVINO's, optional): standard library only, no QGIS.
 
 The install goes into the plugin's own folder in the QGIS profile (`paths.packages_dir`), which
 the plugin appends to sys.path: QGIS's own packages always come first. pip runs with `--target`
@@ -6,7 +6,7 @@ into a staging folder next to it, with a constraints file pinning the versions Q
 already has (numpy, scipy, GDAL, rasterio, h5py, ...), so nothing is resolved against another
 numpy. Copies of packages QGIS already has are then removed from the staging folder (they would
 never be imported and only mislead), the rest is moved into the target, and a fresh Python process
-imports torch with the target appended, as the plugin does.
+imports torch (and openvino) with the target appended, as the plugin does.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from platform import machine as host_machine
 
 from . import paths
 
@@ -43,6 +44,17 @@ SIZES_MB = {
     ("linux", "cuda"): (2800, 5500),
     ("win32", "cuda"): (2600, 5000),
 }
+# OpenVINO runs the int8 path on CPUs. The version is dualsr_core/network/int8.py's (the one measured;
+# a test keeps the two equal): the installer imports no torch, so it cannot import that module.
+OPENVINO_VERSION = "2026.4.1"
+OPENVINO = f"openvino=={OPENVINO_VERSION}"
+# Approximate (download MB, installed MB) of openvino plus openvino-telemetry. Downloads are the
+# wheel sizes on PyPI; Linux installed is measured (180 MB), the others are rough.
+OPENVINO_SIZES_MB = {"linux": (60, 180), "win32": (85, 250), "darwin": (35, 110)}
+# The platforms (platform.machine(), lower case) and Pythons that OpenVINO 2026.4.1 has wheels for:
+# without one, pip would fail the whole install, torch included.
+OPENVINO_MACHINES = {"linux": ("x86_64", "aarch64"), "win32": ("amd64",), "darwin": ("arm64",)}
+OPENVINO_PYTHONS = ((3, 10), (3, 14))
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)?)?w?(\.exe)?", re.I)
 _VERSION = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?")
 
@@ -224,6 +236,17 @@ def cuda_tag(driver_cuda: tuple[int, int] | None) -> str | None:
     return f"cu{tag[0]}{tag[1]}"
 
 
+def openvino_wheel(platform: str, machine: str, version) -> bool:
+    """Whether OpenVINO OPENVINO_VERSION has a wheel for this platform, machine and Python (None: unknown, yes)."""
+    if version is not None and not OPENVINO_PYTHONS[0] <= tuple(version[:2]) <= OPENVINO_PYTHONS[1]:
+        return False
+    return machine.lower() in OPENVINO_MACHINES.get(_platform_key(platform), ())
+
+
+def _platform_key(platform: str) -> str:
+    return "win32" if platform.startswith("win") else platform if platform == "darwin" else "linux"
+
+
 # ---------------------------------------------------------------------------------------------
 # The plan
 
@@ -246,16 +269,18 @@ class Plan:
     def staging(self) -> Path:
         return self.target.parent / f".{self.target.name}.partial"
 
+    def installs(self, name: str) -> bool:
+        return any(requirement_name(r) == name for r in self.requirements)
+
     def describe(self) -> str:
-        build = ""
-        if any(requirement_name(r) == "torch" for r in self.requirements):
-            build = " (CUDA build)" if self.variant == "cuda" else " (CPU build)"
-        lines = [f"Packages: {' '.join(self.requirements)}{build} and the dependencies QGIS does not have yet",
+        build = " (CUDA build)" if self.variant == "cuda" else " (CPU build)"
+        packages = ", ".join(r + build if requirement_name(r) == "torch" else r for r in self.requirements)
+        lines = [f"Packages: {packages} and the dependencies QGIS does not have yet",
                  f"Into: {self.target} (a folder of this plugin; QGIS's own packages are left untouched)",
                  f"With: {self.python} -m pip"]
         if self.index_url:
             lines.append(f"From: {self.index_url} and pip's usual index (PyPI)")
-        if self.gpu:
+        if self.gpu and self.installs("torch"):
             cuda = ".".join(map(str, self.gpu.cuda)) if self.gpu.cuda else "unknown"
             lines.append(f"GPU: {self.gpu.name} (driver {self.gpu.driver}, CUDA {cuda})")
         if self.download_mb:
@@ -265,42 +290,81 @@ class Plan:
 
 
 def make_plan(profile_dir=None, target=None, requirements=None, variant: str = "auto", index_url: str | None = None,
-              python: str | None = None, gpu="detect", platform: str | None = None) -> Plan:
+              python: str | None = None, gpu="detect", platform: str | None = None, openvino: bool = False,
+              have_torch="detect", machine: str | None = None) -> Plan:
     """Decide the Python, the folder, the torch build and its index.
 
     `variant` is "auto" (CUDA when `nvidia-smi` finds an NVIDIA GPU, else CPU), "cpu" or "cuda".
-    `index_url` None takes the PyTorch index of that build (macOS: PyPI only); "" uses only pip's
-    configured index. `gpu` may be given (tests) instead of running nvidia-smi.
+    `index_url` None takes the PyTorch index of that build when torch is installed (macOS: PyPI
+    only); "" uses only pip's configured index. `openvino` adds OpenVINO (the int8 path); with the
+    default requirements and a torch that QGIS's Python already finds (in its own packages or in
+    the target), OpenVINO is installed alone, so adding it later downloads no torch again. `gpu`,
+    `have_torch` and `machine` may be given (tests) instead of running nvidia-smi, asking the
+    Python and asking the platform module.
     """
     platform = platform or sys.platform
     if variant not in ("auto", "cpu", "cuda"):
         raise InstallError(f"variant is '{variant}' but must be auto, cpu or cuda.")
     python = python or find_python()
+    version = tuple(sys.version_info[:2]) if python == sys.executable else None
     if target is None:
-        target = paths.packages_dir(profile_dir if profile_dir is not None else paths.default_profile_dir(),
-                                    _probe_version(python) if python != sys.executable else None)
-    requirements = list(requirements or ["torch"])
+        version = version or _probe_version(python)
+        target = paths.packages_dir(profile_dir if profile_dir is not None else paths.default_profile_dir(), version)
+    notes = []
+    if openvino:
+        version = version or _probe_version(python)
+        machine = machine or host_machine()
+        if not openvino_wheel(platform, machine, version):
+            which = "Python " + ".".join(map(str, version)) if version else "this Python"
+            raise InstallError(f"OpenVINO {OPENVINO_VERSION} has no wheel for {which} on {platform} {machine}; "
+                               "install without OpenVINO.")
+    requirements = list(requirements or [])
+    if not requirements:
+        if openvino and (_finds(python, target, "torch") if have_torch == "detect" else have_torch):
+            notes.append("Note: PyTorch is already installed for QGIS, so only OpenVINO is installed.")
+        else:
+            requirements = ["torch"]
+    if openvino and not any(requirement_name(r) == "openvino" for r in requirements):
+        requirements.append(OPENVINO)
+    torch = any(requirement_name(r) == "torch" for r in requirements)
     if gpu == "detect":
         gpu = detect_nvidia_gpu(platform=platform)
-    notes = []
     tag = cuda_tag(gpu.cuda) if gpu else None
     if variant == "auto":
         variant = "cuda" if tag else "cpu"
-        if gpu and not tag:
+        if gpu and not tag and torch:
             notes.append(f"Note: the NVIDIA driver {gpu.driver} is too old for PyTorch's CUDA builds; installing the "
                          "CPU build (update the driver to use the GPU).")
     if variant == "cuda" and platform == "darwin":
         raise InstallError("variant is 'cuda' but macOS has no CUDA builds of PyTorch; choose cpu.")
     if variant == "cuda" and not tag:
         tag = f"cu{CUDA_TAGS[-1][0]}{CUDA_TAGS[-1][1]}"
-    if index_url is None and platform != "darwin":
+    if index_url is None and platform != "darwin" and torch:
         index_url = PYTORCH_INDEX.format(variant=tag if variant == "cuda" else "cpu")
-    key = ("win32" if platform.startswith("win") else platform if platform == "darwin" else "linux", variant)
-    download_mb, disk_mb = SIZES_MB.get(key, (None, None))
-    if not any(requirement_name(r) == "torch" for r in requirements):
-        download_mb = disk_mb = None  # the figures are torch's
+    key = _platform_key(platform)
+    sizes = [SIZES_MB.get((key, variant)) if torch else None,
+             OPENVINO_SIZES_MB.get(key) if any(requirement_name(r) == "openvino" for r in requirements) else None]
+    known = [s for s in sizes if s]
+    download_mb, disk_mb = (sum(s[0] for s in known), sum(s[1] for s in known)) if known else (None, None)
+    if all(sizes):
+        notes.append("OpenVINO {} (int8 inference on CPUs) is about {:,} MB of that download and {:,} MB on disk."
+                     .format(OPENVINO_VERSION, *sizes[1]))
     return Plan(python=python, target=Path(target), requirements=requirements, variant=variant,
                 index_url=index_url or None, gpu=gpu, download_mb=download_mb, disk_mb=disk_mb, notes=notes)
+
+
+_FINDS = ("import importlib.util, sys; sys.path.append(sys.argv[1]); "
+          "print(importlib.util.find_spec(sys.argv[2]) is not None)")
+
+
+def _finds(python: str, target, module: str) -> bool:
+    """Whether `python`, with `target` appended as the plugin does, finds `module` (without importing it)."""
+    try:
+        out = subprocess.run([python, "-c", _FINDS, str(target), module], capture_output=True, text=True, timeout=60,
+                             env=_env_without_pythonpath(), **_no_window())
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.stdout.strip() == "True"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,6 +397,10 @@ for name in sys.argv[2:]:
             x = module.nn.functional.conv2d(module.ones(1, 1, 4, 4), module.ones(1, 1, 3, 3))
             report[name]['conv2d'] = float(x.sum())
             report[name]['cuda'] = bool(module.cuda.is_available())
+        if name == 'openvino':   # the int8 path compiles for the CPU device: its plugin must load
+            report[name]['devices'] = list(module.Core().available_devices)
+            if 'CPU' not in report[name]['devices']:
+                raise RuntimeError('OpenVINO lists no CPU device')
     except Exception as exc:
         report[name] = {'ok': False, 'error': f'{type(exc).__name__}: {exc}'}
 try:

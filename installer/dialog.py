@@ -1,21 +1,27 @@
 """The Qt front end of the PyTorch installer: what will be installed, a live pip log, Cancel.
 
+OpenVINO (the int8 path) is a checkbox: with it ticked and PyTorch already there, OpenVINO is
+installed alone, so the same dialog adds it later.
+
 pip runs in a QThread; its lines reach the log through a queued signal, and Cancel kills pip
 (and whatever it started). Closing the dialog while pip runs cancels it first.
 """
 from __future__ import annotations
 
+import sys
 import traceback
 
 from qgis.PyQt.QtCore import QThread, pyqtSignal
 from qgis.PyQt.QtGui import QFont
 from qgis.PyQt.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
 )
 
@@ -51,7 +57,9 @@ class InstallDialog(QDialog):
     installed = pyqtSignal(object)  # the Result, when the import check passed
 
     def __init__(self, profile_dir, parent=None, requirements=None, plan_options=None, check_modules=None,
-                 extra_pip_args=()):
+                 extra_pip_args=(), openvino=None):
+        """`openvino` None ticks OpenVINO when no NVIDIA GPU is found (int8 is for CPUs), it is not
+        installed yet and it has a wheel for this platform."""
         super().__init__(parent)
         self.setWindowTitle("DualSR: install PyTorch")
         self.profile_dir = profile_dir
@@ -66,8 +74,20 @@ class InstallDialog(QDialog):
         self.variant = QComboBox()
         self.variant.addItem("CPU build (works everywhere)", "cpu")
         self.variant.addItem("CUDA build (NVIDIA GPU)", "cuda")
+        if self.plan_options.get("gpu", "detect") == "detect":  # once, not at each change of the plan
+            self.plan_options["gpu"] = core.detect_nvidia_gpu()
+        platform = self.plan_options.get("platform") or sys.platform
+        machine = self.plan_options.get("machine") or core.host_machine()
+        if openvino is None:
+            openvino = (self.plan_options["gpu"] is None and _find_spec("openvino") is None
+                        and core.openvino_wheel(platform, machine, sys.version_info))
+        self.openvino = QCheckBox("Also install OpenVINO (int8 inference on CPUs, about {} MB)".format(
+            core.OPENVINO_SIZES_MB[core._platform_key(platform)][0]))
+        self.openvino.setChecked(openvino)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        # never shorter than its text: with the default policy the layout cut the wrapped plan's last lines
+        self.summary.setSizePolicy(_policy("Preferred"), _policy("Minimum"))
         self.summary.setTextInteractionFlags(self.summary.textInteractionFlags() | _selectable())
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -86,6 +106,7 @@ class InstallDialog(QDialog):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
+        layout.addWidget(self.openvino)
         layout.addWidget(self.log, 1)
         layout.addLayout(buttons)
 
@@ -94,11 +115,12 @@ class InstallDialog(QDialog):
         self.close_button.clicked.connect(self.close)
         self.make_plan(self.plan_options.pop("variant", "auto"))
         self.variant.currentIndexChanged.connect(lambda _: self.make_plan(self.variant.currentData()))
+        self.openvino.toggled.connect(lambda _: self.make_plan(self.variant.currentData()))
 
     def make_plan(self, variant: str) -> None:
         try:
             self.plan = core.make_plan(profile_dir=self.profile_dir, requirements=self.requirements, variant=variant,
-                                       **self.plan_options)
+                                       openvino=self.openvino.isChecked(), **self.plan_options)
         except core.InstallError as exc:
             self.plan = None
             self.summary.setText(str(exc))
@@ -107,7 +129,9 @@ class InstallDialog(QDialog):
         self.variant.blockSignals(True)
         self.variant.setCurrentIndex(self.variant.findData(self.plan.variant))
         self.variant.blockSignals(False)
-        self.summary.setText(f"{current_torch(self.plan.target)}\n\n{self.plan.describe()}")
+        self.variant.setEnabled(self.plan.installs("torch"))
+        self.summary.setText(f"{current(self.plan.target, 'torch', 'PyTorch')}\n"
+                             f"{current(self.plan.target, 'openvino', 'OpenVINO')}\n\n{self.plan.describe()}")
         self.install_button.setEnabled(True)
 
     def start(self) -> None:
@@ -122,6 +146,7 @@ class InstallDialog(QDialog):
         self.thread.done.connect(self.finish)
         self.install_button.setEnabled(False)
         self.variant.setEnabled(False)
+        self.openvino.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.thread.start()
 
@@ -138,19 +163,23 @@ class InstallDialog(QDialog):
         self.result = result
         self.cancel_button.setEnabled(False)
         self.install_button.setEnabled(True)
-        self.variant.setEnabled(True)
+        self.variant.setEnabled(self.plan.installs("torch"))
+        self.openvino.setEnabled(True)
         if isinstance(result, core.InstallError):
             self.log.appendPlainText(str(result))
             return
         if not result.ok:
             self.log.appendPlainText("The packages were installed but the import check failed (see above).")
             return
-        module = (self.check_modules or ["torch"])[0]
-        if core.restart_needed(result.target, module):
-            self.log.appendPlainText(f"Installed. Restart QGIS so that the plugin uses {module} from {result.target}.")
+        modules = list(result.modules)
+        stale = [m for m in modules if core.restart_needed(result.target, m)]
+        if stale:
+            self.log.appendPlainText(f"Installed. Restart QGIS so that the plugin uses {' and '.join(stale)} from "
+                                     f"{result.target}.")
         else:
             paths.activate(result.target)
-            self.log.appendPlainText(f"Installed. {module} is ready: no restart of QGIS is needed.")
+            self.log.appendPlainText(f"Installed. {' and '.join(modules)} {'is' if len(modules) == 1 else 'are'} "
+                                     "ready: no restart of QGIS is needed.")
         self.installed.emit(result)
 
     def closeEvent(self, event):  # noqa: N802 (Qt API name)
@@ -163,19 +192,30 @@ class InstallDialog(QDialog):
         self.close()
 
 
-def current_torch(target) -> str:
-    """Where this QGIS finds torch now, without importing it."""
+def current(target, module: str, label: str) -> str:
+    """Where this QGIS finds `module` now, without importing it."""
+    spec = _find_spec(module)
+    if spec is None or not spec.origin:
+        return f"Now: {label} is not installed in the Python that runs QGIS."
+    if core._inside(spec.origin, target):
+        return f"Now: {label} is installed in the folder below; installing it again replaces it ({spec.origin})."
+    return f"Now: {label} is already installed in QGIS's own Python ({spec.origin}); it needs no installing."
+
+
+def _find_spec(module: str):
     import importlib.util
 
     try:
-        spec = importlib.util.find_spec("torch")
+        return importlib.util.find_spec(module)
     except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.origin:
-        return "Now: PyTorch is not installed in the Python that runs QGIS."
-    if core._inside(spec.origin, target):
-        return f"Now: PyTorch is installed in the folder below; installing again replaces it ({spec.origin})."
-    return f"Now: PyTorch is already installed in QGIS's own Python ({spec.origin}); nothing needs installing."
+        return None
+
+
+def _policy(name: str):
+    try:
+        return getattr(QSizePolicy.Policy, name)
+    except AttributeError:  # PyQt5 before scoped enums
+        return getattr(QSizePolicy, name)
 
 
 def _selectable():

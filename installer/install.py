@@ -6,6 +6,7 @@ Run it with the Python that runs QGIS (Windows: the OSGeo4W Shell's `python`; ma
     python3 <plugin folder>/installer/install.py                 # torch into the default profile
     python3 <plugin folder>/installer/install.py --profile DIR   # another QGIS profile folder
     python3 <plugin folder>/installer/install.py --dry-run       # only say what it would do
+    python3 <plugin folder>/installer/install.py --openvino      # also OpenVINO (alone if torch is there)
 
 Packages go into <profile>/python/dualsr-packages/python3.X, which the plugin appends to sys.path
 when QGIS (or qgis_process) loads it. Exit status: 0 installed and importable, 1 failed, 2 bad
@@ -44,17 +45,20 @@ def main(argv=None) -> int:
     index.add_argument("--index-url", help="an extra package index for torch (default: the PyTorch index "
                        "of the chosen build)")
     index.add_argument("--no-pytorch-index", action="store_true", help="use only pip's configured index (PyPI)")
+    parser.add_argument("--openvino", action="store_true",
+                        help=f"also install OpenVINO {core.OPENVINO_VERSION} (int8 inference on CPUs); when torch is "
+                        "already installed for QGIS and no requirements are given, OpenVINO alone")
     parser.add_argument("--python", help="the Python that runs QGIS (default: found from this Python)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask before installing")
-    parser.add_argument("requirements", nargs="*", default=["torch"], help="what to install (default: torch)")
+    parser.add_argument("requirements", nargs="*", help="what to install (default: torch)")
     args = parser.parse_args(argv)
 
     profile = args.profile or profile_from_location(Path(__file__).absolute()) or paths.default_profile_dir()
     try:
         plan = core.make_plan(profile_dir=profile, target=args.target, requirements=args.requirements,
                               variant=args.variant, index_url="" if args.no_pytorch_index else args.index_url,
-                              python=args.python)
+                              python=args.python, openvino=args.openvino)
     except core.InstallError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -117,7 +117,7 @@ def test_dialog_installs_with_a_live_log_and_needs_no_restart(plugin_dir, tmp_pa
         installed = []
         dialog = InstallDialog(QgsApplication.qgisSettingsDirPath(), requirements=[{str(wheel)!r}],
                                plan_options=dict(python=sys.executable, gpu=None, index_url=""),
-                               check_modules=["dualsr_probe"])
+                               check_modules=["dualsr_probe"], openvino=False)
         dialog.installed.connect(installed.append)
         dialog.show()
         dialog.install_button.click()
@@ -154,7 +154,8 @@ def test_dialog_cancel_kills_pip(plugin_dir, tmp_path):
         url = "http://127.0.0.1:%d/simple" % server.getsockname()[1]
         dialog = InstallDialog(QgsApplication.qgisSettingsDirPath(), requirements=["dualsr-not-on-any-index"],
                                plan_options=dict(python=sys.executable, gpu=None, index_url=url),
-                               check_modules=["x"], extra_pip_args=["--timeout", "120", "--retries", "0"])
+                               check_modules=["x"], extra_pip_args=["--timeout", "120", "--retries", "0"],
+                               openvino=False)
         dialog.show()
         dialog.install_button.click()
         reached = wait(connected.is_set, 120)
@@ -171,3 +172,45 @@ def test_dialog_cancel_kills_pip(plugin_dir, tmp_path):
     assert report["seconds"] < 20
     assert "Cancelling: stopping pip" in report["log"] and "Cancelled:" in report["log"]
     assert report["install_enabled"]
+
+
+def test_dialog_openvino_checkbox(plugin_dir, tmp_path):
+    report = run_gui("""
+        from dualsr.installer.dialog import InstallDialog
+        sys.modules["openvino"] = None  # as if QGIS's Python had no openvino (find_spec then finds none)
+        profile = QgsApplication.qgisSettingsDirPath()
+        base = dict(python=sys.executable, index_url="", platform="linux", machine="x86_64")
+        def state(dialog):
+            return dict(ticked=dialog.openvino.isChecked(), label=dialog.openvino.text(), summary=dialog.summary.text(),
+                        build=dialog.variant.isEnabled(), install=dialog.install_button.isEnabled())
+        first = InstallDialog(profile, plan_options=dict(base, gpu=None, have_torch=False))
+        no_gpu = state(first)
+        first.show()
+        wait(lambda: False, 0.5)
+        label = first.summary
+        whole = label.height() >= label.heightForWidth(label.width())
+        gpu = state(InstallDialog(profile, plan_options=dict(base, gpu=core.Gpu("RTX", "550.54", (12, 4)),
+                                                             have_torch=False)))
+        later = InstallDialog(profile, plan_options=dict(base, gpu=None, have_torch=True))
+        alone = state(later)
+        later.openvino.setChecked(False)
+        untick = state(later)
+        mac = InstallDialog(profile, plan_options=dict(base, gpu=None, have_torch=False, platform="darwin"))
+        mac_default = state(mac)
+        mac.openvino.setChecked(True)
+        done(whole=whole, no_gpu=no_gpu, gpu=gpu, alone=alone, untick=untick, mac_default=mac_default,
+             mac_ticked=state(mac))
+    """, plugin_dir, tmp_path)
+    no_gpu = report["no_gpu"]
+    assert no_gpu["ticked"] and no_gpu["label"] == "Also install OpenVINO (int8 inference on CPUs, about 60 MB)"
+    assert "Now: OpenVINO is not installed" in no_gpu["summary"]
+    assert "Packages: torch (CPU build), openvino==2026.4.1 and" in no_gpu["summary"]
+    assert "Size: about 260 MB to download, 980 MB on disk" in no_gpu["summary"]
+    assert report["whole"], "the plan's last lines are cut off"
+    assert not report["gpu"]["ticked"] and "Packages: torch (CUDA build) and" in report["gpu"]["summary"]
+    # PyTorch already there: ticking OpenVINO installs it alone, and the build does not apply
+    assert "Packages: openvino==2026.4.1 and" in report["alone"]["summary"] and not report["alone"]["build"]
+    assert "Packages: torch (CPU build) and" in report["untick"]["summary"] and report["untick"]["build"]
+    # no wheel for an Intel Mac: not ticked, and ticking it says why instead of letting pip fail
+    assert not report["mac_default"]["ticked"] and report["mac_default"]["install"]
+    assert "has no wheel" in report["mac_ticked"]["summary"] and not report["mac_ticked"]["install"]

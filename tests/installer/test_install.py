@@ -22,10 +22,10 @@ from ..conftest import ROOT
 SMALL = "tomli-w"  # pure Python, 8 kB, no dependencies
 
 
-def make_wheel(folder, name, version, requires=()):
-    """A minimal pure-Python wheel whose METADATA lists `requires`."""
+def make_wheel(folder, name, version, requires=(), code=""):
+    """A minimal pure-Python wheel whose METADATA lists `requires`; `code` goes into its __init__.py."""
     dist = f"{name}-{version}.dist-info"
-    files = {f"{name}/__init__.py": f"__version__ = '{version}'\n",
+    files = {f"{name}/__init__.py": f"__version__ = '{version}'\n{code}",
              f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
                                  + "".join(f"Requires-Dist: {r}\n" for r in requires),
              f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
@@ -138,6 +138,37 @@ def test_a_package_that_needs_another_numpy_is_refused_and_nothing_changes(tmp_p
     assert sorted(os.listdir(target)) == ["keep.txt"]
     # no staging folder, no constraints file: only the (empty) lock file of the folder
     assert sorted(os.listdir(tmp_path)) == [".target.lock", "target", "wheels"]
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def test_openvino_keeps_qgis_numpy_and_must_list_a_cpu_device(tmp_path):
+    """A stand-in openvino with the real one's numpy requirement, installed with a Python that lacks openvino."""
+    probe = "import importlib.util as u, numpy; print(u.find_spec('openvino') is None, numpy.__version__)"
+    has = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, text=True) \
+        if os.path.exists(SYSTEM_PYTHON) else None
+    if has is None or has.returncode != 0 or not has.stdout.startswith("True"):
+        pytest.skip(f"needs {SYSTEM_PYTHON} with numpy and without openvino")
+    numpy_version = has.stdout.split()[1]
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    target = tmp_path / "target"
+    requires = ["numpy<2.6.0,>=1.16.6"]  # openvino 2026.4.1's
+    good = make_wheel(wheels, "openvino", "2026.4.1", requires, "class Core:\n    available_devices = ['CPU']\n")
+    log = []
+    plan = core.make_plan(target=target, requirements=[str(good)], python=SYSTEM_PYTHON, gpu=None, index_url="")
+    result = core.Installer(plan, log=log.append).run()
+    assert result.ok, "\n".join(log)
+    assert result.modules["openvino"]["devices"] == ["CPU"]
+    assert result.kept == {"numpy": numpy_version}
+    assert not any(p.name.lower().startswith("numpy") for p in target.iterdir()), sorted(os.listdir(target))
+
+    broken = make_wheel(wheels, "openvino", "2026.4.2", requires, "class Core:\n    available_devices = []\n")
+    plan = core.make_plan(target=target, requirements=[str(broken)], python=SYSTEM_PYTHON, gpu=None, index_url="")
+    result = core.Installer(plan, log=lambda _: None).run()
+    assert not result.ok
+    assert "openvino does not import in a fresh process: RuntimeError: OpenVINO lists no CPU device" in result.summary()
 
 
 def test_already_in_qgis_python_is_refused(tmp_path):

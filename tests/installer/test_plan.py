@@ -145,6 +145,66 @@ def test_plan_macos_uses_pypi_and_has_no_cuda():
         plan(gpu=None, variant="cuda", platform="darwin")
 
 
+def test_plan_with_openvino_adds_the_measured_version_and_its_size():
+    p = plan(gpu=None, platform="linux", openvino=True, have_torch=False, machine="x86_64")
+    assert p.requirements == ["torch", "openvino==2026.4.1"]
+    assert (p.download_mb, p.disk_mb) == (260, 980)
+    text = p.describe()
+    assert "Packages: torch (CPU build), openvino==2026.4.1 and" in text
+    assert "OpenVINO 2026.4.1 (int8 inference on CPUs) is about 60 MB of that download" in text
+
+
+def test_openvino_alone_when_torch_is_already_there():
+    p = plan(gpu=core.Gpu("RTX", "550.54", (12, 4)), platform="win32", openvino=True, have_torch=True,
+             machine="AMD64")
+    assert p.requirements == ["openvino==2026.4.1"] and p.index_url is None  # no PyTorch index, no torch download
+    assert (p.download_mb, p.disk_mb) == (85, 250)
+    text = p.describe()
+    assert "Packages: openvino==2026.4.1 and" in text and "only OpenVINO is installed" in text
+    assert "GPU:" not in text and "build" not in text
+    # requirements asked for are kept; OpenVINO is added to them
+    both = plan(requirements=["torch==2.13.0"], openvino=True, have_torch=True, gpu=None, platform="linux",
+                machine="x86_64")
+    assert both.requirements == ["torch==2.13.0", "openvino==2026.4.1"]
+    # without OpenVINO, installing again means torch, as before
+    assert plan(have_torch=True, gpu=None, platform="linux").requirements == ["torch"]
+
+
+@pytest.mark.parametrize("platform, machine, version, wheel", [
+    ("linux", "x86_64", (3, 11), True), ("linux", "aarch64", (3, 14), True), ("win32", "AMD64", (3, 12), True),
+    ("darwin", "arm64", (3, 10), True), ("darwin", "x86_64", (3, 12), False), ("linux", "x86_64", (3, 9), False),
+    ("win32", "ARM64", (3, 12), False), ("linux", "x86_64", None, True)])
+def test_openvino_wheels(platform, machine, version, wheel):
+    assert core.openvino_wheel(platform, machine, version) is wheel
+
+
+def test_openvino_without_a_wheel_is_refused_before_pip_runs():
+    with pytest.raises(core.InstallError, match=r"OpenVINO 2026\.4\.1 has no wheel for Python 3\.\d+ on darwin x86_64; "
+                                                r"install without OpenVINO\."):
+        plan(gpu=None, platform="darwin", machine="x86_64", openvino=True, have_torch=False)
+
+
+def test_openvino_version_is_the_one_int8_measured():
+    """The installer cannot import dualsr_core/network/int8.py (it imports torch): the two constants must agree."""
+    import re
+
+    from ..conftest import ROOT
+
+    text = (ROOT / "dualsr_core" / "network" / "int8.py").read_text(encoding="utf-8")
+    assert re.search(r'^OPENVINO_VERSION = "([^"]+)"', text, re.M).group(1) == core.OPENVINO_VERSION
+
+
+def test_torch_is_looked_for_in_qgis_python_and_in_the_target(tmp_path):
+    import sys
+
+    assert core._finds(sys.executable, tmp_path, "torch")  # this Python (QGIS's here) has torch
+    assert not core._finds(sys.executable, tmp_path, "dualsr_in_target")
+    (tmp_path / "dualsr_in_target").mkdir()
+    (tmp_path / "dualsr_in_target" / "__init__.py").write_text("")
+    assert core._finds(sys.executable, tmp_path, "dualsr_in_target")
+    assert not core._finds(str(tmp_path / "no-python"), tmp_path, "torch")
+
+
 def test_pins_keep_qgis_versions():
     installed = {"numpy": ("1.24.2", "/usr/lib"), "scipy": ("1.10.1", "/usr/lib"), "gdal": ("3.6.2+dfsg", "/usr"),
                  "sympy": ("1.11.1", "/usr"), "mpmath": ("0.0.0", "/usr"), "torch": ("2.0", "/x"),
@@ -201,6 +261,11 @@ def test_shell_installer_imports_without_qgis():
                           "--variant", "cpu"], capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
     assert "Packages: torch (CPU build)" in dry.stdout and "Into: /t " in dry.stdout
+    # torch is in this Python already: --openvino plans OpenVINO alone
+    later = subprocess.run([sys.executable, str(ROOT / "installer" / "install.py"), "--dry-run", "--target", "/t",
+                            "--openvino"], capture_output=True, text=True)
+    assert later.returncode == 0, later.stderr
+    assert "Packages: openvino==2026.4.1 and" in later.stdout and "only OpenVINO" in later.stdout
 
 
 def test_profile_from_the_plugin_location():
