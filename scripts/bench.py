@@ -1,18 +1,21 @@
 """make bench: inference speed and memory, printed as tables (nothing is asserted).
 
 1. the machine's conv peak: one 3x3 64->64 convolution on 128x128 (fp32 NCHW, fp32 channels-last,
-   bf16 channels-last), under the allocator settings of a run (dualsr_core/allocator.py);
+   bf16 channels-last where the CPU runs bf16, int8 through OpenVINO where it is installed), under
+   the allocator settings of a run (dualsr_core/allocator.py);
 2. FLOPs per low-resolution pixel per band (torch's FLOP counter) of the shipped weights and of the
    paper configuration;
 3. BANDS bands of 128x128 at x4 with the paper configuration and random weights: the plain
    band-by-band model (as the reference runs it: weight norm live, fp32, NCHW; once more with only
-   the allocator settings of a run) against the project's engine in fp32 and bf16 with each
+   the allocator settings of a run) against the project's engine in fp32, bf16 and int8 with each
    schedule: seconds, GFLOP/s, fraction of the matching conv peak, speed-up and max abs difference
    to the plain model;
-4. seconds and peak RSS of dualsr:coarse through qgis_process for growing rasters and band counts;
+4. seconds and peak RSS of dualsr:coarse through qgis_process for growing rasters and band counts,
+   each case twice, and precision auto against fp32;
 5. the projected time of a 1000 x 1000 x 224 scene at x2 and x4 for each shipped weights file;
 6. scenes per minute of `python -m dualsr_core batch` (Dask LocalCluster) with 1 and 2 workers, and
-   of the same scenes one after the other in one process without Dask.
+   of the same scenes one after the other in one process without Dask;
+7. the int8 runtimes side by side: OpenVINO and ONNX Runtime (where installed), fp32 and int8.
 
 Compared runs are interleaved and medians are quoted: this machine is noisy run to run.
 """
@@ -35,7 +38,8 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from dualsr_core.network.torch_support import select_device, usable_cores  # noqa: E402
 from dualsr_core.network.allocator import reuse_large_blocks  # noqa: E402
 from dualsr_core.stages.coarse import DEFAULT_TILE  # noqa: E402
-from dualsr_core.network.engine import CoarseEngine, cpu_has_fast_bf16  # noqa: E402
+from dualsr_core.network import int8  # noqa: E402
+from dualsr_core.network.engine import CoarseEngine, cpu_has_fast_bf16, cpu_int8_instructions, cpu_runs_bf16  # noqa: E402
 from dualsr_core.network.model import CoarSR, CoarSRConfig, fold_weight_norm  # noqa: E402
 from dualsr_core.network.partition import neighbour_table  # noqa: E402
 from dualsr_core.tools.resize import pil_weights  # noqa: E402
@@ -69,12 +73,40 @@ def conv_peak(repeats: int) -> dict:
                     module(tensor)
         return go
 
-    runs = {"fp32 NCHW": run(conv, x, False), "fp32 channels-last": run(conv_cl, x_cl, False),
-            "bf16 channels-last": run(conv_cl, x_cl, True)}
+    runs = {"fp32 NCHW": run(conv, x, False), "fp32 channels-last": run(conv_cl, x_cl, False)}
+    if cpu_runs_bf16():
+        runs["bf16 channels-last"] = run(conv_cl, x_cl, True)
+    if int8.openvino_available():
+        runs["int8 OpenVINO"] = int8_conv(conv, x)
     for go in runs.values():
         go()
     seconds = median_time(runs, repeats)
     return {name: 10 * flops / s / 1e9 for name, s in seconds.items()}
+
+
+def int8_conv(conv: torch.nn.Conv2d, x: torch.Tensor, n: int = 10):
+    """The same convolution in int8 through OpenVINO (input and weights fake-quantized, as the engine
+    quantizes): ten calls."""
+    import openvino
+
+    class Quantized(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = int8._QuantizedConv(conv, float(x.min()), float(x.max()))
+
+        def forward(self, tensor):
+            return self.conv(tensor)
+
+    with torch.no_grad():
+        model = openvino.convert_model(Quantized().eval(), example_input=(x,))
+    request = openvino.Core().compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": torch.get_num_threads(),
+                                                           "INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
+    values = x.numpy()
+
+    def go():
+        for _ in range(n):
+            request.infer([values])
+    return go
 
 
 def flops_per_pixel(config: CoarSRConfig) -> float:
@@ -118,8 +150,9 @@ def engine_table(n_bands: int, repeats: int, peaks: dict):
     order = list(range(n_bands))
     table = neighbour_table(order)
     device = torch.device("cpu")
+    precisions = ["fp32"] + ["bf16"] * cpu_runs_bf16() + ["int8"] * int8.openvino_available()
     engines = {f"engine {p} {s}": CoarseEngine(folded, device, p, s, band_chunk=8)
-               for p in ("fp32", "bf16") for s in ("band", "batched")}
+               for p in precisions for s in ("band", "batched")}
     results = {}
     runs = {"plain band-by-band": lambda: results.__setitem__("plain", plain_band_by_band(live, cube, table, 4))}
 
@@ -135,8 +168,8 @@ def engine_table(n_bands: int, repeats: int, peaks: dict):
           f"random weights, {flops / 1e9:.0f} GFLOP; median of {repeats} interleaved runs")
     print(f"{'run':28s} {'seconds':>8s} {'GFLOP/s':>8s} {'of peak':>8s} {'speed-up':>8s} {'max |diff|':>10s}")
     for name, s in seconds.items():
-        peak = peaks["bf16 channels-last"] if "bf16" in name else (
-            peaks["fp32 channels-last"] if "engine" in name else peaks["fp32 NCHW"])
+        peak = (peaks["bf16 channels-last"] if "bf16" in name else peaks["int8 OpenVINO"] if "int8" in name
+                else peaks["fp32 channels-last"] if "engine" in name else peaks["fp32 NCHW"])
         diff = 0.0 if name == "plain band-by-band" else float(np.abs(results[name] - results["plain"]).max())
         rate = flops / s / 1e9
         print(f"{name:28s} {s:8.2f} {rate:8.1f} {rate / peak:8.0%} {seconds['plain band-by-band'] / s:8.2f} "
@@ -163,16 +196,20 @@ def write_cube(path: Path, bands: int, size: int, interleave: str = "band"):
 
 
 def qgis_runs(sizes: list[int], band_counts: list[int], tile: int, scale: int):
-    print(f"\n4. dualsr:coarse through qgis_process, x{scale}, tile {tile}, bundled weights, precision auto; "
-          "uint16 GeoTIFF input, band-interleaved unless marked 'pixel' (a pixel-interleaved file stores every "
-          "band in each block, so its block cache grows with the band count)")
+    print(f"\n4. dualsr:coarse through qgis_process, x{scale}, tile {tile}, bundled weights, precision auto "
+          "unless marked fp32, each case twice (peak RSS must repeat); uint16 GeoTIFF input, band-interleaved "
+          "unless marked 'pixel' (a pixel-interleaved file stores every band in each block, so its block cache "
+          "grows with the band count)")
     print("   (start-up: a 16 x 16 x 8 input, whose time is subtracted in the last column)")
     print(f"{'input':>24s} {'seconds':>8s} {'peak RSS MB':>12s} {'us / LR px / band':>18s} {'start-up excluded':>18s}")
-    cases = [(16, 8, "band")] + [(s, band_counts[0], "band") for s in sizes]
-    cases += [(sizes[0], b, "band") for b in band_counts[1:]] + [(sizes[0], band_counts[-1], "pixel")]
+    cases = [(16, 8, "band", "auto")] + [(s, band_counts[0], "band", "auto") for s in sizes]
+    cases += [(sizes[0], b, "band", "auto") for b in band_counts[1:]] + [(sizes[0], band_counts[-1], "pixel", "auto")]
+    cases += [(sizes[0], band_counts[0], "band", "fp32")]
+    cases = [case for case in cases for _ in range(2 if case[0] > 16 else 1)]
     start_up = 0.0
+    seconds_of = {}
     with tempfile.TemporaryDirectory() as folder:
-        for size, bands, interleave in cases:
+        for size, bands, interleave, precision in cases:
             src = Path(folder) / f"in_{size}_{bands}_{interleave}.tif"
             write_cube(src, bands, size, interleave)
             out = Path(folder) / "out.tif"
@@ -181,7 +218,7 @@ def qgis_runs(sizes: list[int], band_counts: list[int], tile: int, scale: int):
                      "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
                      "r.returncode); sys.stderr.write(r.stdout[-2000:] if r.returncode else '')")
             command = [sys.executable, "-c", probe, "qgis_process.bin", "run", "dualsr:coarse", "--", f"INPUT={src}",
-                       f"SCALE={scale}", f"TILE_SIZE={tile}", f"OUTPUT={out}"]
+                       f"SCALE={scale}", f"TILE_SIZE={tile}", f"PRECISION={precision}", f"OUTPUT={out}"]
             done = subprocess.run(command, capture_output=True, text=True)
             seconds, rss_kb, code = done.stdout.split()
             if code != "0":
@@ -189,10 +226,15 @@ def qgis_runs(sizes: list[int], band_counts: list[int], tile: int, scale: int):
             start_up = start_up or float(seconds)
             per = float(seconds) / (size * size * bands) * 1e6
             net = (float(seconds) - start_up) / (size * size * bands) * 1e6
-            name = f"{size}x{size}x{bands}" + (" pixel" if interleave == "pixel" else "")
+            name = f"{size}x{size}x{bands}" + (" pixel" if interleave == "pixel" else "") + (
+                " fp32" if precision == "fp32" else "")
             print(f"{name:>24s} {float(seconds):8.1f} {int(rss_kb) / 1024:12.0f} {per:18.3f} {net:18.3f}")
+            seconds_of.setdefault((size, bands, interleave, precision), []).append(float(seconds) - start_up)
             out.unlink(missing_ok=True)
             src.unlink()
+    auto, fp32 = (min(seconds_of[(sizes[0], band_counts[0], "band", p)]) for p in ("auto", "fp32"))
+    print(f"   {sizes[0]}x{sizes[0]}x{band_counts[0]}: precision auto {fp32 / auto:.2f} times as fast as fp32 "
+          "(start-up excluded, best of two)")
 
 
 def projections(repeats: int):
@@ -207,8 +249,9 @@ def projections(repeats: int):
         model, header = load_model(path, int(path.stem.split("x")[-1]))
         overlap = model.config.receptive_radius
         tiles = int(np.ceil(1000 / 128)) ** 2 * ((128 + 2 * overlap) / 128) ** 2
-        for precision in ("fp32", "bf16"):
+        for precision in ["fp32"] + ["bf16"] * cpu_runs_bf16() + ["int8"] * int8.openvino_available():
             engine = CoarseEngine(model, torch.device("cpu"), precision, "band")
+            engine.calibrate(cube, order, table)  # int8: ranges and compilation, once per run
             run_engine(engine, cube[:2], [0, 1], neighbour_table([0, 1]))
             s = median_time({"run": lambda e=engine: run_engine(e, cube, order, table)}, repeats)["run"] / 8
             total = s * tiles * 224
@@ -223,13 +266,13 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 2048])
     parser.add_argument("--band-counts", type=int, nargs="+", default=[32, 224])
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile size (default: the product default)")
-    parser.add_argument("--sections", default="123456", help="which sections to run, e.g. 45")
+    parser.add_argument("--sections", default="1234567", help="which sections to run, e.g. 45")
     parser.add_argument("--batch-scenes", type=int, default=8, help="section 6: scenes of SIZE x SIZE x 32")
     parser.add_argument("--batch-side", type=int, default=128, help="section 6: scene side in pixels")
     args = parser.parse_args()
     select_device("cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads ({usable_cores()} usable cores), "
-          f"fast bf16: {cpu_has_fast_bf16()}, CPU: {_cpu_name()}")
+          f"fast bf16: {cpu_has_fast_bf16()}, int8 dot products: {cpu_int8_instructions()}, CPU: {_cpu_name()}")
     if "1" in args.sections or "3" in args.sections:
         peaks = conv_peak(max(5, args.repeats))
         print("\n1. conv peak, 3x3 64->64 on 128x128 (GFLOP/s)")
@@ -245,6 +288,76 @@ def main():
         projections(args.repeats)
     if "6" in args.sections:
         batch_throughput(args.batch_scenes, args.batch_side, args.band_counts[0], args.tile)
+    if "7" in args.sections:
+        int8_runtimes(args.repeats)
+
+
+def int8_runtimes(repeats: int):
+    """OpenVINO and ONNX Runtime side by side: the bundled x2 weights' `features` on one band of a
+    default tile with its overlap, each runtime quantizing the same way (per-tensor u8 activations,
+    per-channel 7-bit s8 weights); ONNX Runtime with its own static quantization (QDQ)."""
+    import openvino
+
+    model, _ = load_model(BUNDLED_DIR / "coarsr_x2.pt", 2)
+    engine = CoarseEngine(model, torch.device("cpu"), "fp32", "band")
+    side = DEFAULT_TILE + 2 * model.config.receptive_radius
+    rng = np.random.default_rng(0)
+    x, g2, g3 = (torch.from_numpy((0.05 + 0.3 * rng.random((1, c, side, side))).astype(np.float32)) for c in (1, 3, 3))
+    ranges = int8.input_ranges(engine.model, x, g2, g3)
+    feed = [t.numpy() for t in (x, g2, g3)]
+    threads = torch.get_num_threads()
+    runs = {"torch fp32 (engine)": lambda: engine.model.features(
+        *(t.contiguous(memory_format=torch.channels_last) for t in (x, g2, g3)))}
+    for name, limit in (("fp32", None), ("int8", int8.WEIGHT_LIMIT)):
+        module = int8._Features(int8.fake_quantized(engine.model, ranges if limit else {})).eval()  # {}: plain fp32
+        with torch.no_grad():
+            converted = openvino.convert_model(module, example_input=(x, g2, g3))
+        request = openvino.Core().compile_model(converted, "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                                   "INFERENCE_PRECISION_HINT": "f32"}
+                                                ).create_infer_request()
+        runs[f"OpenVINO {name}"] = lambda r=request: r.infer(feed)
+    try:
+        import onnxruntime
+    except ImportError:
+        onnxruntime = None
+    if onnxruntime is not None:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        names = ["x", "g2", "g3"]
+        inputs = dict(zip(names, feed))
+        with tempfile.TemporaryDirectory() as folder:
+            plain, quantized = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
+            torch.onnx.export(int8._Features(int8.fake_quantized(engine.model, {})).eval(), (x, g2, g3), plain,
+                              input_names=names, opset_version=17, dynamo=False)
+            models = {"fp32": plain}
+            try:  # ONNX Runtime's own static quantization: QDQ, per-channel s8 weights, u8 activations
+                from onnxruntime import quantization
+
+                class Calibration(quantization.CalibrationDataReader):
+                    def __init__(self):
+                        self.batches = iter([inputs])
+
+                    def get_next(self):
+                        return next(self.batches, None)
+
+                quantization.quantize_static(plain, quantized, Calibration(), quant_format=quantization.QuantFormat.QDQ,
+                                             per_channel=True, reduce_range=True,
+                                             activation_type=quantization.QuantType.QUInt8,
+                                             weight_type=quantization.QuantType.QInt8)
+                models["int8 QDQ"] = quantized
+            except ImportError as exc:  # onnxruntime.quantization needs the onnx package
+                print(f"   ONNX Runtime int8 not measured: {exc}")
+            for name, path in models.items():
+                session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                runs[f"ONNX Runtime {name}"] = lambda s=session: s.run(None, inputs)
+    with torch.inference_mode():
+        for run in runs.values():
+            run()
+        seconds = median_time(runs, max(5, repeats))
+    print(f"\n7. int8 runtimes: bundled x2 features on one band of {side} x {side}, {threads} threads, median of "
+          f"{max(5, repeats)} interleaved runs" + ("" if onnxruntime else " (ONNX Runtime not installed)"))
+    for name, value in seconds.items():
+        print(f"   {name:22s} {value:7.3f} s  {seconds['torch fp32 (engine)'] / value:5.2f} x torch fp32")
 
 
 def batch_throughput(scenes: int, size: int, bands: int, tile: int):

@@ -7,7 +7,8 @@ reflectance with data range 1.0 (PSNR = 10 log10(1 / MSE)). "bicubic" is MATLAB'
 upsampling of the low-resolution window. Coarse+Fine is reported for x4 (with the x2
 weights for the reference) and for x2 and x3 (back-projection onto the input: x3 has no half-scale
 network). Coarse runs in fp32; the PSNR change of bf16 is printed per scale (where the device runs
-bf16 convolutions: oneDNN needs AVX512 or AVX-NE-CONVERT on a CPU). `--weights` measures
+bf16 convolutions: oneDNN needs AVX512 or AVX-NE-CONVERT on a CPU), and that of int8 (on a CPU with
+OpenVINO; calibrated on each window, as a run calibrates on its first tile). `--weights` measures
 another folder of coarsr_x<scale>.pt files (candidates) instead of the bundled ones.
 """
 import argparse
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 from dualsr_core.evaluation import metrics  # noqa: E402
-from dualsr_core.network import partition  # noqa: E402
+from dualsr_core.network import int8, partition  # noqa: E402
 from dualsr_core.tools import resize  # noqa: E402
 from dualsr_core.network.torch_support import select_device  # noqa: E402
 from dualsr_core.stages.fine import back_project  # noqa: E402
@@ -84,12 +85,15 @@ def main():
             print(f"\nx{scale}: no weights ({weights_file(scale)}), skipped")
             continue
         flops = flops_per_pixel(load_model(weights_file(scale), scale)[0])
-        engine = CoarseEngine(load_model(weights_file(scale), scale)[0], device, "fp32")
+        model = load_model(weights_file(scale), scale)[0]
+        engine = CoarseEngine(model, device, "fp32")
         bf16_error = ""
         try:
             engine_bf16 = CoarseEngine(load_model(weights_file(scale), scale)[0], device, "bf16")
         except InputError as exc:  # a CPU that cannot run bf16 convolutions (AVX2 only)
             engine_bf16, bf16_error = None, str(exc)
+        measure_int8 = device.type == "cpu" and int8.openvino_available()
+        int8_changes = []
         half = None
         if scale in (4, 8) and weights_file(scale // 2).is_file():
             half = CoarseEngine(load_model(weights_file(scale // 2), scale // 2)[0], device, "fp32")
@@ -107,6 +111,10 @@ def main():
                     bf16_changes.append(in_bf16 - scores(hr, results["coarse"], mask, scale, good)["psnr"])
                 except RuntimeError as exc:  # e.g. "bf16 path needs the cpu support ..." on AVX2 CPUs
                     engine_bf16, bf16_error = None, str(exc).splitlines()[0]
+            if measure_int8:  # a new engine per window: calibrated on it, as a run calibrates on its first tile
+                engine_int8 = CoarseEngine(model, device, "int8")
+                in_int8 = scores(hr, super_resolve(engine_int8, lr, order), mask, scale, good)["psnr"]
+                int8_changes.append(in_int8 - scores(hr, results["coarse"], mask, scale, good)["psnr"])
             if scale in (2, 3) or half is not None:
                 reference = lr if scale in (2, 3) else super_resolve(half, lr, order)
                 fine, _ = back_project(results["coarse"][good], reference[good], 1)
@@ -136,6 +144,11 @@ def main():
             print(f"Coarse in bf16 instead of fp32: PSNR change {low:+.4f} to {high:+.4f} dB")
         else:
             print(f"Coarse in bf16: not measured on this device ({bf16_error})")
+        if measure_int8:
+            print(f"Coarse in int8 instead of fp32: PSNR change {min(int8_changes):+.4f} to "
+                  f"{max(int8_changes):+.4f} dB (budget: within 0.05 dB on every window)")
+        else:
+            print("Coarse in int8: not measured (needs a CPU device and OpenVINO)")
         print(f"Inference: {flops / 1e6:.3f} M FLOPs per low-resolution pixel and band")
 
 

@@ -137,7 +137,8 @@ class CoarseEngine:
         self.dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         self.model = PreparedCoarSR(model).to(device, self.dtype).eval().to(memory_format=self.layout)
         self.model.use_post_ops(device.type == "cpu")
-        self.int8_features = int8.Int8Features(self.model, torch.get_num_threads()) if self.precision == "int8" else None
+        self.int8_features = (int8.Int8Features(self.model, torch.get_num_threads()) if self.precision == "int8"
+                              else None)
         self._skip_matrices = {}
 
     @torch.inference_mode()
