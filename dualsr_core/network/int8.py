@@ -141,13 +141,13 @@ class Int8Features:
 
         self.ranges = input_ranges(self.model, x, g2, g3)
         quantized = fake_quantized(self.model, self.ranges, self.fp32_layers).eval()
-        # The conversion traces the module with TorchScript, whose deprecation and tracer warnings
-        # would reach the user's log on every run.
+        # Traced here without torch's trace check, which needs a newer sympy than QGIS ships (Debian 12:
+        # 1.11); TorchScript's deprecation and tracer warnings would reach the user's log on every run.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            converted = openvino.convert_model(
-                _Features(quantized), example_input=(x[:1], g2[:1], g3[:1]),
-                input=[openvino.PartialShape([-1, c, -1, -1]) for c in (1, 3, 3)])
+            traced = torch.jit.trace(_Features(quantized), (x[:1], g2[:1], g3[:1]), check_trace=False)
+            shapes = [openvino.PartialShape([-1, c, -1, -1]) for c in (1, 3, 3)]  # any batch and tile size
+            converted = openvino.convert_model(traced, input=shapes)
         # f32 inference hint: on CPUs with bf16 OpenVINO would otherwise run the fp32 layers in bf16
         self.compiled = openvino.Core().compile_model(
             converted, "CPU", {"INFERENCE_NUM_THREADS": self.threads, "INFERENCE_PRECISION_HINT": "f32"})
