@@ -6,7 +6,7 @@ and canExecute() / the run say which package to install (as the Gusnet plugin do
 """
 from __future__ import annotations
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
+from qgis.core import QgsApplication, QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtCore import QCoreApplication
 
 import importlib.util
@@ -110,16 +110,26 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
         """Call a dualsr_core function; its errors become QgsProcessingException with the same text."""
         missing = self.missing_packages()
         if missing:
-            raise QgsProcessingException(missing)
+            raise self.failure(missing)
         try:
             if self.needs_torch:
                 require_torch()
             return function(*args, **kwargs)
         except Cancelled as exc:
             detail = str(exc).replace("Cancelled by user.", "").strip()
-            raise QgsProcessingException(" ".join([self.tr("Canceled by user."), detail]).strip()) from exc
+            raise self.failure(" ".join([self.tr("Canceled by user."), detail]).strip()) from exc
         except DualSRError as exc:
-            raise QgsProcessingException(str(exc)) from exc
+            raise self.failure(str(exc)) from exc
+
+    @staticmethod
+    def failure(message: str) -> QgsProcessingException:
+        """The exception that ends a failed run. qgis_process prints it as "ERROR: ..." and, through
+        the message log, twice more (its feedback and its algorithm runner each log it); the run is
+        over, so there the message log is silenced and the user reads the sentence once. Not with
+        --json, whose only report of the error is the message log."""
+        if QgsApplication.platform() == "qgis_process" and "--json" not in QCoreApplication.arguments():
+            QgsApplication.messageLog().blockSignals(True)
+        return QgsProcessingException(message)
 
     @staticmethod
     def help_text(*paragraphs: str) -> str:

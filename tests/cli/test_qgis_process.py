@@ -80,3 +80,15 @@ def test_without_torch_the_error_says_how_to_install(qgis_env, make_raster, tmp_
     run = qgis_process(env, "run", "dualsr:degrade", "--", f"INPUT={src}", "SCALE=2", f"OUTPUT={low}")
     assert run.returncode == 0, run.stdout + run.stderr
     assert gdal.Open(str(low)).RasterXSize == 4
+
+
+def test_a_failed_run_prints_its_sentence_once_and_json_keeps_it(qgis_env, make_raster, tmp_path):
+    src = make_raster(smooth_cube(6, 12, 12))
+    args = ["run", "dualsr:coarse", "--", f"INPUT={src}", "SCALE=2", "BANDS=3,15", f"OUTPUT={tmp_path / 'o.tif'}"]
+    sentence = "BANDS 15 do not exist: INPUT has 6 bands."
+    plain = qgis_process(qgis_env, *args)
+    assert plain.returncode == 1
+    assert (plain.stdout + plain.stderr).count(sentence) == 1 and f"ERROR:\t{sentence}" in plain.stderr
+    as_json = qgis_process(qgis_env, "--json", *args)  # its only report of the error is the message log
+    assert as_json.returncode == 1 and sentence in as_json.stdout + as_json.stderr
+    assert not list(tmp_path.glob("o*"))
