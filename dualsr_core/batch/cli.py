@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import sys
 
+from ..options import BAD_BAND_MODES, DEFAULT_TILE, DEVICES, PRECISIONS, SCALES, SCHEDULES
+from .runner import FORMATS, METHODS, RASTER_SUFFIXES
+
 
 def add_batch_parser(subparsers):
     p = subparsers.add_parser(
@@ -12,27 +15,29 @@ def add_batch_parser(subparsers):
                     "records each scene; rerunning the same command skips the scenes it records as complete whose "
                     "output is intact. Exit status 0 only when every scene is complete.")
     p.add_argument("--input", nargs="+", required=True, metavar="FOLDER_OR_FILE",
-                   help="raster files, or folders searched recursively for .tif .tiff .vrt .img .bsq .bil .bip .dat")
+                   help=f"raster files, or folders searched recursively for {' '.join(RASTER_SUFFIXES)}")
     p.add_argument("--output", required=True, metavar="FOLDER",
                    help="folder of the outputs (<name>_x<scale>.tif, .img for ENVI) and of manifest.json")
-    p.add_argument("--scale", type=int, required=True, choices=(2, 3, 4, 8))
-    p.add_argument("--method", default="coarse", choices=("coarse", "dualsr"),
+    p.add_argument("--scale", type=int, required=True, choices=SCALES)
+    p.add_argument("--method", default="coarse", choices=METHODS,
                    help="coarse: DualSR Coarse; dualsr: coarse + fine (DualSR Fine needs the whole image, so a "
                         "striped scene runs its coarse stages in stripes and Fine once)")
     p.add_argument("--weights", default=None, help="weights file (.pt; default: the bundled weights of the scale)")
     p.add_argument("--reference-weights", default=None,
                    help="dualsr at x4/x8: weights of half the scale (default: bundled)")
     p.add_argument("--iterations", type=int, default=1, help="dualsr: back-projection iterations")
-    p.add_argument("--tile-size", type=int, default=128, help="tile side in input pixels")
+    p.add_argument("--tile-size", type=int, default=DEFAULT_TILE, help="tile side in input pixels")
     p.add_argument("--overlap", type=int, default=None, help="tile overlap (default: the receptive radius)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
-    p.add_argument("--schedule", default="auto", choices=("auto", "band", "batched"),
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto picks int8 (CPUs with the optional OpenVINO), bf16 or fp32 by device and job size; "
+                        "int8 runs on CPUs only")
+    p.add_argument("--schedule", default="auto", choices=SCHEDULES,
                    help="pin 'band' or 'batched' for results that equal a one-process run bit for bit")
     p.add_argument("--band-chunk", type=int, default=16)
-    p.add_argument("--bad-bands", default="nodata", choices=("nodata", "bicubic"))
+    p.add_argument("--bad-bands", default="nodata", choices=BAD_BAND_MODES)
     p.add_argument("--output-float", action="store_true", help="write float32 reflectance")
-    p.add_argument("--format", default="GTiff", choices=("GTiff", "COG", "ENVI"), dest="driver")
+    p.add_argument("--format", default="GTiff", choices=FORMATS, dest="driver")
     p.add_argument("--workers", type=int, default=None,
                    help="local cluster: worker processes (default: one per GPU, else one per core within the memory)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",

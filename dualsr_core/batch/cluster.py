@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..errors import InputError, MissingDependencyError
 from ..network.torch_support import usable_cores
+from ..tools.checks import positive_integer
 
 # A worker with torch loaded and one run at the default tile peaks at about 0.5-0.8 GB (docs/benchmarks.md,
 # section 4: a qgis_process run adds 220-280 MB to QGIS's 470 MB); 1.5 GB leaves room for bigger tiles.
@@ -88,8 +89,9 @@ def plan_local(workers: int | None, device: str) -> LocalPlan:
         workers: the user's --workers, or None for the default.
         device: the run's DEVICE; 'cpu' never counts GPUs.
     """
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers must be at least 1 (got {workers}).")
+    if workers is not None:
+        positive_integer(workers, "--workers", InputError, message="{name} must be a whole number of at least 1 "
+                         "(got {value}).")
     gpus = gpu_count() if device != "cpu" else 0
     cores = _cores()
     if gpus:

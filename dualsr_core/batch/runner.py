@@ -17,15 +17,16 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..feedback import Feedback
+from ..options import DEFAULT_TILE, SCALES
 from .manifest import NAME as MANIFEST_NAME
 from .manifest import Manifest
 
-METHODS = ("coarse", "dualsr")
-SCALES = (2, 3, 4, 8)
+METHODS = ("coarse", "dualsr")  # batch's own choices; the inference options' lists are in options.py
 FORMATS = ("GTiff", "COG", "ENVI")
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".bsq", ".bil", ".bip", ".dat")
 SAVE_INTERVAL = 2.0  # seconds between two rewrites of the manifest (and at the end)
 POLL_SECONDS = 0.5
+AT_LEAST_1 = "{name} must be a whole number of at least 1 (got {value})."  # an option's check (tools/checks.py)
 
 
 def find_inputs(items: list, output_dir: Path) -> list[tuple[Path, Path]]:
@@ -81,18 +82,18 @@ def options_signature(method, scale, weights, reference_weights, iterations, til
 
 
 def _check(method, scale, driver, tile_size, stripe_rows, iterations):
+    from ..tools.checks import positive_integer  # here: the command line's start does not need numpy
+
     if method not in METHODS:
         raise InputError(f"--method is '{method}' but must be one of {', '.join(METHODS)}.")
     if scale not in SCALES:
         raise InputError(f"--scale is {scale} but must be one of {', '.join(map(str, SCALES))}.")
     if driver not in FORMATS:
         raise InputError(f"--format is '{driver}' but must be one of {', '.join(FORMATS)}.")
-    if tile_size < 1:
-        raise InputError(f"--tile-size must be at least 1 (got {tile_size}).")
+    positive_integer(tile_size, "--tile-size", InputError, message=AT_LEAST_1)
     if stripe_rows is not None and stripe_rows < 0:
         raise InputError(f"--stripe-rows must be 0 (never split) or positive (got {stripe_rows}).")
-    if iterations < 1:
-        raise InputError(f"--iterations must be at least 1 (got {iterations}).")
+    positive_integer(iterations, "--iterations", InputError, message=AT_LEAST_1)
 
 
 def plan_stripes(height: int, tile_size: int, rows: int) -> list[tuple[int, int]]:
@@ -111,7 +112,7 @@ def auto_stripe_rows(scene_work: float, height: int, share: float, tile_size: in
 
 
 def run_batch(inputs: list, output_dir, scale: int, method: str = "coarse", weights=None, reference_weights=None,
-              iterations: int = 1, tile_size: int = 128, overlap: int | None = None, device: str = "auto",
+              iterations: int = 1, tile_size: int = DEFAULT_TILE, overlap: int | None = None, device: str = "auto",
               precision: str = "auto", schedule: str = "auto", band_chunk: int = 16, output_float: bool = False,
               bad_bands: str = "nodata", driver: str = "GTiff", workers: int | None = None,
               scheduler: str | None = None, stripe_rows: int | None = None, retries: int = 2,

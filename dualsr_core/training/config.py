@@ -11,15 +11,17 @@ Torch-free: the QGIS algorithm reads the defaults when it is loaded.
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..options import SCALES
+from ..tools.checks import positive_integer, positive_number
 from ..tools.tiling import Region
 
 BAND_STEPS = ("summed", "per_band")
+WHOLE = "{name} is {value} but must be a whole number of at least 1."  # the sentence of the integer settings
 
 
 @dataclass
@@ -87,29 +89,25 @@ class TrainConfig:
     delete_work: bool = False
 
     def check(self) -> TrainConfig:
-        """Raise InputError, naming the parameter, for a value training cannot use; returns self.
-        Only reached after `require_torch()` (the scales live with the network)."""
-        from ..network.model import SCALES
-
+        """Raise InputError, naming the parameter, for a value training cannot use; returns self (torch-free)."""
         if self.scale not in SCALES:
             raise InputError(f"SCALE is {self.scale} but must be one of {', '.join(map(str, SCALES))}.")
         for name, value in (("EPOCHS", self.epochs), ("BATCH_SIZE", self.batch_size),
                             ("PATCH_SIZE", self.patch_size), ("checkpoint_every", self.checkpoint_every)):
-            if int(value) != value or value < 1:
-                raise InputError(f"{name} is {value} but must be a whole number of at least 1.")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise InputError(f"LEARNING_RATE is {self.lr} but must be a positive number such as 1e-4.")
+            positive_integer(value, name, InputError, message=WHOLE)
+        positive_number(self.lr, "LEARNING_RATE", error=InputError,
+                        message="{name} is {value} but must be a positive number such as 1e-4.")
         if not 0 <= self.val_fraction < 0.5:
             raise InputError(f"val_fraction is {self.val_fraction} but must be in [0, 0.5) (0 disables validation).")
         if self.band_steps not in BAND_STEPS:
             raise InputError(f"band_steps is '{self.band_steps}' but must be one of {', '.join(BAND_STEPS)}.")
-        if self.max_iterations is not None and self.max_iterations < 1:
-            raise InputError(f"max_iterations is {self.max_iterations} but must be at least 1 (or None for no "
-                             "limit).")
-        if self.band_window is not None and self.band_window < 1:
-            raise InputError(f"band_window is {self.band_window} but must be at least 1.")
-        if self.band_chunk is not None and self.band_chunk < 1:
-            raise InputError(f"band_chunk is {self.band_chunk} but must be at least 1.")
+        if self.max_iterations is not None:
+            positive_integer(self.max_iterations, "max_iterations", InputError,
+                             message="{name} is {value} but must be a whole number of at least 1 (or None for "
+                                     "no limit).")
+        for name, value in (("band_window", self.band_window), ("band_chunk", self.band_chunk)):
+            if value is not None:
+                positive_integer(value, name, InputError, message=WHOLE)
         return self
 
     def work_folder(self, output_weights: str | os.PathLike) -> Path:

@@ -1,4 +1,5 @@
 """dualsr_core/options.py: the one list of each choice, torch-free, and what the core checks against."""
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +36,40 @@ def test_the_network_and_engine_use_the_same_lists():
     assert engine.SCHEDULES is options.SCHEDULES and engine.PRECISIONS is options.PRECISIONS
     with pytest.raises(ValueError, match="schedule must be one of"):
         engine.check_schedule("sideways")
+
+
+def _batch_actions() -> dict:
+    from dualsr_core.__main__ import build_parser
+
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return {a.dest: a for a in commands.choices["batch"]._actions}
+
+
+def test_the_batch_command_offers_exactly_the_lists():
+    actions = _batch_actions()
+    assert tuple(actions["scale"].choices) == options.SCALES
+    assert tuple(actions["precision"].choices) == options.PRECISIONS and "int8" in options.PRECISIONS
+    assert tuple(actions["device"].choices) == options.DEVICES
+    assert tuple(actions["schedule"].choices) == options.SCHEDULES
+    assert tuple(actions["bad_bands"].choices) == options.BAD_BAND_MODES
+    assert actions["tile_size"].default == options.DEFAULT_TILE
+
+
+def test_the_batch_command_parses_every_precision_and_scale():
+    from dualsr_core.__main__ import build_parser
+
+    parser = build_parser()
+    for precision in options.PRECISIONS:
+        for scale in options.SCALES:
+            args = parser.parse_args(["batch", "--input", "x", "--output", "y", "--scale", str(scale),
+                                      "--precision", precision])
+            assert (args.precision, args.scale) == (precision, scale)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["batch", "--input", "x", "--output", "y", "--scale", "5"])
+
+
+def test_batch_and_training_check_against_the_same_lists():
+    from dualsr_core.batch import runner
+    from dualsr_core.training import config
+
+    assert runner.SCALES is options.SCALES and config.SCALES is options.SCALES

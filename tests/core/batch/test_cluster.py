@@ -52,7 +52,7 @@ def test_local_workers_one_per_core_within_the_memory_each_pinned_to_its_own_cor
     assert plan.core_sets == [[0, 1], [2, 3], [4, 5]]
     plan = cluster.plan_local(10, "cpu")  # more workers than cores: one core each, shared round robin
     assert plan.workers == 10 and plan.core_sets[8] == [0] and plan.threads == 1
-    with pytest.raises(Exception, match="--workers must be at least 1"):
+    with pytest.raises(Exception, match=r"^--workers must be a whole number of at least 1 \(got 0\)\.$"):
         cluster.plan_local(0, "cpu")
 
 

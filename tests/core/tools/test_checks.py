@@ -24,3 +24,15 @@ def test_positive_integers_refuse_floats_bools_and_zero():
     for value in (0, -3, 2.0, True, np.bool_(True), "5"):
         with pytest.raises(ValueError, match="n must be a positive integer"):
             positive_integer(value, "n")
+
+
+def test_a_caller_may_word_the_sentence_itself():
+    with pytest.raises(InputError, match=r"^LEARNING_RATE is 0 but must be a positive number such as 1e-4\.$"):
+        positive_number(0, "LEARNING_RATE", error=InputError,
+                        message="{name} is {value} but must be a positive number such as 1e-4.")
+    with pytest.raises(ValueError, match=r"^--tile-size must be a whole number of at least 1 \(got 0\)\.$"):
+        positive_integer(0, "--tile-size", message="{name} must be a whole number of at least 1 (got {value}).")
+    assert positive_number(2, "x", message="{name} {value}") == 2.0
+    assert positive_integer(3, "n", message="{name} {value}") == 3
+    with pytest.raises(ValueError, match=r"^x must be a finite positive number \(a \{brace\}\), got -1\.$"):
+        positive_number(-1, "x", "a {brace}")  # the default sentence is not a template
