@@ -87,8 +87,6 @@ def conv_peak(repeats: int) -> dict:
 def int8_conv(conv: torch.nn.Conv2d, x: torch.Tensor, n: int = 10):
     """The same convolution in int8 through OpenVINO (input and weights fake-quantized, as the engine
     quantizes): ten calls."""
-    import openvino
-
     class Quantized(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -97,10 +95,7 @@ def int8_conv(conv: torch.nn.Conv2d, x: torch.Tensor, n: int = 10):
         def forward(self, tensor):
             return self.conv(tensor)
 
-    with torch.no_grad():
-        model = openvino.convert_model(Quantized().eval(), example_input=(x,))
-    request = openvino.Core().compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": torch.get_num_threads(),
-                                                           "INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
+    request = int8.compile_for_cpu(Quantized().eval(), (x,), torch.get_num_threads()).create_infer_request()
     values = x.numpy()
 
     def go():
@@ -296,8 +291,6 @@ def int8_runtimes(repeats: int):
     """OpenVINO and ONNX Runtime side by side: the bundled x2 weights' `features` on one band of a
     default tile with its overlap, each runtime quantizing the same way (per-tensor u8 activations,
     per-channel 7-bit s8 weights); ONNX Runtime with its own static quantization (QDQ)."""
-    import openvino
-
     model, _ = load_model(BUNDLED_DIR / "coarsr_x2.pt", 2)
     engine = CoarseEngine(model, torch.device("cpu"), "fp32", "band")
     side = DEFAULT_TILE + 2 * model.config.receptive_radius
@@ -310,11 +303,7 @@ def int8_runtimes(repeats: int):
         *(t.contiguous(memory_format=torch.channels_last) for t in (x, g2, g3)))}
     for name, limit in (("fp32", None), ("int8", int8.WEIGHT_LIMIT)):
         module = int8._Features(int8.fake_quantized(engine.model, ranges if limit else {})).eval()  # {}: plain fp32
-        with torch.no_grad():
-            converted = openvino.convert_model(module, example_input=(x, g2, g3))
-        request = openvino.Core().compile_model(converted, "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                                   "INFERENCE_PRECISION_HINT": "f32"}
-                                                ).create_infer_request()
+        request = int8.compile_for_cpu(module, (x, g2, g3), threads).create_infer_request()
         runs[f"OpenVINO {name}"] = lambda r=request: r.infer(feed)
     try:
         import onnxruntime

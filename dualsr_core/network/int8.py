@@ -116,6 +116,30 @@ def fake_quantized(model: PreparedCoarSR, ranges: dict, fp32_layers=FP32_LAYERS)
     return quantized
 
 
+def compile_for_cpu(module: nn.Module, example: tuple, threads: int):
+    """`module` as an OpenVINO model compiled for the CPU, for inputs of any batch and spatial size
+    (channels as in `example`); fake-quantize operations become int8 kernels."""
+    import openvino
+    from openvino.frontend import FrontEndManager
+    from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
+
+    # Traced here without torch's trace check, which needs a newer sympy than QGIS ships (Debian 12:
+    # 1.11); TorchScript's deprecation and tracer warnings would reach the user's log on every run.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(module, example, check_trace=False)
+        # OpenVINO's PyTorch front end, not openvino.convert_model: that one sends usage telemetry to
+        # Intel from a forked process unless the user opted out.
+        decoder = TorchScriptPythonDecoder(traced)
+        frontend = FrontEndManager().load_by_framework("pytorch")
+        converted = frontend.convert(frontend.load(decoder, False))
+    converted.reshape({port: openvino.PartialShape([-1, tensor.shape[1], -1, -1])
+                       for port, tensor in zip(converted.inputs, example)})
+    # f32 inference hint: on CPUs with bf16 OpenVINO would otherwise run the fp32 layers in bf16
+    return openvino.Core().compile_model(converted, "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                            "INFERENCE_PRECISION_HINT": "f32"})
+
+
 class Int8Features:
     """CoarSR's `features` in int8 through OpenVINO, calibrated on the first bands it is given.
 
@@ -137,20 +161,9 @@ class Int8Features:
 
     def calibrate(self, x, g2, g3):
         """Set the activation ranges from these bands (B,1,h,w), (B,3,h,w), (B,3,h,w) and compile."""
-        import openvino
-
         self.ranges = input_ranges(self.model, x, g2, g3)
         quantized = fake_quantized(self.model, self.ranges, self.fp32_layers).eval()
-        # Traced here without torch's trace check, which needs a newer sympy than QGIS ships (Debian 12:
-        # 1.11); TorchScript's deprecation and tracer warnings would reach the user's log on every run.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            traced = torch.jit.trace(_Features(quantized), (x[:1], g2[:1], g3[:1]), check_trace=False)
-            shapes = [openvino.PartialShape([-1, c, -1, -1]) for c in (1, 3, 3)]  # any batch and tile size
-            converted = openvino.convert_model(traced, input=shapes)
-        # f32 inference hint: on CPUs with bf16 OpenVINO would otherwise run the fp32 layers in bf16
-        self.compiled = openvino.Core().compile_model(
-            converted, "CPU", {"INFERENCE_NUM_THREADS": self.threads, "INFERENCE_PRECISION_HINT": "f32"})
+        self.compiled = compile_for_cpu(_Features(quantized), (x[:1], g2[:1], g3[:1]), self.threads)
         self._request = self.compiled.create_infer_request()
 
     def __call__(self, x, g2, g3):

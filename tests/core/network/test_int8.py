@@ -139,3 +139,21 @@ def test_int8_costs_at_most_0_05_db_on_a_real_enmap_tile():
     change = _psnr(hr, np.clip(in_int8, 0, None)) - _psnr(hr, np.clip(fp32, 0, None))
     assert abs(change) <= 0.05
     assert np.abs(in_int8 - fp32).max() > 0  # it did run in int8
+
+
+@needs_openvino
+def test_int8_set_up_starts_no_process_and_sends_nothing(monkeypatch):
+    """openvino.convert_model sends usage telemetry from a forked process; the engine must not."""
+    import multiprocessing
+    import socket
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the int8 set-up started a process or opened a socket")
+
+    monkeypatch.setattr(multiprocessing.Process, "start", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    cube = _cube(6, 24)
+    order = list(range(6))
+    engine = CoarseEngine(load_model(None, 2)[0], CPU, "int8")
+    engine.calibrate(cube, order, neighbour_table(order))
+    assert engine.int8_features.calibrated
