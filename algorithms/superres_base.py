@@ -101,7 +101,8 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
         precision = QgsProcessingParameterEnum(self.PRECISION, self.tr("Precision"), options=PRECISIONS,
                                                defaultValue="auto", usesStaticStrings=True)
         precision.setHelp(self.tr(
-            "auto uses int8 on CPUs when the optional OpenVINO is installed (Plugins > DualSR > Install PyTorch...), "
+            "auto uses int8 on CPUs with VNNI or AMX when the optional OpenVINO is installed (Plugins > DualSR > "
+            "Install PyTorch...) and the input is not small, "
             "bfloat16 on CUDA and on CPUs with AVX512-BF16 or AMX, float32 elsewhere; the log says which and why. "
             "int8 changes PSNR by less than 0.05 dB on the validation scenes."))
         as_float = QgsProcessingParameterBoolean(self.OUTPUT_FLOAT, self.tr("Write float32 reflectance"),

@@ -192,6 +192,20 @@ class Gpu:
     cuda: tuple[int, int] | None  # the newest CUDA version the driver supports
 
 
+def cpu_fast_int8(cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """'AMX' or 'VNNI' when the CPU has the int8 dot products that make the int8 path faster than
+    fp32, else None (also off Linux, where this is not read). The same test as the engine's
+    (dualsr_core/network/engine.py, which imports torch and so cannot be used here)."""
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as f:
+            flags = set(next((line for line in f if line.startswith("flags")), "").split())
+    except OSError:
+        return None
+    if "amx_int8" in flags:
+        return "AMX"
+    return "VNNI" if {"avx512_vnni", "avx_vnni"} & flags else None
+
+
 def detect_nvidia_gpu(run=subprocess.run, which=shutil.which, platform: str | None = None) -> Gpu | None:
     """The first NVIDIA GPU that `nvidia-smi` reports, or None (no driver, no GPU, macOS)."""
     platform = platform or sys.platform

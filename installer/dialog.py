@@ -57,9 +57,10 @@ class InstallDialog(QDialog):
     installed = pyqtSignal(object)  # the Result, when the import check passed
 
     def __init__(self, profile_dir, parent=None, requirements=None, plan_options=None, check_modules=None,
-                 extra_pip_args=(), openvino=None):
-        """`openvino` None ticks OpenVINO when no NVIDIA GPU is found (int8 is for CPUs), it is not
-        installed yet and it has a wheel for this platform."""
+                 extra_pip_args=(), openvino=None, fast_int8="detect"):
+        """`openvino` None ticks OpenVINO when no NVIDIA GPU is found (int8 is for CPUs), the CPU has
+        the instructions that make int8 faster than fp32 (`fast_int8`: 'VNNI', 'AMX' or None;
+        "detect" reads them), it is not installed yet and it has a wheel for this platform."""
         super().__init__(parent)
         self.setWindowTitle("DualSR: install PyTorch")
         self.profile_dir = profile_dir
@@ -78,10 +79,12 @@ class InstallDialog(QDialog):
             self.plan_options["gpu"] = core.detect_nvidia_gpu()
         platform = self.plan_options.get("platform") or sys.platform
         machine = self.plan_options.get("machine") or core.host_machine()
+        if fast_int8 == "detect":
+            fast_int8 = core.cpu_fast_int8()
         if openvino is None:
-            openvino = (self.plan_options["gpu"] is None and _find_spec("openvino") is None
-                        and core.openvino_wheel(platform, machine, sys.version_info))
-        self.openvino = QCheckBox("Also install OpenVINO (int8 inference on CPUs, about {} MB)".format(
+            openvino = bool(self.plan_options["gpu"] is None and fast_int8 and _find_spec("openvino") is None
+                            and core.openvino_wheel(platform, machine, sys.version_info))
+        self.openvino = QCheckBox("Also install OpenVINO (int8, faster on CPUs with VNNI or AMX; about {} MB)".format(
             core.OPENVINO_SIZES_MB[core._platform_key(platform)][0]))
         self.openvino.setChecked(openvino)
         self.summary = QLabel()

@@ -15,7 +15,8 @@
 5. the projected time of a 1000 x 1000 x 224 scene at x2 and x4 for each shipped weights file;
 6. scenes per minute of `python -m dualsr_core batch` (Dask LocalCluster) with 1 and 2 workers, and
    of the same scenes one after the other in one process without Dask;
-7. the int8 runtimes side by side: OpenVINO and ONNX Runtime (where installed), fp32 and int8.
+7. the int8 runtimes side by side, each in a process of its own: torch, OpenVINO and ONNX Runtime
+   (where installed), fp32 and int8.
 
 Compared runs are interleaved and medians are quoted: this machine is noisy run to run.
 """
@@ -39,7 +40,7 @@ from dualsr_core.network.torch_support import select_device, usable_cores  # noq
 from dualsr_core.network.allocator import reuse_large_blocks  # noqa: E402
 from dualsr_core.stages.coarse import DEFAULT_TILE  # noqa: E402
 from dualsr_core.network import int8  # noqa: E402
-from dualsr_core.network.engine import CoarseEngine, cpu_has_fast_bf16, cpu_int8_instructions, cpu_runs_bf16  # noqa: E402
+from dualsr_core.network.engine import CoarseEngine, cpu_fast_int8, cpu_has_fast_bf16, cpu_runs_bf16  # noqa: E402
 from dualsr_core.network.model import CoarSR, CoarSRConfig, fold_weight_norm  # noqa: E402
 from dualsr_core.network.partition import neighbour_table  # noqa: E402
 from dualsr_core.tools.resize import pil_weights  # noqa: E402
@@ -85,23 +86,22 @@ def conv_peak(repeats: int) -> dict:
 
 
 def int8_conv(conv: torch.nn.Conv2d, x: torch.Tensor, n: int = 10):
-    """The same convolution in int8 through OpenVINO (input and weights fake-quantized, as the engine
-    quantizes): ten calls."""
-    class Quantized(torch.nn.Module):
+    """The same convolution in int8 through OpenVINO, `n` times in a chain within one model (input and
+    weights fake-quantized, as the engine quantizes): inside a network an int8 convolution reads the
+    int8 output of the one before, where a lone call would be timed converting its input and output."""
+    class Chain(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv = int8._QuantizedConv(conv, float(x.min()), float(x.max()))
+            self.conv = int8._QuantizedConv(conv, 0.0, 1.0)
 
         def forward(self, tensor):
-            return self.conv(tensor)
+            for _ in range(n):
+                tensor = torch.sigmoid(self.conv(tensor))  # stays in [0, 1], the calibrated range
+            return tensor
 
-    request = int8.compile_for_cpu(Quantized().eval(), (x,), torch.get_num_threads()).create_infer_request()
+    request = int8.compile_for_cpu(Chain().eval(), (x,), torch.get_num_threads()).create_infer_request()
     values = x.numpy()
-
-    def go():
-        for _ in range(n):
-            request.infer([values])
-    return go
+    return lambda: request.infer([values])
 
 
 def flops_per_pixel(config: CoarSRConfig) -> float:
@@ -267,7 +267,7 @@ def main():
     args = parser.parse_args()
     select_device("cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads ({usable_cores()} usable cores), "
-          f"fast bf16: {cpu_has_fast_bf16()}, int8 dot products: {cpu_int8_instructions()}, CPU: {_cpu_name()}")
+          f"fast bf16: {cpu_has_fast_bf16()}, fast int8 (VNNI or AMX): {cpu_fast_int8()}, CPU: {_cpu_name()}")
     if "1" in args.sections or "3" in args.sections:
         peaks = conv_peak(max(5, args.repeats))
         print("\n1. conv peak, 3x3 64->64 on 128x128 (GFLOP/s)")
@@ -287,41 +287,75 @@ def main():
         int8_runtimes(args.repeats)
 
 
+RUNTIMES = ("torch fp32 (engine)", "OpenVINO fp32", "OpenVINO int8", "ONNX Runtime fp32", "ONNX Runtime int8 QDQ")
+
+
 def int8_runtimes(repeats: int):
     """OpenVINO and ONNX Runtime side by side: the bundled x2 weights' `features` on one band of a
-    default tile with its overlap, each runtime quantizing the same way (per-tensor u8 activations,
-    per-channel 7-bit s8 weights); ONNX Runtime with its own static quantization (QDQ)."""
+    default tile with its overlap. Each runtime is timed in a fresh process of its own, in turn,
+    `repeats` rounds: in one process the thread pools of two runtimes (torch's OpenMP, OpenVINO's
+    TBB) spin against each other and slow whichever runs next."""
+    import concurrent.futures
+    import multiprocessing
+
+    side = DEFAULT_TILE + 2 * load_model(BUNDLED_DIR / "coarsr_x2.pt", 2)[0].config.receptive_radius
+    times = {name: [] for name in RUNTIMES}
+    notes = {}
+    context = multiprocessing.get_context("spawn")
+    for _ in range(repeats):
+        for name in RUNTIMES:
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                seconds, note = pool.submit(_runtime_seconds, name, side).result()
+            if seconds is None:
+                notes[name] = note
+            else:
+                times[name].append(seconds)
+    print(f"\n7. int8 runtimes: bundled x2 features on one band of {side} x {side}, {torch.get_num_threads()} "
+          f"threads, each runtime in a process of its own, median of 5 runs, best of {repeats} processes")
+    base = min(times[RUNTIMES[0]])
+    for name in RUNTIMES:
+        if times[name]:
+            print(f"   {name:22s} {min(times[name]):7.3f} s  {base / min(times[name]):5.2f} x torch fp32")
+        else:
+            print(f"   {name:22s} not measured: {notes[name]}")
+
+
+def _runtime_seconds(name: str, side: int):
+    """(median seconds of 5 runs after 3 warm-ups, None) for one runtime, or (None, why not)."""
+    select_device("cpu")
     model, _ = load_model(BUNDLED_DIR / "coarsr_x2.pt", 2)
     engine = CoarseEngine(model, torch.device("cpu"), "fp32", "band")
-    side = DEFAULT_TILE + 2 * model.config.receptive_radius
     rng = np.random.default_rng(0)
     x, g2, g3 = (torch.from_numpy((0.05 + 0.3 * rng.random((1, c, side, side))).astype(np.float32)) for c in (1, 3, 3))
     ranges = int8.input_ranges(engine.model, x, g2, g3)
     feed = [t.numpy() for t in (x, g2, g3)]
     threads = torch.get_num_threads()
-    runs = {"torch fp32 (engine)": lambda: engine.model.features(
-        *(t.contiguous(memory_format=torch.channels_last) for t in (x, g2, g3)))}
-    for name, limit in (("fp32", None), ("int8", int8.WEIGHT_LIMIT)):
-        module = int8._Features(int8.fake_quantized(engine.model, ranges if limit else {})).eval()  # {}: plain fp32
+    if name.startswith("torch"):
+        inputs = [t.contiguous(memory_format=torch.channels_last) for t in (x, g2, g3)]
+
+        def run():
+            return engine.model.features(*inputs)
+    elif name.startswith("OpenVINO"):
+        if not int8.openvino_available():
+            return None, "OpenVINO is not installed"
+        module = int8._Features(int8.fake_quantized(engine.model, ranges if "int8" in name else {})).eval()
         request = int8.compile_for_cpu(module, (x, g2, g3), threads).create_infer_request()
-        runs[f"OpenVINO {name}"] = lambda r=request: r.infer(feed)
-    try:
-        import onnxruntime
-    except ImportError:
-        onnxruntime = None
-    if onnxruntime is not None:
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
+
+        def run():
+            return request.infer(feed)
+    else:
+        try:
+            import onnxruntime
+            from onnxruntime import quantization  # needs the onnx package
+        except ImportError as exc:
+            return None, str(exc)
         names = ["x", "g2", "g3"]
         inputs = dict(zip(names, feed))
         with tempfile.TemporaryDirectory() as folder:
-            plain, quantized = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
-            torch.onnx.export(int8._Features(int8.fake_quantized(engine.model, {})).eval(), (x, g2, g3), plain,
+            path = Path(folder) / "fp32.onnx"
+            torch.onnx.export(int8._Features(int8.fake_quantized(engine.model, {})).eval(), (x, g2, g3), path,
                               input_names=names, opset_version=17, dynamo=False)
-            models = {"fp32": plain}
-            try:  # ONNX Runtime's own static quantization: QDQ, per-channel s8 weights, u8 activations
-                from onnxruntime import quantization
-
+            if "int8" in name:  # ONNX Runtime's own static quantization: QDQ, per-channel 7-bit s8, u8
                 class Calibration(quantization.CalibrationDataReader):
                     def __init__(self):
                         self.batches = iter([inputs])
@@ -329,24 +363,23 @@ def int8_runtimes(repeats: int):
                     def get_next(self):
                         return next(self.batches, None)
 
-                quantization.quantize_static(plain, quantized, Calibration(), quant_format=quantization.QuantFormat.QDQ,
+                quantized = Path(folder) / "int8.onnx"
+                quantization.quantize_static(path, quantized, Calibration(), quant_format=quantization.QuantFormat.QDQ,
                                              per_channel=True, reduce_range=True,
                                              activation_type=quantization.QuantType.QUInt8,
                                              weight_type=quantization.QuantType.QInt8)
-                models["int8 QDQ"] = quantized
-            except ImportError as exc:  # onnxruntime.quantization needs the onnx package
-                print(f"   ONNX Runtime int8 not measured: {exc}")
-            for name, path in models.items():
-                session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-                runs[f"ONNX Runtime {name}"] = lambda s=session: s.run(None, inputs)
+                path = quantized
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+        def run():
+            return session.run(None, inputs)
     with torch.inference_mode():
-        for run in runs.values():
+        for _ in range(3):
             run()
-        seconds = median_time(runs, max(5, repeats))
-    print(f"\n7. int8 runtimes: bundled x2 features on one band of {side} x {side}, {threads} threads, median of "
-          f"{max(5, repeats)} interleaved runs" + ("" if onnxruntime else " (ONNX Runtime not installed)"))
-    for name, value in seconds.items():
-        print(f"   {name:22s} {value:7.3f} s  {seconds['torch fp32 (engine)'] / value:5.2f} x torch fp32")
+        seconds = median_time({"run": run}, 5)["run"]
+    return seconds, None
 
 
 def batch_throughput(scenes: int, size: int, bands: int, tile: int):

@@ -53,22 +53,20 @@ def cpu_runs_bf16() -> bool:
     return not flags or {"avx512bw", "avx512vl", "avx512dq"} <= flags or "avx_ne_convert" in flags
 
 
-def cpu_int8_instructions() -> str | None:
-    """The CPU's fastest int8 dot-product instructions (AMX, VNNI or AVX2), None without them (or
-    off Linux, where this is not read). Measured on the shipped weights, int8 runs within the
-    accuracy budget and faster than fp32 with each (docs/benchmarks.md#int8)."""
+def cpu_fast_int8() -> str | None:
+    """The CPU's int8 dot-product instructions that make int8 faster than fp32 (AMX or VNNI), None
+    without them (or off Linux, where this is not read). With AVX2 alone int8 runs (PRECISION int8)
+    but measured no faster than fp32 (docs/benchmarks.md#int8)."""
     flags = _cpu_flags()
     if "amx_int8" in flags:
         return "AMX"
-    if {"avx512_vnni", "avx_vnni"} & flags:
-        return "VNNI"
-    return "AVX2" if "avx2" in flags else None
+    return "VNNI" if {"avx512_vnni", "avx_vnni"} & flags else None
 
 
 def choose_precision(precision: str, device: torch.device, band_pixels: int | None = None) -> tuple[str, str]:
-    """The precision to run and why: 'auto' means int8 on CPUs with int8 dot products when the
-    optional OpenVINO is installed and the job (`band_pixels`: input pixels times bands, None for
-    unknown) repays int8's set-up, else bf16 on CUDA and on CPUs with fast bf16, else fp32."""
+    """The precision to run and why: 'auto' means int8 on CPUs with VNNI or AMX when the optional
+    OpenVINO is installed and the job (`band_pixels`: input pixels times bands, None for unknown)
+    repays int8's set-up, else bf16 on CUDA and on CPUs with fast bf16, else fp32."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "bf16" and device.type == "cpu" and not cpu_runs_bf16():
@@ -82,7 +80,7 @@ def choose_precision(precision: str, device: torch.device, band_pixels: int | No
         return precision, "as asked"
     if device.type == "cuda":
         return "bf16", "auto on a CUDA GPU"
-    instructions = cpu_int8_instructions()
+    instructions = cpu_fast_int8()
     small = band_pixels is not None and band_pixels < int8.MIN_BAND_PIXELS
     if instructions and int8.openvino_available() and not small:
         return "int8", f"auto: this CPU has {instructions} int8 dot products and OpenVINO is installed"
@@ -94,7 +92,7 @@ def choose_precision(precision: str, device: torch.device, band_pixels: int | No
     if instructions:
         return "fp32", (f"auto: this CPU would run int8 faster ({instructions}), but the optional OpenVINO is not "
                         f"installed ({int8.INSTALL_HINT})")
-    return "fp32", "auto: this CPU has neither int8 dot products nor fast bf16"
+    return "fp32", "auto: this CPU has neither VNNI or AMX (int8) nor fast bf16"
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -183,26 +183,30 @@ def test_dialog_openvino_checkbox(plugin_dir, tmp_path):
         def state(dialog):
             return dict(ticked=dialog.openvino.isChecked(), label=dialog.openvino.text(), summary=dialog.summary.text(),
                         build=dialog.variant.isEnabled(), install=dialog.install_button.isEnabled())
-        first = InstallDialog(profile, plan_options=dict(base, gpu=None, have_torch=False))
+        first = InstallDialog(profile, plan_options=dict(base, gpu=None, have_torch=False), fast_int8="VNNI")
         no_gpu = state(first)
+        avx2_only = state(InstallDialog(profile, plan_options=dict(base, gpu=None, have_torch=False), fast_int8=None))
         first.show()
         wait(lambda: False, 0.5)
         label = first.summary
         whole = label.height() >= label.heightForWidth(label.width())
         gpu = state(InstallDialog(profile, plan_options=dict(base, gpu=core.Gpu("RTX", "550.54", (12, 4)),
-                                                             have_torch=False)))
-        later = InstallDialog(profile, plan_options=dict(base, gpu=None, have_torch=True))
+                                                             have_torch=False), fast_int8="VNNI"))
+        later = InstallDialog(profile, plan_options=dict(base, gpu=None, have_torch=True), fast_int8="VNNI")
         alone = state(later)
         later.openvino.setChecked(False)
         untick = state(later)
-        mac = InstallDialog(profile, plan_options=dict(base, gpu=None, have_torch=False, platform="darwin"))
+        mac = InstallDialog(profile, plan_options=dict(base, gpu=None, have_torch=False, platform="darwin"),
+                            fast_int8="VNNI")
         mac_default = state(mac)
         mac.openvino.setChecked(True)
-        done(whole=whole, no_gpu=no_gpu, gpu=gpu, alone=alone, untick=untick, mac_default=mac_default,
-             mac_ticked=state(mac))
+        done(whole=whole, no_gpu=no_gpu, avx2_only=avx2_only, gpu=gpu, alone=alone, untick=untick,
+             mac_default=mac_default, mac_ticked=state(mac))
     """, plugin_dir, tmp_path)
     no_gpu = report["no_gpu"]
-    assert no_gpu["ticked"] and no_gpu["label"] == "Also install OpenVINO (int8 inference on CPUs, about 60 MB)"
+    assert no_gpu["label"] == "Also install OpenVINO (int8, faster on CPUs with VNNI or AMX; about 60 MB)"
+    assert no_gpu["ticked"]
+    assert not report["avx2_only"]["ticked"]  # int8 runs there, but no faster than fp32
     assert "Now: OpenVINO is not installed" in no_gpu["summary"]
     assert "Packages: torch (CPU build), openvino==2026.4.1 and" in no_gpu["summary"]
     assert "Size: about 260 MB to download, 980 MB on disk" in no_gpu["summary"]

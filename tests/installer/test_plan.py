@@ -276,3 +276,15 @@ def test_profile_from_the_plugin_location():
     script = Path("/home/u/.local/share/QGIS/QGIS3/profiles/work/python/plugins/dualsr/installer/install.py")
     assert profile_from_location(script) == Path("/home/u/.local/share/QGIS/QGIS3/profiles/work")
     assert profile_from_location(Path("/src/dualsr/installer/install.py")) is None
+
+
+def test_cpu_fast_int8_reads_the_flags_as_the_engine_does(tmp_path, monkeypatch):
+    engine = pytest.importorskip("dualsr_core.network.engine")
+    cases = {"fpu avx2 fma": None, "avx2 avx512f avx512_vnni": "VNNI", "avx2 avx_vnni": "VNNI",
+             "avx512_vnni amx_bf16 amx_int8": "AMX"}
+    for flags, expected in cases.items():
+        cpuinfo = tmp_path / "cpuinfo"
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(engine, "_cpu_flags", lambda flags=flags: set(flags.split()))
+        assert core.cpu_fast_int8(str(cpuinfo)) == expected == engine.cpu_fast_int8()
+    assert core.cpu_fast_int8(str(tmp_path / "absent")) is None

@@ -28,7 +28,7 @@ CPUS = {  # /proc/cpuinfo flags of the CPU kinds this project meets
 
 
 @pytest.mark.parametrize("cpu, openvino, expected", [
-    ("avx2 only", True, "int8"), ("avx512 vnni", True, "int8"), ("sapphire rapids", True, "int8"),
+    ("avx2 only", True, "fp32"), ("avx512 vnni", True, "int8"), ("sapphire rapids", True, "int8"),
     ("zen4", True, "int8"), ("no simd", True, "fp32"),
     ("avx2 only", False, "fp32"), ("avx512 vnni", False, "fp32"), ("sapphire rapids", False, "bf16"),
     ("zen4", False, "bf16"),
@@ -39,8 +39,10 @@ def test_auto_picks_a_precision_the_cpu_supports(monkeypatch, cpu, openvino, exp
     precision, reason = choose_precision("auto", CPU, band_pixels=10**8)
     assert precision == expected
     assert reason.startswith("auto: ")
-    if expected == "fp32" and cpu != "no simd":
+    if expected == "fp32" and not openvino and cpu == "avx512 vnni":
         assert "OpenVINO is not installed" in reason and "pip install openvino" in reason
+    if cpu == "avx2 only":  # int8 runs there, but measured no faster than fp32
+        assert reason == "auto: this CPU has neither VNNI or AMX (int8) nor fast bf16"
 
 
 def test_auto_keeps_fp32_where_int8_set_up_would_not_pay_off(monkeypatch):
