@@ -12,7 +12,7 @@ SCHEDULES = ("auto", "band", "batched")  # band order of the inference engine (n
 BAD_BAND_MODES = ("nodata", "bicubic")  # how Coarse writes bands flagged bad or empty
 # Coarse, Fine and DualSR: tile side in input pixels. 256 rather than 128: a tile reads its
 # receptive radius around it, so 128 computed (128 + 2 x 16)^2 / 128^2 = 1.56 times its core, 256
-# only 1.27 times; measured 1.4 to 1.5 times as fast at the same peak memory (docs/benchmarks.md#int8).
+# only 1.27 times; measured 1.4 to 1.5 times as fast at the same peak memory (docs/benchmarks.md#tile-size).
 DEFAULT_TILE = 256
 DEGRADE_TILE = 256  # Degrade: tile side in output pixels
 EVALUATE_TILE = 256  # Evaluate: tile side in pixels (read with a halo)
