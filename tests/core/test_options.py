@@ -25,7 +25,7 @@ def test_the_core_refuses_what_the_lists_do_not_offer_and_names_them():
 
     with pytest.raises(InputError, match="DEVICE is 'gpu' but must be one of auto, cpu, cuda"):
         select_device("gpu")
-    assert options.SCALES == (2, 3, 4, 8) and options.DEFAULT_TILE == 128
+    assert options.SCALES == (2, 3, 4, 8) and options.DEFAULT_TILE == 256
 
 
 def test_the_network_and_engine_use_the_same_lists():
