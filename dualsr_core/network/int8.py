@@ -4,7 +4,7 @@ The state-independent part (`features`: heads, ASFMs, aggregation), nine tenths 
 runs in int8: every convolution there reads its input quantized per tensor (unsigned, with a zero
 point, ranges calibrated on real spectra) and its weights quantized per output channel (signed,
 symmetric). The convolutions listed in FP32_LAYERS stay in fp32 because int8 cost accuracy there
-(measured by `make bench-quality`; docs/method.md#int8-inference). The recurrence and the
+(measured per layer on the validation windows; docs/method.md#int8-inference). The recurrence and the
 reconstruction stay in torch fp32, as the skip image does.
 
 The quantization is written in torch (fake-quantize operations around each convolution) and
@@ -38,8 +38,10 @@ ACTIVATION_LEVELS = 256  # u8
 WEIGHT_LIMIT = 63
 CALIBRATION_BANDS = 8    # bands of the first tile, spread over the spectrum, whose activations set the ranges
 CALIBRATION_SIZE = 128   # of the centre of the first tile, at most this many pixels a side
-# Below this many input band-pixels PRECISION=auto keeps fp32: int8's set-up (ranges, conversion,
-# compilation: about 10 s on a 2-core CPU) costs more than it saves (about 7 us per band-pixel there).
+# Below this many input band-pixels PRECISION=auto keeps fp32: int8's set-up (ranges, tracing,
+# compilation: up to 10 s on a 2-core CPU) would cost more than it saves, if int8 saves about 5 us
+# per band-pixel on a VNNI CPU (an estimate from the conv peaks reported for one: 700 GOP/s int8
+# against 145 GFLOP/s fp32; not measured end to end by this project).
 MIN_BAND_PIXELS = 2_000_000
 
 
