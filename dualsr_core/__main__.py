@@ -38,6 +38,7 @@ def _printing_feedback(stop_flag: list) -> Feedback:
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
     """The `train` command: train CoarSR weights on scenes (dualsr_core.training.trainer.train); its
     defaults are TrainConfig's, the same as the core's and QGIS's."""
+    from .training.config import BAND_STEPS
     from .training.config import TrainConfig as D  # the defaults, as class attributes
 
     p = subparsers.add_parser("train", help="train CoarSR weights on hyperspectral scenes",
@@ -63,7 +64,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--validation", nargs="+", default=None, metavar="FILE:ROW,COL,HEIGHT,WIDTH",
                    help="explicit validation windows (replace --val-fraction)")
     p.add_argument("--workdir", default=None, help="folder of patches.h5 and checkpoint.pt (default OUTPUT.work)")
-    p.add_argument("--band-steps", default=D.band_steps, choices=("summed", "per_band"),
+    p.add_argument("--band-steps", default=D.band_steps, choices=BAND_STEPS,
                    help="one optimiser step per mini-batch on the mean band loss, or one per band (reference)")
     p.add_argument("--checkpoint-every", type=int, default=D.checkpoint_every, help="mini-batches between checkpoints")
     p.add_argument("--positions-per-scale", type=int, default=D.positions_per_scale,
