@@ -104,6 +104,11 @@ def int8_conv(conv: torch.nn.Conv2d, x: torch.Tensor, n: int = 10):
     return lambda: request.infer([values])
 
 
+def cpu_precisions() -> list[str]:
+    """The precisions this CPU runs: fp32, bf16 where oneDNN runs it, int8 where OpenVINO is installed."""
+    return ["fp32"] + ["bf16"] * cpu_runs_bf16() + ["int8"] * int8.openvino_available()
+
+
 def flops_per_pixel(config: CoarSRConfig) -> float:
     model = fold_weight_norm(CoarSR(config)).eval()
     h = w = 32
@@ -145,9 +150,8 @@ def engine_table(n_bands: int, repeats: int, peaks: dict):
     order = list(range(n_bands))
     table = neighbour_table(order)
     device = torch.device("cpu")
-    precisions = ["fp32"] + ["bf16"] * cpu_runs_bf16() + ["int8"] * int8.openvino_available()
     engines = {f"engine {p} {s}": CoarseEngine(folded, device, p, s, band_chunk=8)
-               for p in precisions for s in ("band", "batched")}
+               for p in cpu_precisions() for s in ("band", "batched")}
     results = {}
     runs = {"plain band-by-band": lambda: results.__setitem__("plain", plain_band_by_band(live, cube, table, 4))}
 
@@ -244,7 +248,7 @@ def projections(repeats: int):
         model, header = load_model(path, int(path.stem.split("x")[-1]))
         overlap = model.config.receptive_radius
         tiles = int(np.ceil(1000 / 128)) ** 2 * ((128 + 2 * overlap) / 128) ** 2
-        for precision in ["fp32"] + ["bf16"] * cpu_runs_bf16() + ["int8"] * int8.openvino_available():
+        for precision in cpu_precisions():
             engine = CoarseEngine(model, torch.device("cpu"), precision, "band")
             engine.calibrate(cube, order, table)  # int8: ranges and compilation, once per run
             run_engine(engine, cube[:2], [0, 1], neighbour_table([0, 1]))

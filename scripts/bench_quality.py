@@ -30,6 +30,7 @@ from dualsr_core.network.engine import CoarseEngine  # noqa: E402
 from dualsr_core.training.patches import validation_crop  # noqa: E402
 from dualsr_core.io.scenes import load_scene  # noqa: E402
 from dualsr_core.network.weights import load_model  # noqa: E402
+from bench import flops_per_pixel  # noqa: E402
 from train_weights import fixed_split_keeping_mtimes  # noqa: E402
 
 METHODS = ("bicubic", "coarse", "coarse+fine")
@@ -40,20 +41,6 @@ def scores(hr, sr, mask, scale, good):
     return {"psnr": metrics.psnr(hr, sr, data_range=1.0, mask=mask),
             "ssim": metrics.ssim(hr, sr, data_range=1.0, mask=mask) if min(hr.shape[1:]) >= 11 else float("nan"),
             "sam": metrics.sam(hr, sr, mask=mask), "ergas": metrics.ergas(hr, sr, scale=scale, mask=mask)}
-
-
-def flops_per_pixel(model) -> float:
-    """Inference FLOPs per low-resolution pixel and band (torch's counter, one band step on 32 x 32)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    s, f, h = model.config.scale, model.config.n_feats, 32
-    args = (torch.rand(1, 1, h, h), torch.rand(1, 3, h, h), torch.rand(1, 3, h, h), torch.rand(1, 1, h * s, h * s),
-            torch.rand(1, f, h, h))
-    counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
-        model(*args)
-    return counter.get_total_flops() / (h * h)
 
 
 def super_resolve(engine, lr, order):
@@ -84,12 +71,12 @@ def main():
         if not weights_file(scale).is_file():
             print(f"\nx{scale}: no weights ({weights_file(scale)}), skipped")
             continue
-        flops = flops_per_pixel(load_model(weights_file(scale), scale)[0])
-        model = load_model(weights_file(scale), scale)[0]
+        model = load_model(weights_file(scale), scale)[0]  # each engine prepares its own copy
+        flops = flops_per_pixel(model.config)
         engine = CoarseEngine(model, device, "fp32")
         bf16_error = ""
         try:
-            engine_bf16 = CoarseEngine(load_model(weights_file(scale), scale)[0], device, "bf16")
+            engine_bf16 = CoarseEngine(model, device, "bf16")
         except InputError as exc:  # a CPU that cannot run bf16 convolutions (AVX2 only)
             engine_bf16, bf16_error = None, str(exc)
         measure_int8 = device.type == "cpu" and int8.openvino_available()
