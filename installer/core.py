@@ -338,9 +338,10 @@ def make_plan(profile_dir=None, target=None, requirements=None, variant: str = "
             notes.append("Note: PyTorch is already installed for QGIS, so only OpenVINO is installed.")
         else:
             requirements = ["torch"]
-    if openvino and not any(requirement_name(r) == "openvino" for r in requirements):
+    if openvino and "openvino" not in {requirement_name(r) for r in requirements}:
         requirements.append(OPENVINO)
-    torch = any(requirement_name(r) == "torch" for r in requirements)
+    names = {requirement_name(r) for r in requirements}
+    torch = "torch" in names
     if gpu == "detect":
         gpu = detect_nvidia_gpu(platform=platform)
     tag = cuda_tag(gpu.cuda) if gpu else None
@@ -357,7 +358,7 @@ def make_plan(profile_dir=None, target=None, requirements=None, variant: str = "
         index_url = PYTORCH_INDEX.format(variant=tag if variant == "cuda" else "cpu")
     key = _platform_key(platform)
     sizes = [SIZES_MB.get((key, variant)) if torch else None,
-             OPENVINO_SIZES_MB.get(key) if any(requirement_name(r) == "openvino" for r in requirements) else None]
+             OPENVINO_SIZES_MB.get(key) if "openvino" in names else None]
     known = [s for s in sizes if s]
     download_mb, disk_mb = (sum(s[0] for s in known), sum(s[1] for s in known)) if known else (None, None)
     if all(sizes):
