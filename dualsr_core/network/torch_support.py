@@ -72,6 +72,8 @@ def select_device(name: str = "auto"):
         )
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
+    if name == "cpu" and torch.get_num_threads() > usable_cores():
+        # torch counts the machine's cores, not this process's share (affinity, container quota);
+        # a smaller count chosen by the caller (two trainings side by side) is kept.
         torch.set_num_threads(usable_cores())
     return torch.device(name)
