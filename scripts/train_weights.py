@@ -40,11 +40,10 @@ SMALL3 = {**COMMON, "patch_size": 10, "batch_size": 16}
 # scale from the start's layers (see transplant()).
 RECIPES = {
     2: [("x2_base", dict(COMMON, epochs=12), None, None),
-        ("x2_long", dict(COMMON, lr=2.5e-4, epochs=3), "x2_base", "resume")],
-    # x3: stopped after 100 of the 918 planned mini-batches (the CPU time there was; weights/README.md).
-    3: [("x3_long", dict(SMALL3, lr=3e-4, epochs=6, max_iterations=100), "x2_base", "transplant")],
+        ("x2_long", dict(COMMON, lr=2.5e-4, epochs=6), "x2_base", "resume")],
+    3: [("x3_long", dict(SMALL3, lr=3e-4, epochs=6), "x2_base", "transplant")],
     4: [("x4_base", dict(SMALL4, epochs=8), None, None),
-        ("x4_long", dict(SMALL4, lr=2.5e-4, epochs=6), "x4_base", "resume")],
+        ("x4_long", dict(SMALL4, lr=2.5e-4, epochs=9), "x4_base", "resume")],
 }
 STAGES = {name: (scale, config, start, how) for scale, stages in RECIPES.items()
           for name, config, start, how in stages}
