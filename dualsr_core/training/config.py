@@ -1,6 +1,6 @@
 """The settings of a training run, with the one set of defaults the core, the command line and QGIS share.
 
-The defaults are the recipe of the bundled x2 weights (weights/coarsr_x2.json, scripts/train_weights.py):
+The defaults are the recipe of the first stage of the bundled x2 weights (x2_base in scripts/train_weights.py):
 CoarSR with 32 features, 1 residual block and 2 ASFMs; 16 x 16 low-resolution patches in batches of 8;
 Adam at 5e-4, halved every third of the epochs; each mini-batch on a random run of 16 consecutive bands;
 the last convolution started at zero, so that the untrained network is the bicubic skip. Every default is
