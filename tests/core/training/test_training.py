@@ -101,14 +101,14 @@ def reference(tmp_path_factory, scene):
 
 # --- one set of defaults ------------------------------------------------------------------------
 
-def test_defaults_are_the_bundled_weights_recipe_and_the_command_line_takes_them():
+def test_defaults_are_the_bundled_weights_recipe_and_the_command_line_takes_them(monkeypatch):
     for header in sorted((REPO / "weights").glob("coarsr_x*.json")):  # every bundled network has the size
         header = json.loads(header.read_text())
         assert (header["n_feats"], header["n_blocks"], header["n_asfm"]) == (
             TrainConfig.n_feats, TrainConfig.n_blocks, TrainConfig.n_asfm) == (32, 1, 2)
     # The defaults are the first stage of the bundled x2 weights (x3 is transplanted from that stage);
     # the shipped x2 file fine-tunes it further.
-    sys.path.insert(0, str(REPO / "scripts"))
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
     from train_weights import RECIPES
 
     (base, recipe, start, _), (_, _, long_start, _) = RECIPES[2]
