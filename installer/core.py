@@ -338,9 +338,10 @@ def make_plan(profile_dir=None, target=None, requirements=None, variant: str = "
             notes.append("Note: PyTorch is already installed for QGIS, so only OpenVINO is installed.")
         else:
             requirements = ["torch"]
-    if openvino and "openvino" not in {requirement_name(r) for r in requirements}:
-        requirements.append(OPENVINO)
     names = {requirement_name(r) for r in requirements}
+    if openvino and "openvino" not in names:
+        requirements.append(OPENVINO)
+        names.add("openvino")
     torch = "torch" in names
     if gpu == "detect":
         gpu = detect_nvidia_gpu(platform=platform)

@@ -236,18 +236,18 @@ def qgis_runs(sizes: list[int], band_counts: list[int], tile: int, scale: int):
           "(start-up excluded, best of two)")
 
 
-def projections(repeats: int):
-    print("\n5. projected time of a 1000 x 1000 x 224 scene (one 128 x 128 tile of 8 bands measured, "
+def projections(repeats: int, tile: int):
+    print(f"\n5. projected time of a 1000 x 1000 x 224 scene (one {tile} x {tile} tile of 8 bands measured, "
           "overlap included)")
     print(f"{'weights':24s} {'config':18s} {'precision':9s} {'s / tile-band':>13s} {'projected':>10s}")
     files = sorted(BUNDLED_DIR.glob("coarsr_x*.pt"))
-    cube = np.random.default_rng(0).random((8, 128, 128), dtype=np.float32)
+    cube = np.random.default_rng(0).random((8, tile, tile), dtype=np.float32)
     order = list(range(8))
     table = neighbour_table(order)
     for path in files:
         model, header = load_model(path, int(path.stem.split("x")[-1]))
         overlap = model.config.receptive_radius
-        tiles = int(np.ceil(1000 / 128)) ** 2 * ((128 + 2 * overlap) / 128) ** 2
+        tiles = int(np.ceil(1000 / tile)) ** 2 * ((tile + 2 * overlap) / tile) ** 2
         for precision in cpu_precisions():
             engine = CoarseEngine(model, torch.device("cpu"), precision, "band")
             engine.calibrate(cube, order, table)  # int8: ranges and compilation, once per run
@@ -284,7 +284,7 @@ def main():
     if "4" in args.sections:
         qgis_runs(args.sizes, args.band_counts, args.tile, 2)
     if "5" in args.sections:
-        projections(args.repeats)
+        projections(args.repeats, args.tile)
     if "6" in args.sections:
         batch_throughput(args.batch_scenes, args.batch_side, args.band_counts[0], args.tile)
     if "7" in args.sections:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ..errors import InputError, MissingDependencyError
 from ..network.torch_support import usable_cores
 from ..tools.checks import positive_integer
+from .runner import AT_LEAST_1
 
 # A worker with torch loaded and one run at the default tile peaks at about 0.5-0.8 GB (docs/benchmarks.md,
 # section 4: a qgis_process run adds 220-280 MB to QGIS's 470 MB); 1.5 GB leaves room for bigger tiles.
@@ -90,8 +91,7 @@ def plan_local(workers: int | None, device: str) -> LocalPlan:
         device: the run's DEVICE; 'cpu' never counts GPUs.
     """
     if workers is not None:
-        positive_integer(workers, "--workers", InputError, message="{name} must be a whole number of at least 1 "
-                         "(got {value}).")
+        positive_integer(workers, "--workers", InputError, message=AT_LEAST_1)
     gpus = gpu_count() if device != "cpu" else 0
     cores = _cores()
     if gpus:
