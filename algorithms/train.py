@@ -33,6 +33,7 @@ class TrainAlgorithm(DualSRAlgorithm):
     DELETE_WORK = "DELETE_WORK"
     SEED = "SEED"
     MAX_ITERATIONS = "MAX_ITERATIONS"
+    SPECTRAL_WEIGHT = "SPECTRAL_WEIGHT"
     OUTPUT_WEIGHTS = "OUTPUT_WEIGHTS"
     PSNR = "PSNR"
     group_id = "training"
@@ -54,7 +55,9 @@ class TrainAlgorithm(DualSRAlgorithm):
                     "method (MATLAB antialiased bicubic downsampling by the scale) with its augmentation (rescaled "
                     "copies at 1, 0.75 and 0.5, 90 degree rotations and a flip), stores the patches in an HDF5 "
                     "file, and trains CoarSR with an L1 loss, Adam and a learning rate halved every third of the "
-                    "epochs."),
+                    "epochs. SPECTRAL_WEIGHT (advanced, default 0) adds a spectral-gradient term: the L1 between "
+                    "the predicted and the true change from each band to the next, which keeps spectral shapes "
+                    "(SAM) closer to the truth."),
             self.tr("The defaults are the recipe of the bundled weights: 32 feature channels and 1 residual "
                     "block, each mini-batch trained on a random run of 16 consecutive bands, and a network that "
                     "starts as the bicubic upsampling (the command line has options to change these two)."),
@@ -103,6 +106,8 @@ class TrainAlgorithm(DualSRAlgorithm):
                                          defaultValue=Defaults.seed),
             QgsProcessingParameterNumber(self.MAX_ITERATIONS, self.tr("Stop after this many batches (0: no limit)"),
                                          NUMBER_INTEGER, defaultValue=0, minValue=0),
+            QgsProcessingParameterNumber(self.SPECTRAL_WEIGHT, self.tr("Weight of the spectral-gradient loss term"),
+                                         NUMBER_DOUBLE, defaultValue=Defaults.spectral_weight, minValue=0.0),
             self.delete_work_parameter(),
         ):
             self.addParameter(self.adv(param))
@@ -145,6 +150,7 @@ class TrainAlgorithm(DualSRAlgorithm):
             n_blocks=self.parameterAsInt(parameters, self.BLOCKS, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             max_iterations=max_iterations or None,
+            spectral_weight=self.parameterAsDouble(parameters, self.SPECTRAL_WEIGHT, context),
             delete_work=self.parameterAsBool(parameters, self.DELETE_WORK, context),
             feedback=self.core_feedback(feedback),
         )

@@ -75,6 +75,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--amp", action="store_true", default=D.amp, help="bf16 autocast on CUDA")
     p.add_argument("--band-window", type=int, default=D.band_window,
                    help="train each mini-batch on a random run of this many consecutive bands (0: all bands)")
+    p.add_argument("--spectral-weight", type=float, default=D.spectral_weight,
+                   help="weight of a spectral-gradient term added to the L1 loss (0: L1 alone, as the paper)")
     p.add_argument("--zero-last", action=argparse.BooleanOptionalAction, default=D.zero_last,
                    help="start the last convolution at zero, so the untrained network equals bicubic "
                         "(--no-zero-last: PyTorch's default initialisation, as the reference)")
@@ -113,6 +115,7 @@ def _run_train(args, feedback: Feedback) -> int:
                    max_iterations=args.max_iterations, feedback=feedback, half=args.half,
                    band_steps=args.band_steps, checkpoint_every=args.checkpoint_every, amp=args.amp,
                    zero_last=args.zero_last, band_window=args.band_window or None,
+                   spectral_weight=args.spectral_weight,
                    positions_per_scale=args.positions_per_scale, max_patches_per_scene=args.max_patches_per_scene,
                    delete_work=args.delete_work)
     best = result["best"] or {}

@@ -59,6 +59,8 @@ class TrainConfig:
             state is detached between bands anyway, so this only shortens the recurrence the
             network sees, and it makes a step on a 200-band scene many times cheaper. The start
             is a pure function of (seed, iteration), so resuming stays exact. None: all bands.
+        spectral_weight: weight of a spectral-gradient term added to the L1 loss (see
+            training/step.py); 0, the paper's loss, trains on L1 alone.
         delete_work: remove the work folder (patches, checkpoint) once the weights are written.
     """
 
@@ -86,6 +88,7 @@ class TrainConfig:
     max_patches_per_scene: int | None = None
     zero_last: bool = True
     band_window: int | None = 16
+    spectral_weight: float = 0.0
     delete_work: bool = False
 
     def check(self) -> TrainConfig:
@@ -99,6 +102,9 @@ class TrainConfig:
                         message="{name} is {value} but must be a positive number such as 1e-4.")
         if not 0 <= self.val_fraction < 0.5:
             raise InputError(f"val_fraction is {self.val_fraction} but must be in [0, 0.5) (0 disables validation).")
+        if not (isinstance(self.spectral_weight, (int, float)) and 0 <= self.spectral_weight < float("inf")):
+            raise InputError(f"SPECTRAL_WEIGHT is {self.spectral_weight} but must be a number of at least 0 "
+                             "(0: L1 alone).")
         if self.band_steps not in BAND_STEPS:
             raise InputError(f"band_steps is '{self.band_steps}' but must be one of {', '.join(BAND_STEPS)}.")
         if self.max_iterations is not None:

@@ -194,6 +194,8 @@ def run(config: TrainConfig, dist: Distributed, dataset: PatchDataset, scenes: T
                  "zero_last": bool(cfg.zero_last) and not cfg.resume_from, "band_window": cfg.band_window,
                  "validation": [[n, *region_tuple(r)] for n, r in scenes.named_windows],
                  "val_fraction": scenes.auto_fraction}
+    if cfg.spectral_weight:  # absent at 0, so checkpoints of runs made before the term still resume
+        signature["spectral_weight"] = cfg.spectral_weight
     state = {"epoch": 0, "batch": 0, "iteration": 0, "loss_sum": 0.0, "loss_count": 0, "best": None,
              "history": [], "seconds": 0.0}
     checkpoint = files["CHECKPOINT"]
@@ -215,7 +217,8 @@ def run(config: TrainConfig, dist: Distributed, dataset: PatchDataset, scenes: T
                                       find_unused_parameters=True)
     step = OptimisationStep(stepper if ddp is None else ddp, ddp, optimizer, dataset.patch_size, cfg.scale, device,
                             cfg.band_steps, cfg.band_chunk or auto_chunk(device, cfg.batch_size, model.config.n_feats,
-                                                                         dataset.patch_size), cfg.amp)
+                                                                         dataset.patch_size), cfg.amp,
+                            cfg.spectral_weight)
     n_batches, epochs, max_it = len(dataset), cfg.epochs, cfg.max_iterations
     total = epochs * n_batches if max_it is None else min(epochs * n_batches, max_it)
     header_base = {"training_data": ", ".join(scenes.names), "scenes": scenes.names, "paper": PAPER,
@@ -225,7 +228,7 @@ def run(config: TrainConfig, dist: Distributed, dataset: PatchDataset, scenes: T
                    "patch_size": cfg.patch_size, "batch_size": cfg.batch_size * dist.world_size,
                    "learning_rate": cfg.lr, "lr_schedule": f"halved every {max(1, epochs // 3)} epochs",
                    "epochs_planned": epochs, "initialised_from": source, "band_window": cfg.band_window,
-                   "dualsr_version": __version__}
+                   "spectral_weight": cfg.spectral_weight, "dualsr_version": __version__}
     if is_main:
         feedback.log(f"{n_batches} mini-batches per epoch, {epochs} epoch(s), band steps '{cfg.band_steps}' "
                      f"({step.chunk} band(s) per pass), device {device}.")

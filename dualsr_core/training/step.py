@@ -4,7 +4,11 @@ One mini-batch holds patches of one scene. The network walks the scene's good ba
 order (bad bands are neither targets nor neighbours; the neighbour table comes from
 `partition.neighbour_table(order)`), carrying the feature state from band to band, detached
 (truncated back-propagation of length 1), and predicts each band as a residual over the PIL
-bicubic upsampling of the LR band (`resize.skip_matrices`). The loss is L1.
+bicubic upsampling of the LR band (`resize.skip_matrices`). The loss is L1, plus, with a
+`spectral_weight` w > 0, w times a spectral-gradient term: the L1 between the predicted and the true
+change from the previous band in processing order (ascending wavelength) to this one,
+|(y_i - y_{i-1}) - (t_i - t_{i-1})|. The previous prediction enters detached, as the state does, so
+that no gradient crosses bands; the first band of a run has no predecessor and adds nothing.
 
 Two ways to step (`band_steps`):
 * "per_band": one Adam step per band, as the reference code: zero the gradients, forward band i
@@ -113,11 +117,13 @@ class OptimisationStep:
         mode: 'summed' or 'per_band'.
         chunk: bands per pass in 'summed' mode (1 in 'per_band' mode).
         amp: bf16 autocast (CUDA only).
+        spectral_weight: weight of the spectral-gradient term (0: L1 alone).
     """
 
     def __init__(self, module, ddp, optimizer, patch_size: int, scale: int, device: torch.device, mode: str,
-                 chunk: int, amp: bool):
+                 chunk: int, amp: bool, spectral_weight: float = 0.0):
         self.module, self.ddp, self.optimizer = module, ddp, optimizer
+        self.spectral_weight = float(spectral_weight)
         self.device, self.mode, self.amp = device, mode, amp and device.type == "cuda"
         self.chunk = 1 if mode == "per_band" else int(chunk)
         self.wy, self.wxt = (torch.from_numpy(m).to(device) for m in resize.skip_matrices(patch_size, patch_size,
@@ -125,14 +131,15 @@ class OptimisationStep:
         self.loss = torch.nn.L1Loss()
 
     def __call__(self, batch, window: tuple[int, int] | None = None) -> float:
-        """Train on the bands of `batch.order[window[0]:window[1]]` (default all); returns the mean L1."""
+        """Train on the bands of `batch.order[window[0]:window[1]]` (default all); returns the mean L1
+        (without the spectral term, so that logs of runs with and without it compare)."""
         lr = torch.from_numpy(np.ascontiguousarray(batch.lr)).to(self.device)
         hr = torch.from_numpy(np.ascontiguousarray(batch.hr)).to(self.device)
         order = torch.as_tensor(batch.order, device=self.device)
         table = torch.as_tensor(partition.neighbour_table(batch.order), device=self.device)
         first, end = window or (0, len(batch.order))
         n = end - first
-        state, total = None, 0.0
+        state, total, before = None, 0.0, None
         if self.mode == "summed":
             self.optimizer.zero_grad(set_to_none=True)
         for start in range(first, end, self.chunk):
@@ -146,8 +153,13 @@ class OptimisationStep:
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                     y, state = self.module(x, lr[:, table[start:stop, 0]], lr[:, table[start:stop, 1]],
                                            self.wy @ x @ self.wxt, state)
-                loss = self.loss(y.float(), hr[:, order[start:stop]])
-                weighted = loss * ((stop - start) / n) if self.mode == "summed" else loss
+                y, target = y.float(), hr[:, order[start:stop]]
+                loss = self.loss(y, target)
+                objective = loss
+                if self.spectral_weight:
+                    objective = loss + self.spectral_weight * spectral_gradient_l1(y, target, before)
+                    before = y[:, -1:].detach(), target[:, -1:]
+                weighted = objective * ((stop - start) / n) if self.mode == "summed" else objective
                 weighted.backward()
             if self.mode == "per_band":
                 self.optimizer.step()
@@ -156,3 +168,17 @@ class OptimisationStep:
         if self.mode == "summed":
             self.optimizer.step()
         return total / n
+
+
+def spectral_gradient_l1(y: torch.Tensor, target: torch.Tensor,
+                         before: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """Mean over the chunk's bands and pixels of |(y_i - y_{i-1}) - (t_i - t_{i-1})|.
+
+    y, target: (B, k, P, P), k consecutive bands of the processing order; before: the (detached)
+    prediction and the truth of the band preceding the chunk, or None at the start of a run, where
+    the first band counts as its own predecessor (a zero term with a zero gradient), so the mean
+    stays over k bands whatever the chunking."""
+    previous_y, previous_t = before if before is not None else (y[:, :1].detach(), target[:, :1])
+    change_y = y - torch.cat([previous_y, y[:, :-1].detach()], dim=1)
+    change_t = target - torch.cat([previous_t, target[:, :-1]], dim=1)
+    return (change_y - change_t).abs().mean()

@@ -16,14 +16,14 @@ def test_train_writes_weights_log_and_curve(qgis_processing, make_raster, tmp_pa
     out = tmp_path / "mine.pt"
     result = qgis_processing.run("dualsr:train", {
         "INPUT": [str(scene)], "SCALE": "2", "EPOCHS": 1, "BATCH_SIZE": 2, "PATCH_SIZE": 8, "FEATURES": 8,
-        "MAX_ITERATIONS": 3, "VAL_FRACTION": 0.3, "OUTPUT_WEIGHTS": str(out)})
+        "MAX_ITERATIONS": 3, "VAL_FRACTION": 0.3, "SPECTRAL_WEIGHT": 0.5, "OUTPUT_WEIGHTS": str(out)})
     assert result["OUTPUT_WEIGHTS"] == str(out) and out.is_file()
     assert result["PSNR"] > 10
     assert (tmp_path / "mine.csv").is_file() and (tmp_path / "mine_curve.png").is_file()
     from dualsr_core.network.weights import read
 
     header, _ = read(out, expected_scale=2)
-    assert header["n_feats"] == 8 and header["scenes"] == ["scene"]
+    assert header["n_feats"] == 8 and header["scenes"] == ["scene"] and header["spectral_weight"] == 0.5
 
 
 def test_no_scenes_is_refused(qgis_processing, tmp_path):

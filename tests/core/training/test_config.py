@@ -23,6 +23,8 @@ from dualsr_core.training.config import TrainConfig
     (dict(max_iterations=0), "max_iterations is 0 but must be a whole number of at least 1 (or None for no limit)."),
     (dict(band_window=0), "band_window is 0 but must be a whole number of at least 1."),
     (dict(band_chunk=-1), "band_chunk is -1 but must be a whole number of at least 1."),
+    (dict(spectral_weight=-0.1), "SPECTRAL_WEIGHT is -0.1 but must be a number of at least 0 (0: L1 alone)."),
+    (dict(spectral_weight=float("nan")), "SPECTRAL_WEIGHT is nan but must be a number of at least 0 (0: L1 alone)."),
 ])
 def test_each_bad_setting_is_one_sentence_naming_its_parameter(bad, message):
     with pytest.raises(InputError) as info:

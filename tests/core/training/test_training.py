@@ -111,7 +111,7 @@ def test_defaults_are_the_bundled_weights_recipe_and_the_command_line_takes_them
     monkeypatch.syspath_prepend(str(REPO / "scripts"))
     from train_weights import RECIPES
 
-    (base, recipe, start, _), (_, _, long_start, _) = RECIPES[2]
+    (base, recipe, start, _), (_, _, long_start, _), *_ = RECIPES[2]
     assert (base, start, long_start) == ("x2_base", None, "x2_base")
     assert recipe == {name: getattr(TrainConfig, name) for name in recipe} and TrainConfig.zero_last
     x2 = json.loads((REPO / "weights" / "coarsr_x2.json").read_text())
@@ -136,11 +136,12 @@ def test_qgis_train_takes_the_same_defaults(qgis_processing):
     algorithm = QgsApplication.processingRegistry().algorithmById("dualsr:train")
     defaults = {name: algorithm.parameterDefinition(name).defaultValue()
                 for name in ("EPOCHS", "BATCH_SIZE", "PATCH_SIZE", "LEARNING_RATE", "VAL_FRACTION", "DEVICE",
-                             "FEATURES", "BLOCKS", "SEED", "DELETE_WORK")}
+                             "FEATURES", "BLOCKS", "SEED", "DELETE_WORK", "SPECTRAL_WEIGHT")}
     assert defaults == {"EPOCHS": TrainConfig.epochs, "BATCH_SIZE": TrainConfig.batch_size,
                         "PATCH_SIZE": TrainConfig.patch_size, "LEARNING_RATE": TrainConfig.lr,
                         "VAL_FRACTION": TrainConfig.val_fraction, "DEVICE": TrainConfig.device,
-                        "FEATURES": 32, "BLOCKS": 1, "SEED": TrainConfig.seed, "DELETE_WORK": False}
+                        "FEATURES": 32, "BLOCKS": 1, "SEED": TrainConfig.seed, "DELETE_WORK": False,
+                        "SPECTRAL_WEIGHT": 0.0}
 
 
 def test_settings_are_checked_with_one_sentence_naming_the_parameter(tmp_path, scene):
@@ -287,7 +288,8 @@ def test_per_band_mode_explicit_validation_and_fine_tuning(reference, tmp_path, 
 
 # --- the step and the network it starts from ----------------------------------------------------
 
-def test_summed_steps_do_not_depend_on_the_band_chunk():
+@pytest.mark.parametrize("spectral_weight", [0.0, 0.5])
+def test_summed_steps_do_not_depend_on_the_band_chunk(spectral_weight):
     from dualsr_core.network.model import CoarSR, CoarSRConfig
     from dualsr_core.training.patches import Batch
     from dualsr_core.training.step import BandStepper, OptimisationStep
@@ -301,7 +303,8 @@ def test_summed_steps_do_not_depend_on_the_band_chunk():
         torch.manual_seed(0)
         model = CoarSR(CoarSRConfig(scale=2, n_feats=8, n_blocks=1))
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        step = OptimisationStep(BandStepper(model), None, optimizer, 6, 2, torch.device("cpu"), mode, chunk, False)
+        step = OptimisationStep(BandStepper(model), None, optimizer, 6, 2, torch.device("cpu"), mode, chunk, False,
+                                spectral_weight)
         loss = step(batch)
         results.append((loss, {k: v.clone() for k, v in model.state_dict().items()}))
     (loss1, state1), *summed, (loss_pb, state_pb) = results
@@ -311,6 +314,27 @@ def test_summed_steps_do_not_depend_on_the_band_chunk():
             torch.testing.assert_close(state[key], state1[key], rtol=1e-5, atol=1e-6)
     assert loss_pb != pytest.approx(loss1, rel=1e-6)  # per band: nine Adam steps, a different path
     assert any(not torch.equal(state_pb[k], state1[k]) for k in state1)
+
+
+def test_the_spectral_term_compares_band_to_band_changes():
+    """spectral_gradient_l1 against the formula written out with numpy, across a chunk boundary,
+    and its gradient reaches only the chunk's own predictions."""
+    from dualsr_core.training.step import spectral_gradient_l1
+
+    rng = np.random.default_rng(3)
+    y, t = rng.random((2, 5, 4, 4)), rng.random((2, 5, 4, 4))
+    dy, dt = np.diff(y, axis=1), np.diff(t, axis=1)
+    whole = np.abs(dy - dt).sum() / y.size  # the first band adds zero but counts in the mean
+    assert spectral_gradient_l1(torch.tensor(y), torch.tensor(t), None).item() == pytest.approx(whole)
+    head = spectral_gradient_l1(torch.tensor(y[:, :2]), torch.tensor(t[:, :2]), None).item()
+    tail = spectral_gradient_l1(torch.tensor(y[:, 2:]), torch.tensor(t[:, 2:]),
+                                (torch.tensor(y[:, 1:2]), torch.tensor(t[:, 1:2]))).item()
+    assert (2 * head + 3 * tail) / 5 == pytest.approx(whole)
+    prediction = torch.tensor(y, requires_grad=True)
+    spectral_gradient_l1(prediction, torch.tensor(t), None).backward()
+    expected = np.zeros_like(y)  # d/dy_i of |(y_i - y_{i-1}) - (t_i - t_{i-1})|, y_{i-1} held fixed
+    expected[:, 1:] = np.sign(dy - dt) / y.size
+    np.testing.assert_allclose(prediction.grad.numpy(), expected)
 
 
 def test_a_step_on_a_band_window_trains_only_on_those_bands():
