@@ -56,8 +56,8 @@ class TrainAlgorithm(DualSRAlgorithm):
                     "copies at 1, 0.75 and 0.5, 90 degree rotations and a flip), stores the patches in an HDF5 "
                     "file, and trains CoarSR with an L1 loss, Adam and a learning rate halved every third of the "
                     "epochs. SPECTRAL_WEIGHT (advanced, default 0) adds a spectral-gradient term: the L1 between "
-                    "the predicted and the true change from each band to the next, which keeps spectral shapes "
-                    "(SAM) closer to the truth."),
+                    "the predicted and the true change from each band to the next, which weighs errors that bend "
+                    "the spectrum (SAM); it did not improve the bundled weights, so it is off by default."),
             self.tr("The defaults are the recipe of the bundled weights: 32 feature channels and 1 residual "
                     "block, each mini-batch trained on a random run of 16 consecutive bands, and a network that "
                     "starts as the bicubic upsampling (the command line has options to change these two)."),
