@@ -42,6 +42,7 @@ RECIPES = {
     2: [("x2_base", dict(COMMON, epochs=12), None, None),
         ("x2_long", dict(COMMON, lr=2.5e-4, epochs=6), "x2_base", "resume")],
     3: [("x3_long", dict(SMALL3, lr=3e-4, epochs=6), "x2_base", "transplant")],
+    # x2 and x3: continuing x2_long and x3_long at lower learning rates gained nothing (weights/README.md).
     # x4: continuing x4_base (lr 2.5e-4, 9 epochs) raised PSNR but not SAM on every window: not shipped.
     4: [("x4_base", dict(SMALL4, epochs=8), None, None)],
 }

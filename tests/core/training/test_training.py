@@ -115,7 +115,7 @@ def test_defaults_are_the_bundled_weights_recipe_and_the_command_line_takes_them
     assert (base, start, long_start) == ("x2_base", None, "x2_base")
     assert recipe == {name: getattr(TrainConfig, name) for name in recipe} and TrainConfig.zero_last
     x2 = json.loads((REPO / "weights" / "coarsr_x2.json").read_text())
-    assert x2["initialised_from"].startswith("fine-tuned from coarsr_x2_base.pt")
+    assert x2["initialised_from"].startswith(f"fine-tuned from coarsr_{RECIPES[2][-1][2]}.pt")  # the recipe's last step
     assert (x2["band_window"], x2["patch_size"], x2["batch_size"]) == (
         TrainConfig.band_window, TrainConfig.patch_size, TrainConfig.batch_size)
 
