@@ -337,6 +337,27 @@ def test_the_spectral_term_compares_band_to_band_changes():
     np.testing.assert_allclose(prediction.grad.numpy(), expected)
 
 
+def test_the_spectral_weight_changes_the_step_but_not_the_logged_l1():
+    from dualsr_core.network.model import CoarSR, CoarSRConfig
+    from dualsr_core.training.patches import Batch
+    from dualsr_core.training.step import BandStepper, OptimisationStep
+
+    rng = np.random.default_rng(5)
+    batch = Batch(rng.random((2, 6, 6, 6), dtype=np.float32), rng.random((2, 6, 12, 12), dtype=np.float32),
+                  np.ones(6, bool), np.arange(6))
+    results = []
+    for weight in (0.0, 0.5):
+        torch.manual_seed(0)
+        model = CoarSR(CoarSRConfig(scale=2, n_feats=8, n_blocks=1))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        step = OptimisationStep(BandStepper(model), None, optimizer, 6, 2, torch.device("cpu"), "summed", 6, False,
+                                weight)
+        results.append((step(batch), model.state_dict()))
+    (l1_plain, plain), (l1_spectral, spectral) = results
+    assert l1_spectral == pytest.approx(l1_plain, rel=1e-6)  # the same L1 before the update
+    assert any(not torch.allclose(plain[k], spectral[k]) for k in plain)
+
+
 def test_a_step_on_a_band_window_trains_only_on_those_bands():
     """The loss of a windowed step is the mean L1 over the window's bands of the network's output,
     computed here band by band through the model itself with the PIL bicubic skip of tools/resize."""
