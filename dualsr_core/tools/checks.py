@@ -12,8 +12,8 @@ import numpy as np
 
 
 def positive_number(value, name: str, meaning: str = "", error: type[Exception] = ValueError, *,
-                    message: str | None = None) -> float:
-    """`value` as a float when it is a finite real number above 0.
+                    message: str | None = None, zero_allowed: bool = False) -> float:
+    """`value` as a float when it is a finite real number above 0 (or 0 itself with `zero_allowed`).
 
     Args:
         value: the argument (a Python or numpy number).
@@ -22,13 +22,15 @@ def positive_number(value, name: str, meaning: str = "", error: type[Exception] 
         error: the exception raised: ValueError for library calls, InputError for user parameters.
         message: the sentence instead of the default, e.g.
             "{name} is {value} but must be a positive number such as 1e-4.".
+        zero_allowed: accept 0 as well (a weight that switches something off).
     """
     number = float(value) if isinstance(value, (int, float, np.integer, np.floating)) else math.nan
-    if not (math.isfinite(number) and number > 0):
+    if not (math.isfinite(number) and (number > 0 or (zero_allowed and number == 0))):
         if message is not None:
             raise error(message.format(name=name, value=value))
         detail = f" ({meaning})" if meaning else ""
-        raise error(f"{name} must be a finite positive number{detail}, got {value!r}.")
+        kind = "number of at least 0" if zero_allowed else "positive number"
+        raise error(f"{name} must be a finite {kind}{detail}, got {value!r}.")
     return number
 
 

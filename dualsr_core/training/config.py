@@ -102,9 +102,8 @@ class TrainConfig:
                         message="{name} is {value} but must be a positive number such as 1e-4.")
         if not 0 <= self.val_fraction < 0.5:
             raise InputError(f"val_fraction is {self.val_fraction} but must be in [0, 0.5) (0 disables validation).")
-        if not (isinstance(self.spectral_weight, (int, float)) and 0 <= self.spectral_weight < float("inf")):
-            raise InputError(f"SPECTRAL_WEIGHT is {self.spectral_weight} but must be a number of at least 0 "
-                             "(0: L1 alone).")
+        positive_number(self.spectral_weight, "SPECTRAL_WEIGHT", error=InputError, zero_allowed=True,
+                        message="{name} is {value} but must be a number of at least 0 (0: L1 alone).")
         if self.band_steps not in BAND_STEPS:
             raise InputError(f"band_steps is '{self.band_steps}' but must be one of {', '.join(BAND_STEPS)}.")
         if self.max_iterations is not None:

@@ -36,3 +36,11 @@ def test_a_caller_may_word_the_sentence_itself():
     assert positive_integer(3, "n", message="{name} {value}") == 3
     with pytest.raises(ValueError, match=r"^x must be a finite positive number \(a \{brace\}\), got -1\.$"):
         positive_number(-1, "x", "a {brace}")  # the default sentence is not a template
+
+
+def test_zero_may_be_allowed():
+    assert positive_number(0, "w", zero_allowed=True) == 0.0
+    assert positive_number(np.float32(0.5), "w", zero_allowed=True) == 0.5
+    for value in (-1e-9, float("nan"), float("inf"), "0"):
+        with pytest.raises(ValueError, match=r"^w must be a finite number of at least 0, got .*\.$"):
+            positive_number(value, "w", zero_allowed=True)
