@@ -27,9 +27,11 @@ class CoarseAlgorithm(SuperResolutionAlgorithm):
             self.tr("Input: a raster of reflectance with any number of bands (hyperspectral works best; fewer "
                     "than 5 bands repeat neighbours). Integer rasters are read with their scale factor, or as "
                     "reflectance x 10000 when they have none. Nodata pixels stay nodata and do not affect their "
-                    "neighbours. Bands flagged bad (bbl = 0) are written as nodata."),
+                    "neighbours. Bands flagged bad (bbl = 0) are written as nodata, or as their bicubic upsampling "
+                    "(BAD_BANDS)."),
             self.tr("Output: a tiled, compressed GeoTIFF on the same extent and CRS with the pixel size divided "
-                    "by the scale, the input's data type, nodata, band names and wavelength metadata."),
+                    "by the scale, the input's data type, nodata, band names and wavelength metadata; a "
+                    "Cloud-Optimised GeoTIFF with COG, ENVI for an output name ending in .img."),
             self.tr("Weights: leave empty to use the weights bundled for the chosen scale, or give a .pt file "
                     "made by DualSR Train; its scale must match."),
         )

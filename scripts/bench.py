@@ -2,7 +2,7 @@
 
 1. the machine's conv peak: one 3x3 64->64 convolution on 128x128 (fp32 NCHW, fp32 channels-last,
    bf16 channels-last where the CPU runs bf16, int8 through OpenVINO where it is installed), under
-   the allocator settings of a run (dualsr_core/allocator.py);
+   the allocator settings of a run (dualsr_core/network/allocator.py);
 2. FLOPs per low-resolution pixel per band (torch's FLOP counter) of the shipped weights and of the
    paper configuration;
 3. BANDS bands of 128x128 at x4 with the paper configuration and random weights: the plain
@@ -12,7 +12,7 @@
    to the plain model;
 4. seconds and peak RSS of dualsr:coarse through qgis_process for growing rasters and band counts,
    each case twice, and precision auto against fp32;
-5. the projected time of a 1000 x 1000 x 224 scene at x2 and x4 for each shipped weights file;
+5. the projected time of a 1000 x 1000 x 224 scene with each shipped weights file (x2, x3, x4);
 6. scenes per minute of `python -m dualsr_core batch` (Dask LocalCluster) with 1 and 2 workers, and
    of the same scenes one after the other in one process without Dask;
 7. the int8 runtimes side by side, each in a process of its own: torch, OpenVINO and ONNX Runtime

@@ -3,7 +3,7 @@
 Local workers are processes with one task thread each: one worker per GPU when torch sees GPUs
 (each claims its GPU through the worker resource GPU=1), else one per core, at most one per
 MEMORY_PER_WORKER of memory. CPU workers are pinned to disjoint sets of cores, so that torch in
-each (which takes as many threads as its process may use cores, `_torch.usable_cores`) does not
+each (which takes as many threads as its process may use cores, `network.torch_support.usable_cores`) does not
 oversubscribe the machine.
 
 dask is imported here only inside functions: `require_dask` is the one check, with the install hint.

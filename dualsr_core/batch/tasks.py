@@ -222,21 +222,9 @@ def assemble(job: dict, stripes: list[dict]) -> dict:
 
 def _copy_stripes(like, stage: dict, stripes: list[dict], target: Path, driver: str):
     """Write the encoded pixels of consecutive stripes into one raster of the whole input grid."""
-    import rasterio
-    from rasterio.windows import Window
-
     from ..io.raster import RasterWriter
 
-    scale = stage["scale"]
-    with RasterWriter(target, like, scale, output_float=stage["output_float"], nodata=stage["nodata"],
+    with RasterWriter(target, like, stage["scale"], output_float=stage["output_float"], nodata=stage["nodata"],
                       driver=driver) as writer:
         for stripe in stripes:
-            with rasterio.open(stripe["path"]) as src:
-                if (src.width, src.count) != (writer.width, len(writer.bands)):
-                    raise RuntimeError(f"stripe {stripe['path']} does not fit {target}")
-                for row in range(0, src.height, COPY_ROWS):
-                    rows = min(COPY_ROWS, src.height - row)
-                    for band in range(0, src.count, COPY_BANDS):
-                        positions = list(range(band, min(band + COPY_BANDS, src.count)))
-                        data = src.read([p + 1 for p in positions], window=Window(0, row, src.width, rows))
-                        writer.write_encoded(data, stripe["row0"] * scale + row, 0, positions)
+            writer.copy_encoded(stripe["path"], stripe["row0"] * stage["scale"], COPY_ROWS, COPY_BANDS)

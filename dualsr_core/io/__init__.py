@@ -1,2 +1,3 @@
-"""Files in and out: the raster reader and writer (the only code that touches rasterio and GDAL), scene
-loading for training, atomic outputs, and the default styles written beside rasters."""
+"""Files in and out: the raster reader and writer, scene loading for training, atomic outputs, and
+the default styles written beside rasters. The reader, the writer and the style writer are the only
+code of the core that touches rasterio and GDAL."""

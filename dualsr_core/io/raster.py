@@ -1,4 +1,5 @@
-"""Raster I/O: the only module that touches rasterio and GDAL.
+"""Raster I/O: with style.py (which reads band statistics for the default style), the only code of the
+core that touches rasterio and GDAL.
 
 `RasterReader` turns a raster into float32 reflectance windows plus a validity mask: the band
 scale/offset is applied, integers without a scale are read as reflectance x 10000 (the EnMAP,
@@ -562,6 +563,18 @@ class RasterWriter:
         with self._gdal_errors_fatal():
             self._dataset.write(data, indexes=[p + 1 for p in self._positions(bands)],
                                 window=Window(col0, row0, data.shape[2], data.shape[1]))
+
+    def copy_encoded(self, path: str | os.PathLike, row0: int, rows: int = 256, bands: int = 16):
+        """Copy every pixel of a raster written by a writer like this one (same width and bands,
+        already encoded) to output row `row0`, `rows` rows of `bands` bands at a time."""
+        with rasterio.open(path) as src:
+            if (src.width, src.count) != (self.width, len(self.bands)):
+                raise RuntimeError(f"{path} does not fit {self.path}")
+            for row in range(0, src.height, rows):
+                window = Window(0, row, src.width, min(rows, src.height - row))
+                for first in range(0, src.count, bands):
+                    positions = list(range(first, min(first + bands, src.count)))
+                    self.write_encoded(src.read([p + 1 for p in positions], window=window), row0 + row, 0, positions)
 
     def _positions(self, bands: list[int] | None) -> list[int]:
         return list(range(len(self.bands))) if bands is None else list(bands)

@@ -96,7 +96,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         overlap: context per side; None uses the network's receptive radius.
         device: 'auto', 'cpu' or 'cuda'.
         precision: 'auto', 'fp32', 'bf16' or 'int8' (CPU, needs OpenVINO).
-        schedule: 'auto' (measured on the first tile), 'band' or 'batched' (see inference.py).
+        schedule: 'auto' (measured on the first tile), 'band' or 'batched' (see network/engine.py).
         band_chunk: bands per pass of the batched schedule.
         output_float: write float32 reflectance instead of the input's encoding.
         bands: 0-based bands to write, in this order (default all).

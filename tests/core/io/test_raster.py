@@ -61,3 +61,27 @@ def test_grids_match_within_a_millionth_of_a_pixel_at_every_corner():
     assert grids_match(base, slightly, 10, 10) and not grids_match(base, slightly, 10**6, 10)
     rotated = Affine(7.5, 1e-3, 300000.0, 0.0, -7.5, 5800000.0)
     assert not grids_match(base, rotated, 100, 100)
+
+
+def test_copy_encoded_assembles_stripes_bit_for_bit_in_chunks_of_rows_and_bands(tmp_path):
+    from dualsr_core.io.raster import RasterWriter
+    from dualsr_core.tools.tiling import Region
+
+    source = write(tmp_path / "in.tif", np.ones((20, 10, 6), np.uint16), "band", False, nodata=0)
+    encoded = np.random.default_rng(3).integers(1, 60000, (20, 20, 12)).astype(np.uint16)  # x2 of 10 x 6
+    with RasterReader(source) as reader:
+        stripes = []
+        for k, (row0, rows) in enumerate(((0, 6), (6, 4))):  # input rows 0-5 and 6-9
+            stripe = tmp_path / f"stripe{k}.tif"
+            with RasterWriter(stripe, reader, 2, region=Region(row0, 0, rows, 6)) as writer:
+                writer.write_encoded(encoded[:, 2 * row0:2 * (row0 + rows)], 0, 0)
+            stripes.append((stripe, 2 * row0))
+        with RasterWriter(tmp_path / "whole.tif", reader, 2) as writer:
+            for stripe, row0 in stripes:  # 3 rows and 7 bands at a time: every chunk has a remainder
+                writer.copy_encoded(stripe, row0, rows=3, bands=7)
+        with pytest.raises(RuntimeError, match="does not fit"):
+            with RasterWriter(tmp_path / "half.tif", reader, 2, bands=list(range(10))) as writer:
+                writer.copy_encoded(stripes[0][0], 0)
+    with rasterio.open(tmp_path / "whole.tif") as ds:
+        np.testing.assert_array_equal(ds.read(), encoded)
+    assert not (tmp_path / "half.tif").exists()
