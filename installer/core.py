@@ -403,6 +403,13 @@ _VERIFY = r"""
 import importlib, json, os, sys
 target = os.path.abspath(sys.argv[1])
 sys.path.append(target)   # as the plugin does: last, so QGIS's own packages win
+try:  # importing openvino sends usage telemetry unless refused; no answer is no, as in dualsr_core's int8.py
+    from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+    _check = OptInChecker.check
+    OptInChecker.check = lambda self, *a, **k: (lambda r: ConsentCheckResult.DECLINED
+                                                if r == ConsentCheckResult.NO_FILE else r)(_check(self, *a, **k))
+except ImportError:
+    pass
 report = {}
 for name in sys.argv[2:]:
     try:

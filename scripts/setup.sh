@@ -34,7 +34,7 @@ fi
 }
 # OpenVINO for PRECISION int8 (optional for users; the tests and `make bench` need it). It accepts
 # Debian's numpy as is, so nothing in the venv shadows it.
-.venv/bin/python -c "import openvino" 2>/dev/null || {
+.venv/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('openvino') is None)" || {
     echo "setup: installing openvino==2026.4.1 (int8 inference)"
     .venv/bin/pip install -q openvino==2026.4.1
 }

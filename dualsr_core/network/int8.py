@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import sys
 import warnings
 
 import numpy as np
@@ -118,10 +119,36 @@ def fake_quantized(model: PreparedCoarSR, ranges: dict, fp32_layers=FP32_LAYERS)
     return quantized
 
 
+def import_openvino():
+    """The openvino module, imported so that it sends no usage telemetry unless the user said yes.
+
+    Importing openvino (2026.4) sends an event to Intel from a forked process, and its consent check
+    counts a user who never answered (no ~/intel/openvino_telemetry file) as consenting. While the
+    first import runs, no answer counts as no; an explicit opt-in or opt-out still holds, and the
+    declined telemetry object stays for the rest of the process (it is a singleton)."""
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    try:
+        from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+    except ImportError:  # openvino without its telemetry package
+        return importlib.import_module("openvino")
+    check = OptInChecker.check
+
+    def unanswered_is_no(self, *args, **kwargs):
+        result = check(self, *args, **kwargs)
+        return ConsentCheckResult.DECLINED if result == ConsentCheckResult.NO_FILE else result
+
+    OptInChecker.check = unanswered_is_no
+    try:
+        return importlib.import_module("openvino")
+    finally:
+        OptInChecker.check = check
+
+
 def compile_for_cpu(module: nn.Module, example: tuple, threads: int):
     """`module` as an OpenVINO model compiled for the CPU, for inputs of any batch and spatial size
     (channels as in `example`); fake-quantize operations become int8 kernels."""
-    import openvino
+    openvino = import_openvino()
     from openvino.frontend import FrontEndManager
     from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
 

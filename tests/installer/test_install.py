@@ -171,6 +171,36 @@ def test_openvino_keeps_qgis_numpy_and_must_list_a_cpu_device(tmp_path):
     assert "openvino does not import in a fresh process: RuntimeError: OpenVINO lists no CPU device" in result.summary()
 
 
+@pytest.mark.parametrize("answer", ["NO_FILE", "ACCEPTED", "DECLINED"])
+def test_the_import_check_counts_no_telemetry_answer_as_no(tmp_path, answer):
+    """Importing the real openvino sends usage telemetry when its consent check says NO_FILE (the
+    user never answered); the installer's check in a fresh Python turns that into DECLINED and
+    leaves a real answer alone. Stand-ins report the decision their import saw."""
+    probe = "import importlib.util as u; print(u.find_spec('openvino') is None)"
+    if not os.path.exists(SYSTEM_PYTHON) or subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True,
+                                                           text=True).stdout.strip() != "True":
+        pytest.skip(f"needs {SYSTEM_PYTHON} without openvino")
+    checker = tmp_path / "openvino_telemetry" / "utils"
+    checker.mkdir(parents=True)
+    for folder in (checker.parent, checker):
+        (folder / "__init__.py").write_text("")
+    (checker / "opt_in_checker.py").write_text(
+        "import enum\n"
+        "ConsentCheckResult = enum.Enum('ConsentCheckResult', 'ACCEPTED DECLINED NO_FILE')\n"
+        "class OptInChecker:\n"
+        "    def check(self, enable_opt_in_dialog, disable_in_ci=False):\n"
+        f"        return ConsentCheckResult.{answer}\n")
+    (tmp_path / "openvino").mkdir()
+    (tmp_path / "openvino" / "__init__.py").write_text(
+        "from openvino_telemetry.utils.opt_in_checker import OptInChecker\n"
+        "__version__ = OptInChecker().check(False).name\n"
+        "class Core:\n    available_devices = ['CPU']\n")
+    out = subprocess.run([SYSTEM_PYTHON, "-c", core._VERIFY, str(tmp_path), "openvino"], capture_output=True, text=True)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("DUALSR-VERIFY "))
+    seen = json.loads(line.split(" ", 1)[1])["openvino"]["version"]
+    assert seen == {"NO_FILE": "DECLINED"}.get(answer, answer)
+
+
 def test_already_in_qgis_python_is_refused(tmp_path):
     with pytest.raises(core.InstallError, match=r"numpy .* is already installed in QGIS's Python"):
         installer_for(tmp_path / "t", ["numpy"], print).run()
