@@ -158,8 +158,13 @@ def test_a_failed_training_leaves_no_work_folder(qgis_env, tmp_path):
 
 
 class Payload:
+    """Unpickling it creates the file `marker`: proof that code in a weights file ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
     def __reduce__(self):
-        return (os.system, ("touch pwned",))
+        return (open, (self.marker, "w"))
 
 
 def test_weights_errors_name_the_problem(qgis_env, tmp_path, scene, tiny_weights):
@@ -167,7 +172,7 @@ def test_weights_errors_name_the_problem(qgis_env, tmp_path, scene, tiny_weights
     random_bytes = tmp_path / "random.pt"
     random_bytes.write_bytes(os.urandom(4096))
     evil = tmp_path / "evil.pt"
-    evil.write_bytes(pickle.dumps(Payload()))
+    evil.write_bytes(pickle.dumps(Payload(tmp_path / "pwned")))
     for path in (random_bytes, evil):
         stderr = failed_with(run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=path, OUTPUT=tmp_path / "o.tif"),
                              f"WEIGHTS file '{path}' is not a DualSR weights file")

@@ -51,16 +51,24 @@ def test_foreign_torch_file_and_missing_file(tmp_path):
         weights.read(tmp_path / "nothing.pt")
 
 
-def test_pickled_code_is_never_run(tmp_path):
-    class Payload:
-        def __reduce__(self):
-            return (print, ("pwned",))
+class Payload:
+    """Unpickling it creates the file `marker`: proof that code in a weights file ran."""
 
-    torch.save({"header": Payload(), "state_dict": {}}, tmp_path / "evil.pt")
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickled_code_is_never_run(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"header": Payload(marker), "state_dict": {}}, tmp_path / "evil.pt")
     with pytest.raises(WeightsError, match="not a DualSR weights file: it is damaged, not a torch file, or holds "
                                            "Python objects, which are never loaded") as error:
         weights.read(tmp_path / "evil.pt")
     assert "weights_only" not in str(error.value)
+    assert not marker.exists()
 
 
 def test_missing_bundled_scale_is_explained(monkeypatch, tmp_path):
