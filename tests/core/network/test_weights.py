@@ -30,7 +30,13 @@ def test_half_precision_file_is_smaller_and_close(tmp_path):
     weights.save(tmp_path / "full.pt", model, {})
     weights.save(tmp_path / "half.pt", model, {}, half=True)
     assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "full.pt").stat().st_size
-    assert weights.read(tmp_path / "half.pt")[0]["dtype"] == "float16"
+    header, half = weights.read(tmp_path / "half.pt")
+    assert header["dtype"] == "float16"
+    full = weights.read(tmp_path / "full.pt")[1]
+    assert half.keys() == full.keys()
+    for key, value in full.items():  # each value rounded to fp16: 11 significant bits, subnormals below 2^-14
+        assert half[key].dtype == torch.float16, key
+        torch.testing.assert_close(half[key].float(), value, rtol=2**-11, atol=2**-25, msg=key)
 
 
 def test_tampered_state_is_detected(tmp_path):
