@@ -19,6 +19,14 @@ def qgis_process(env, *args, timeout=300):
     return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def failed_with(result, message: str) -> str:
+    """Assert a non-zero exit and `message` in stderr without a traceback; return stderr."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.stderr
+
+
 @pytest.fixture(scope="module")
 def qgis_env(plugin_dir, tmp_path_factory):
     if QGIS_PROCESS is None:

@@ -14,7 +14,7 @@ import rasterio
 
 from ..conftest import smooth_cube, write_raster
 from ..core.io.test_atomic import small_tmpfs
-from .conftest import QGIS_PROCESS, qgis_process
+from .conftest import QGIS_PROCESS, failed_with, qgis_process
 
 pytestmark = pytest.mark.qgis
 if QGIS_PROCESS is None:
@@ -33,14 +33,6 @@ def listing(folder: Path) -> list[str]:
 
 def run(env, algorithm, **parameters):
     return qgis_process(env, "run", f"dualsr:{algorithm}", "--", *(f"{k}={v}" for k, v in parameters.items()))
-
-
-def failed_with(result, message: str) -> str:
-    """Assert a non-zero exit and `message` in stderr without a traceback; return stderr."""
-    assert result.returncode != 0, result.stdout + result.stderr
-    assert message in result.stderr, result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    return result.stderr
 
 
 @pytest.fixture

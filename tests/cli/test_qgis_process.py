@@ -2,11 +2,12 @@
 import re
 import subprocess
 
+import numpy as np
 import pytest
 from osgeo import gdal
 
 from ..conftest import smooth_cube
-from .conftest import QGIS_PROCESS, qgis_process
+from .conftest import QGIS_PROCESS, failed_with, qgis_process
 
 pytestmark = pytest.mark.qgis
 if QGIS_PROCESS is None:
@@ -29,14 +30,30 @@ def test_help_is_plain_text_and_lists_every_parameter(qgis_env):
 
 
 def test_run_degrade_then_evaluate_prints_the_numbers(qgis_env, make_raster, tmp_path):
-    src = make_raster(smooth_cube(5, 16, 16))
+    cube = smooth_cube(5, 16, 16).astype(np.float32)
+    src = make_raster(cube)
     low = tmp_path / "low.tif"
     assert qgis_process(qgis_env, "run", "dualsr:degrade", "--", f"INPUT={src}", "SCALE=2",
                         f"OUTPUT={low}").returncode == 0
-    run = qgis_process(qgis_env, "run", "dualsr:evaluate", "--", f"REFERENCE={src}", f"RESULT={src}",
+    a, b = gdal.Open(str(src)), gdal.Open(str(low))
+    assert (b.RasterXSize, b.RasterYSize, b.RasterCount) == (8, 8, 5)
+    gt = a.GetGeoTransform()
+    assert b.GetGeoTransform() == (gt[0], gt[1] * 2, gt[2], gt[3], gt[4], gt[5] * 2)
+    # antialiased bicubic keeps a smooth band's mean
+    np.testing.assert_allclose(b.ReadAsArray().mean(axis=(1, 2)), cube.mean(axis=(1, 2)), atol=2e-3)
+
+    brighter = cube + np.float32(0.01)
+    result = make_raster(brighter, name="brighter.tif")
+    run = qgis_process(qgis_env, "run", "dualsr:evaluate", "--", f"REFERENCE={src}", f"RESULT={result}",
                        f"OUTPUT_CSV={tmp_path / 'm.csv'}")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert re.search(r"^PSNR:\t100", run.stdout, re.M) and re.search(r"^SAM:\t0", run.stdout, re.M)
+    printed = dict(re.findall(r"^(PSNR|SAM|RMSE):\t([-0-9.e]+)", run.stdout, re.M))
+    ref, est = cube.astype(np.float64), brighter.astype(np.float64)
+    error = est - ref
+    cosine = (ref * est).sum(0) / np.linalg.norm(ref, axis=0) / np.linalg.norm(est, axis=0)
+    assert float(printed["PSNR"]) == pytest.approx(10 * np.log10(1 / np.mean(error ** 2)), abs=1e-3)  # about 40 dB
+    assert float(printed["RMSE"]) == pytest.approx(np.sqrt(np.mean(error ** 2)), rel=1e-3)
+    assert float(printed["SAM"]) == pytest.approx(np.degrees(np.arccos(np.clip(cosine, -1, 1))).mean(), rel=1e-3)
 
 
 def test_run_coarse(qgis_env, make_raster, tmp_path, tiny_weights):
@@ -61,7 +78,7 @@ def test_bad_input_fails_with_a_clear_message(qgis_env, tmp_path, tiny_weights):
     text.write_text("hello")
     run = qgis_process(qgis_env, "run", "dualsr:coarse", "--", f"INPUT={text}", "SCALE=2",
                        f"WEIGHTS={tiny_weights[2]}", f"OUTPUT={tmp_path / 'out.tif'}")
-    assert run.returncode != 0
+    failed_with(run, f"INPUT '{text}' is not a raster GDAL can read; choose a GeoTIFF, ENVI or other raster file.")
     assert not (tmp_path / "out.tif").exists()
 
 
