@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: tiny rasters with a real CRS, tiny weights, the torch device."""
+"""Fixtures shared by every test: tiny rasters with a real CRS, tiny weights, the CUDA device."""
 from __future__ import annotations
 
 import sys
@@ -58,9 +58,12 @@ def make_raster(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def device():
+def cuda():
+    """The CUDA device, for the tests marked gpu (`make test-gpu`); skips where PyTorch sees no GPU."""
     torch = pytest.importorskip("torch")
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    return torch.device("cuda")
 
 
 @pytest.fixture(scope="session")

@@ -86,8 +86,9 @@ def test_shell_command_installs_from_pypi_and_a_fresh_qgis_process_imports_it(tm
     assert run.returncode == 0, run.stdout + run.stderr
     target = paths.packages_dir(profile)
     assert (target / "tomli_w" / "__init__.py").is_file()
-    assert f"tomli_w 1.2.0 imports in a fresh process from {target}" in run.stdout or \
-        "imports in a fresh process from " + str(target) in run.stdout
+    (info,) = target.glob("tomli_w-*.dist-info")  # whichever version PyPI serves today
+    version = info.name[len("tomli_w-"):-len(".dist-info")]
+    assert f"tomli_w {version} imports in a fresh process from {target}" in run.stdout, run.stdout
     assert not list(target.parent.glob(".*partial*")), "the staging folder is left behind"
 
     seen = run_fresh_qgis(plugin_dir, config_root, "tomli_w")

@@ -88,14 +88,22 @@ def test_bad_band_values_never_influence_good_bands(envi_scene, tmp_path, tiny_w
 def test_all_nodata_band_is_treated_as_bad(make_raster, tmp_path, tiny_weights):
     cube = smooth_cube(7, 10, 10, seed=3)
     cube[2] = -1.0
-    src = make_raster(cube, nodata=-1.0, wavelengths_nm=[450 + 10 * b for b in range(7)])
-    reference = cube.copy()
-    reference[2] = -1.0
+    wavelengths = [450 + 10 * b for b in range(7)]
+    src = make_raster(cube, nodata=-1.0, wavelengths_nm=wavelengths)
+    kept = [0, 1, 3, 4, 5, 6]
+    without = make_raster(cube[kept], name="without.tif", nodata=-1.0, wavelengths_nm=[wavelengths[b] for b in kept])
     logs = []
     from dualsr_core.feedback import Feedback
 
-    super_resolve(src, tmp_path / "out.tif", 2, weights=tiny_weights[2], feedback=Feedback(log=logs.append))
+    super_resolve(src, tmp_path / "out.tif", 2, weights=tiny_weights[2], precision="fp32",
+                  feedback=Feedback(log=logs.append))
     assert any("bad band(s)" in line and ": 3)" in line for line in logs)
+    super_resolve(without, tmp_path / "without_out.tif", 2, weights=tiny_weights[2], precision="fp32")
+    with rasterio.open(tmp_path / "out.tif") as out, rasterio.open(tmp_path / "without_out.tif") as reference:
+        result = out.read()
+        assert (result[2] == -1.0).all()  # written as nodata
+        # never a neighbour: the other bands are what a raster without that band gives
+        np.testing.assert_array_equal(result[kept], reference.read())
 
 
 def utm_raster(make_raster, **kwargs):

@@ -165,6 +165,23 @@ def test_bf16_engine_follows_fp32_with_either_schedule():
         assert 0 < np.abs(bf16 - fp32).max() < 0.02
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision, tolerance", [("fp32", 5e-3), ("bf16", 0.02)])
+def test_engine_on_cuda_follows_the_cpu_with_either_schedule(cuda, precision, tolerance):
+    """The bundled x2 network on CUDA against the CPU in fp32; CUDA's fp32 convolutions may run in
+    TF32 (10-bit mantissa, as bf16 has 7), hence a tolerance rather than equality."""
+    from dualsr_core.network.weights import load_model
+
+    cube = (0.05 + 0.4 * np.random.default_rng(5).random((12, 40, 36))).astype(np.float32)
+    order = list(range(12))
+    table = neighbour_table(order)
+    cpu = CoarseEngine(load_model(None, 2)[0], torch.device("cpu"), "fp32", "band").run(cube, order, table)
+    for schedule in ("band", "batched"):
+        gpu = CoarseEngine(load_model(None, 2)[0], cuda, precision, schedule, band_chunk=5).run(cube, order, table)
+        assert gpu.dtype == np.float32 and gpu.shape == cpu.shape
+        assert np.abs(gpu - cpu).max() < tolerance, schedule
+
+
 @needs_bf16
 def test_bf16_changes_only_the_residual_not_the_skip_image():
     # With a zero residual the output is the skip image; in bf16 it must keep fp32 resolution.

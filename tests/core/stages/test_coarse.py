@@ -187,6 +187,16 @@ def test_cuda_requested_without_gpu(make_raster, tmp_path, tiny_weights):
     _assert_nothing_written(tmp_path)
 
 
+@pytest.mark.gpu
+def test_a_run_on_cuda_writes_what_the_cpu_writes(cuda, make_raster, tmp_path):
+    src = make_raster(smooth_cube(9, 40, 30), nodata=-1.0)
+    for device in ("cpu", "cuda"):
+        super_resolve(src, tmp_path / f"{device}.tif", 2, device=device, precision="fp32", tile_size=16)
+    with rasterio.open(tmp_path / "cpu.tif") as on_cpu, rasterio.open(tmp_path / "cuda.tif") as on_cuda:
+        assert on_cuda.profile == on_cpu.profile  # grid, CRS, encoding, nodata
+        np.testing.assert_allclose(on_cuda.read(), on_cpu.read(), atol=5e-3)  # TF32 convolutions
+
+
 def test_cancel_leaves_no_output(make_raster, tmp_path, tiny_weights):
     src = make_raster(smooth_cube(5, 30, 30))
     calls = []

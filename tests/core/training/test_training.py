@@ -180,6 +180,19 @@ def test_training_reduces_the_loss_and_beats_the_untrained_net(reference):
     assert result["best"]["psnr"] > before + 1.0
 
 
+@pytest.mark.gpu
+def test_training_on_cuda_follows_the_cpu_run(cuda, reference, tmp_path, scene):
+    """The reference settings on CUDA: the same patches and initialisation, so losses and validation
+    match the CPU run up to cuDNN's (TF32, non-deterministic) rounding."""
+    cpu_folder, on_cpu, _ = reference
+    on_cuda = run(tmp_path, scene, device="cuda")
+    assert on_cuda["iterations"] == on_cpu["iterations"]
+    assert on_cuda["best"]["psnr"] == pytest.approx(on_cpu["best"]["psnr"], abs=0.1)
+    cpu_rows, cuda_rows = csv_rows(cpu_folder), csv_rows(tmp_path)
+    for a, b in zip(cpu_rows, cuda_rows, strict=True):
+        assert float(b["train_loss"]) == pytest.approx(float(a["train_loss"]), rel=0.05)
+
+
 def test_outputs_weights_header_csv_and_curve(reference):
     tmp, result, lines = reference
     assert result["iterations"] == 12 and result["epochs_done"] == 2
