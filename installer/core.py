@@ -406,8 +406,12 @@ sys.path.append(target)   # as the plugin does: last, so QGIS's own packages win
 try:  # importing openvino sends usage telemetry unless refused; no answer is no, as in dualsr_core's int8.py
     from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
     _check = OptInChecker.check
-    OptInChecker.check = lambda self, *a, **k: (lambda r: ConsentCheckResult.DECLINED
-                                                if r == ConsentCheckResult.NO_FILE else r)(_check(self, *a, **k))
+
+    def _unanswered_is_no(self, *args, **kwargs):
+        result = _check(self, *args, **kwargs)
+        return ConsentCheckResult.DECLINED if result == ConsentCheckResult.NO_FILE else result
+
+    OptInChecker.check = _unanswered_is_no
 except ImportError:
     pass
 report = {}

@@ -28,8 +28,6 @@ from ..feedback import Feedback
 
 PROGRESS_TOPIC = "dualsr-progress"
 PROGRESS_INTERVAL = 1.0  # seconds between two progress events of one task
-COPY_ROWS = 256
-COPY_BANDS = 16
 
 
 class PinCores(WorkerPlugin):
@@ -227,4 +225,4 @@ def _copy_stripes(like, stage: dict, stripes: list[dict], target: Path, driver: 
     with RasterWriter(target, like, stage["scale"], output_float=stage["output_float"], nodata=stage["nodata"],
                       driver=driver) as writer:
         for stripe in stripes:
-            writer.copy_encoded(stripe["path"], stripe["row0"] * stage["scale"], COPY_ROWS, COPY_BANDS)
+            writer.copy_encoded(stripe["path"], stripe["row0"] * stage["scale"])

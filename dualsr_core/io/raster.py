@@ -39,6 +39,9 @@ DRIVERS = ("GTiff", "COG", "ENVI")
 # Two grids are the same when no pixel corner of one lies farther than this from the other's, in
 # pixels: far below any registration error, far above the rounding of a written geotransform.
 GRID_TOLERANCE = 1e-6
+# copy_encoded moves a finished raster in blocks of this many rows and bands (bounded memory).
+COPY_ROWS = 256
+COPY_BANDS = 16
 _UNIT_TO_UM = {"nanometers": 1e-3, "nanometer": 1e-3, "nm": 1e-3, "micrometers": 1.0, "micrometer": 1.0,
                "um": 1.0, "microns": 1.0, "micron": 1.0, "millimeters": 1e3, "mm": 1e3}
 
@@ -564,7 +567,7 @@ class RasterWriter:
             self._dataset.write(data, indexes=[p + 1 for p in self._positions(bands)],
                                 window=Window(col0, row0, data.shape[2], data.shape[1]))
 
-    def copy_encoded(self, path: str | os.PathLike, row0: int, rows: int = 256, bands: int = 16):
+    def copy_encoded(self, path: str | os.PathLike, row0: int, rows: int = COPY_ROWS, bands: int = COPY_BANDS):
         """Copy every pixel of a raster written by a writer like this one (same width and bands,
         already encoded) to output row `row0`, `rows` rows of `bands` bands at a time."""
         with rasterio.open(path) as src:
