@@ -54,12 +54,19 @@ def sidecars(path: str | os.PathLike) -> list[Path]:
     return files
 
 
-def _files_of_input(path: Path) -> list[Path]:
-    """An input file and every file of it a writer could clobber (sidecars, an ENVI header)."""
+def style_path(raster: str | os.PathLike) -> Path:
+    """The default-style file QGIS looks for: the raster's name with its last suffix replaced by .qml."""
+    return Path(raster).with_suffix(".qml")
+
+
+def _files_of_input(path: Path, styled: bool) -> list[Path]:
+    """An input file and every file of it a writer could clobber (sidecars, an ENVI header, its style)."""
     files = [path, *sidecars(path)]
     header = path.with_suffix(".hdr")
     if header not in files and header.exists():
         files.append(header)  # an ENVI raster with another suffix, or none
+    if styled:
+        files.append(style_path(path))  # QGIS shows the input with it, whether it exists yet or not
     return files
 
 
@@ -72,7 +79,8 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def refuse_inputs(destination: str | os.PathLike, inputs: Iterable, parameter: str = "OUTPUT") -> None:
+def refuse_inputs(destination: str | os.PathLike, inputs: Iterable, parameter: str = "OUTPUT",
+                  styled: bool = False) -> None:
     """Raise InputError when `destination` (or a sidecar it would write) is an input's file.
 
     Args:
@@ -80,9 +88,12 @@ def refuse_inputs(destination: str | os.PathLike, inputs: Iterable, parameter: s
         inputs: paths read by the run, or (parameter name, path) pairs for a clearer message;
             GDAL strings that name no file (subdatasets, /vsi paths) are skipped.
         parameter: the parameter that names `destination`, for the message.
+        styled: the run also writes the destination's default style (io/style.py), which may not be
+            an input's style either (out.img beside the input out.tif would write out.qml, the style
+            QGIS opens out.tif with).
     """
     destination = Path(destination)
-    written = [destination, *sidecars(destination)]
+    written = [destination, *sidecars(destination), *[style_path(destination)] * styled]
     for item in inputs:
         name, source = item if isinstance(item, tuple) else ("an input", item)
         if source is None:
@@ -91,7 +102,7 @@ def refuse_inputs(destination: str | os.PathLike, inputs: Iterable, parameter: s
         if not source.exists():
             continue
         for ours in written:
-            for theirs in _files_of_input(source):
+            for theirs in _files_of_input(source, styled):
                 if _same_file(ours, theirs):
                     what = "is" if ours == destination and theirs == source else "shares a file with"
                     raise InputError(f"{parameter} '{destination}' {what} {name} '{source}'; inputs are never "

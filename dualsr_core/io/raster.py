@@ -14,6 +14,7 @@ import math
 import os
 import re
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -352,7 +353,7 @@ class RasterWriter:
     Args:
         path: destination GeoTIFF.
         like: the reader of the input raster; grid, CRS, metadata and encoding come from it.
-        scale: output pixel size = input pixel size / scale.
+        scale: output pixel size = input pixel size / scale (an int, or a Fraction such as 1/3).
         region: the input window the output covers (default: the whole raster).
         bands: 0-based input bands written, in this order (default: all).
         output_float: write float32 reflectance instead of the input's encoding.
@@ -363,7 +364,7 @@ class RasterWriter:
             .img/.bsq/.dat paths and GTiff otherwise.
     """
 
-    def __init__(self, path: str | os.PathLike, like: RasterReader, scale: float, region: Region | None = None,
+    def __init__(self, path: str | os.PathLike, like: RasterReader, scale: int | Fraction, region: Region | None = None,
                  bands: list[int] | None = None, output_float: bool = False, nodata: float | None | str = "input",
                  driver: str | None = None, inputs: list | None = None, parameter: str = "OUTPUT",
                  log=None):
@@ -634,15 +635,19 @@ class RasterWriter:
             remove_quietly(Path(f"{staging}.aux.xml"))
 
 
-def scaled_transform(transform: Affine, region: Region, scale: float) -> Affine:
-    """Geotransform of `region` with pixels `scale` times smaller.
+def scaled_transform(transform: Affine, region: Region, scale: int | Fraction) -> Affine:
+    """Geotransform of `region` with pixels `scale` times smaller (a Fraction below 1 makes them larger).
 
-    Pixel sizes are divided, not multiplied by 1/scale, so x3 of 29.7 m is exactly 9.9 m.
+    Pixel sizes are multiplied by the scale's denominator and divided by its numerator, never
+    multiplied by a rounded reciprocal: x3 of 29.7 m is exactly 9.9 m, and 1/3 of it 89.1 m, where
+    multiplying by 1/3 or dividing by 0.333... would give 89.10000000000001 m.
     """
+    scale = Fraction(scale)
     a, b, c, d, e, f = transform[:6]
     x0 = c + a * region.col0 + b * region.row0 if (region.col0 or region.row0) else c
     y0 = f + d * region.col0 + e * region.row0 if (region.col0 or region.row0) else f
-    return Affine(a / scale, b / scale, x0, d / scale, e / scale, y0)
+    up, down = scale.denominator, scale.numerator
+    return Affine(a * up / down, b * up / down, x0, d * up / down, e * up / down, y0)
 
 
 def grids_match(transform: Affine, other: Affine, width: int, height: int) -> bool:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import DualSRError
 from ..feedback import Feedback
-from .atomic import atomic_path, remove_quietly
+from .atomic import atomic_path, remove_quietly, style_path
 from .raster import RasterReader
 
 TARGETS_NM = (640.0, 550.0, 470.0)  # red, green, blue
@@ -41,11 +41,6 @@ class TrueColour:
     bands: tuple[int, int, int]
     minimum: tuple[float, float, float]
     maximum: tuple[float, float, float]
-
-
-def style_path(raster: str | os.PathLike) -> Path:
-    """The default-style file QGIS looks for: the raster's name with its last suffix replaced by .qml."""
-    return Path(raster).with_suffix(".qml")
 
 
 def nearest_good_bands(wavelengths_nm: Sequence[float | None], good: Sequence[bool],

@@ -112,7 +112,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         dict with OUTPUT path, device, precision, tile count and seconds.
     """
     feedback = feedback or Feedback()
-    refuse_inputs(output_path, [("INPUT", input_path)])  # before anything long: weights, band survey
+    # Before anything long (weights, band survey).
+    refuse_inputs(output_path, [("INPUT", input_path)], styled=default_style)
     prepare_folder(output_path, log=feedback.log)
     require_torch()
     from ..network.engine import CoarseEngine, choose_precision

@@ -2,14 +2,16 @@
 
 The degradation is the one the training pairs use: MATLAB's antialiased bicubic `imresize` by
 1/scale, after cropping the raster to a multiple of the scale (modcrop). The output grid is the
-input grid with the pixel size multiplied by the scale, so Coarse on the output returns to the
-input's grid exactly. Computed tile by tile with sliced resampling matrices: the result equals a
-whole-image resize and memory does not grow with the raster.
+input grid with the pixel size multiplied by the scale (29.7 m at x3 is 89.1 m, not
+89.10000000000001), so Coarse on the output returns to the input's grid. Computed tile by tile
+with sliced resampling matrices: the result equals a whole-image resize and memory does not grow
+with the raster.
 """
 from __future__ import annotations
 
 import os
 import time
+from fractions import Fraction
 
 import numpy as np
 
@@ -40,7 +42,7 @@ def degrade(input_path: str | os.PathLike, output_path: str | os.PathLike, scale
     if int(scale) != scale or scale < 2:
         raise InputError(f"SCALE must be an integer >= 2, got {scale}.")
     started = time.perf_counter()
-    refuse_inputs(output_path, [("INPUT", input_path)])
+    refuse_inputs(output_path, [("INPUT", input_path)], styled=True)
     with RasterReader(input_path) as reader:
         height, width = reader.height - reader.height % scale, reader.width - reader.width % scale
         if height == 0 or width == 0:
@@ -52,7 +54,7 @@ def degrade(input_path: str | os.PathLike, output_path: str | os.PathLike, scale
         wx = resize.matlab_weights(width, low_w, 1.0 / scale)
         tiles = window_grid(Region(0, 0, low_h, low_w), tile_size)
         reader.report_problems(feedback)
-        with RasterWriter(output_path, reader, 1.0 / scale, region=Region(0, 0, height, width),
+        with RasterWriter(output_path, reader, Fraction(1, scale), region=Region(0, 0, height, width),
                           output_float=output_float, log=feedback.log) as writer:
             for done, part in enumerate(tiles):
                 feedback.check_cancelled()

@@ -188,7 +188,8 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
     # V is the coarse result at s/2 where that is a CoarSR scale (x4, x8), else the input (x2, x3).
     ratio = 2 if scale in (4, 8) else scale
     started = time.perf_counter()
-    refuse_inputs(output_path, [("INPUT", input_path), ("COARSE", coarse_path), ("REFERENCE", reference_path)])
+    refuse_inputs(output_path, [("INPUT", input_path), ("COARSE", coarse_path), ("REFERENCE", reference_path)],
+                  styled=True)
     prepare_folder(output_path, log=feedback.log)
     # Every weights file is checked before the first stage runs, under its own parameter name.
     if coarse_path is None:

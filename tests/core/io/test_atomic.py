@@ -81,6 +81,18 @@ def test_inputs_and_their_files_are_refused(tmp_path, destination, source, messa
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
+def test_a_styled_output_may_not_take_an_inputs_style(tmp_path):
+    src = tmp_path / "scene.tif"
+    src.write_bytes(b"raster")
+    with pytest.raises(InputError, match="OUTPUT '.*scene.img' shares a file with INPUT"):
+        refuse_inputs(tmp_path / "scene.img", [("INPUT", src)], styled=True)  # no scene.qml yet: its own
+    (tmp_path / "scene.qml").write_text("<qgis/>")
+    with pytest.raises(InputError, match="OUTPUT '.*scene.img' shares a file with INPUT"):
+        refuse_inputs(tmp_path / "scene.img", [("INPUT", src)], styled=True)
+    refuse_inputs(tmp_path / "scene.pt", [("INPUT", src)])  # weights or a table: no style written
+    refuse_inputs(tmp_path / "other.img", [("INPUT", src)], styled=True)
+
+
 def test_a_hard_link_or_symlink_to_an_input_is_the_input(tmp_path):
     src = tmp_path / "in.tif"
     src.write_bytes(b"raster")

@@ -5,6 +5,7 @@ import rasterio
 from osgeo import gdal
 from rasterio.transform import from_origin
 
+from dualsr_core.errors import InputError
 from dualsr_core.stages.degrade import degrade
 
 from ...conftest import smooth_cube
@@ -25,6 +26,25 @@ def test_degrade_equals_matlab_imresize_on_the_coarser_grid(make_raster, tmp_pat
     gt = gdal.Open(str(out)).GetGeoTransform()
     assert gt == (364095.5, 30.0, 0.0, 5809965.25, 0.0, -30.0)
     assert gdal.Open(str(out)).GetProjection() == gdal.Open(str(src)).GetProjection()
+
+
+def test_the_coarser_pixel_is_the_input_pixel_times_the_scale_to_the_last_bit(make_raster, tmp_path):
+    # 1/3 as a float would give 29.7 / (1 / 3) = 89.10000000000001 m, and Coarse x3 then 29.700000000000003.
+    src = make_raster(smooth_cube(2, 12, 12), transform=from_origin(364095.5, 5809965.25, 29.7, 30.3))
+    low = tmp_path / "low.tif"
+    degrade(src, low, 3)
+    gt = gdal.Open(str(low)).GetGeoTransform()
+    assert (gt[1], gt[5]) == (29.7 * 3, -30.3 * 3) == (89.1, -90.9)
+
+
+def test_an_output_beside_its_input_may_not_replace_the_inputs_style(make_raster, tmp_path):
+    src = make_raster(smooth_cube(2, 12, 12))
+    style = src.with_suffix(".qml")
+    style.write_text("<qgis><!-- the input's style --></qgis>")
+    with pytest.raises(InputError, match="shares a file with INPUT"):
+        degrade(src, src.with_suffix(".img"), 2)
+    assert style.read_text() == "<qgis><!-- the input's style --></qgis>"
+    assert not src.with_suffix(".img").exists() and not src.with_suffix(".hdr").exists()
 
 
 def test_nodata_marks_the_pixels_under_its_kernel(make_raster, tmp_path):
