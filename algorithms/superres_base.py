@@ -113,7 +113,7 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
         bad.setHelp(self.tr("Bands flagged bad (bbl = 0) or without valid pixels are never neighbours of good bands; "
                             "they are written as nodata or as their bicubic upsampling."))
         cog = QgsProcessingParameterBoolean(self.COG, self.tr("Write a Cloud-Optimised GeoTIFF"), defaultValue=False)
-        cog.setHelp(self.tr("With overviews. An output file name ending in .img writes ENVI instead."))
+        cog.setHelp(self.tr("With overviews; needs a .tif output name (ENVI names such as .img are refused)."))
         schedule = QgsProcessingParameterEnum(self.SCHEDULE, self.tr("Band schedule"), options=SCHEDULES,
                                               defaultValue="auto", usesStaticStrings=True)
         schedule.setHelp(self.tr("band: one band at a time (small working set, usually fastest on CPUs); batched: "

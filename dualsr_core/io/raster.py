@@ -382,12 +382,7 @@ class RasterWriter:
             self.nodata = None
         if self.nodata is None and self.dtype.kind == "f":
             self.nodata = math.nan  # declared, so that every reader sees the invalid pixels as nodata
-        self.driver = driver or ("ENVI" if self.path.suffix.lower() in ENVI_SUFFIXES else "GTiff")
-        if self.driver not in DRIVERS:
-            raise InputError(f"Output format '{self.driver}' is not supported; use one of {', '.join(DRIVERS)}.")
-        if self.driver == "COG" and self.path.suffix.lower() in ENVI_SUFFIXES:
-            raise InputError(f"OUTPUT '{self.path.name}' names an ENVI file but COG was asked for: "
-                             "use a .tif name for a Cloud-Optimised GeoTIFF.")
+        self.driver = output_driver(self.path, driver)
         self.inputs = [(like.parameter, like.path), *(inputs or [])]
         self.parameter = parameter
         self.log = log
@@ -633,6 +628,21 @@ class RasterWriter:
         finally:
             remove_quietly(staging)
             remove_quietly(Path(f"{staging}.aux.xml"))
+
+
+def output_driver(path: str | os.PathLike, driver: str | None = None) -> str:
+    """The GDAL driver that writes `path`: `driver`, or ENVI for an ENVI suffix and GTiff otherwise.
+
+    Raises InputError for an unknown driver, or COG asked for an ENVI file name; stages call it
+    before their work so that the error does not come at the end."""
+    envi = Path(path).suffix.lower() in ENVI_SUFFIXES
+    driver = driver or ("ENVI" if envi else "GTiff")
+    if driver not in DRIVERS:
+        raise InputError(f"Output format '{driver}' is not supported; use one of {', '.join(DRIVERS)}.")
+    if driver == "COG" and envi:
+        raise InputError(f"OUTPUT '{Path(path).name}' names an ENVI file but COG was asked for: "
+                         "use a .tif name for a Cloud-Optimised GeoTIFF.")
+    return driver
 
 
 def scaled_transform(transform: Affine, region: Region, scale: int | Fraction) -> Affine:

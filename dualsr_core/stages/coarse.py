@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..feedback import Feedback
 from ..io.atomic import prepare_folder, refuse_inputs
 from ..io.bands import good_bands, wavelength_order
-from ..io.raster import RasterReader, RasterWriter
+from ..io.raster import RasterReader, RasterWriter, output_driver
 from ..io.style import write_default_style
 from ..network import partition
 from ..network.allocator import outside_heap, release_free_memory, reuse_large_blocks
@@ -114,6 +114,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
     feedback = feedback or Feedback()
     # Before anything long (weights, band survey).
     refuse_inputs(output_path, [("INPUT", input_path)], styled=default_style)
+    output_driver(output_path, driver)
     prepare_folder(output_path, log=feedback.log)
     require_torch()
     from ..network.engine import CoarseEngine, choose_precision

@@ -26,7 +26,7 @@ from ..evaluation import metrics
 from ..feedback import Feedback
 from ..io import bands as band_rules
 from ..io.atomic import prepare_folder, refuse_inputs, work_folder
-from ..io.raster import RasterReader, RasterWriter, grids_match, scaled_transform
+from ..io.raster import RasterReader, RasterWriter, grids_match, output_driver, scaled_transform
 from ..io.style import write_default_style
 from ..network.weights import check_weights
 from ..options import DEFAULT_TILE
@@ -181,15 +181,19 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
     feedback = feedback or Feedback()
     if iterations < 1:
         raise InputError(f"ITERATIONS must be >= 1, got {iterations}.")
+    # V is the coarse result at s/2 where that is a CoarSR scale (x4, x8), else the input (x2, x3).
+    ratio = 2 if scale in (4, 8) else scale
+    if ratio == scale and reference_path is not None:
+        feedback.warn(f"REFERENCE is not used at x{scale}: the reference is the input itself.")
+        reference_path = None
     subset = bands is not None or extent is not None
     if subset and (coarse_path is not None or reference_path is not None):
         raise InputError("EXTENT and BANDS apply when Fine computes the coarse results itself; leave COARSE and "
                          "REFERENCE empty, or clip those rasters instead.")
-    # V is the coarse result at s/2 where that is a CoarSR scale (x4, x8), else the input (x2, x3).
-    ratio = 2 if scale in (4, 8) else scale
     started = time.perf_counter()
     refuse_inputs(output_path, [("INPUT", input_path), ("COARSE", coarse_path), ("REFERENCE", reference_path)],
                   styled=True)
+    output_driver(output_path, driver)
     prepare_folder(output_path, log=feedback.log)
     # Every weights file is checked before the first stage runs, under its own parameter name.
     if coarse_path is None:

@@ -5,6 +5,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 from dualsr_core.errors import InputError
+from dualsr_core.feedback import Feedback
 from dualsr_core.stages.fine import back_project, refine
 
 from ...conftest import smooth_cube, write_raster
@@ -89,6 +90,28 @@ def test_odd_scale_uses_the_input_as_reference(tmp_path):
     expected, _ = independent_back_projection(u.astype(np.float64), lr.astype(np.float64))
     with rasterio.open(tmp_path / "out.tif") as ds:
         assert np.abs(ds.read() - expected).max() < 1e-5
+
+
+def test_a_reference_given_at_x3_is_said_to_be_unused_and_the_input_is_the_reference(tmp_path):
+    lr = smooth_cube(5, 8, 9, seed=7)
+    u = smooth_cube(5, 24, 27, seed=8)
+    write_raster(tmp_path / "lr.tif", lr, transform=from_origin(300000, 5800000, 30, 30))
+    write_raster(tmp_path / "u.tif", u, transform=from_origin(300000, 5800000, 10, 10))
+    warnings = []
+    refine(tmp_path / "lr.tif", tmp_path / "out.tif", 3, coarse_path=tmp_path / "u.tif",
+           reference_path=tmp_path / "u.tif", output_float=True, feedback=Feedback(warn=warnings.append))
+    assert warnings == ["REFERENCE is not used at x3: the reference is the input itself."]
+    expected, _ = independent_back_projection(u.astype(np.float64), lr.astype(np.float64))
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        assert np.abs(ds.read() - expected).max() < 1e-5
+
+
+def test_cog_for_an_envi_name_is_refused_before_any_coarse_run(fine_rasters):
+    folder, _, _ = fine_rasters
+    logs = []
+    with pytest.raises(InputError, match="OUTPUT 'out.img' names an ENVI file but COG was asked for"):
+        refine(folder / "lr.tif", folder / "out.img", 4, driver="COG", feedback=Feedback(log=logs.append))
+    assert logs == [] and sorted(p.name for p in folder.iterdir()) == ["lr.tif", "u.tif", "v.tif"]
 
 
 def test_mismatched_coarse_grid_is_refused(fine_rasters):
