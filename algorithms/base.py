@@ -89,10 +89,10 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
         """File path of a raster parameter; only GDAL-backed layers can be read by dualsr_core."""
         layer = self.parameterAsRasterLayer(parameters, name, context)
         if layer is None:
-            raise QgsProcessingException(self.invalidRasterError(parameters, name))
+            raise self.failure(self.invalidRasterError(parameters, name))
         if layer.providerType() != "gdal":
-            raise QgsProcessingException(f"{name} is a '{layer.providerType()}' layer; DualSR reads rasters "
-                                         "through GDAL only. Save it as a GeoTIFF first.")
+            raise self.failure(f"{name} is a '{layer.providerType()}' layer; DualSR reads rasters "
+                               "through GDAL only. Save it as a GeoTIFF first.")
         return layer.source()
 
     @staticmethod

@@ -90,7 +90,7 @@ class TrainAlgorithm(DualSRAlgorithm):
                                                        defaultValue=Defaults.lr, minValue=1e-7, maxValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(self.VAL_FRACTION, self.tr("Validation fraction"),
                                                        NUMBER_DOUBLE, defaultValue=Defaults.val_fraction, minValue=0.0,
-                                                       maxValue=0.5))
+                                                       maxValue=0.49))
         self.addParameter(QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), options=DEVICES,
                                                      defaultValue=Defaults.device, usesStaticStrings=True))
         weights = QgsProcessingParameterFile(self.WEIGHTS, self.tr("Start from weights (optional)"),

@@ -87,13 +87,6 @@ def _claim_device(device: str) -> str:
     return f"cpu ({torch.get_num_threads()} thread(s))"
 
 
-def _precision(job: dict) -> str:
-    from ..network.engine import resolve_precision
-    from ..network.torch_support import select_device
-
-    return resolve_precision(job["precision"], select_device(job["device"]))
-
-
 def _progress_feedback(key: str) -> Feedback:
     """Feedback whose progress reaches the client as events of PROGRESS_TOPIC, at most once a second."""
     last = [0.0]
@@ -130,16 +123,17 @@ def run_scene(job: dict) -> dict:
         if job["method"] == "coarse":
             from ..stages.coarse import super_resolve
 
-            super_resolve(job["input"], job["output"], job["scale"], weights=job["weights"],
-                          output_float=job["output_float"], driver=job["driver"], feedback=feedback,
-                          **_run_options(job))
+            result = super_resolve(job["input"], job["output"], job["scale"], weights=job["weights"],
+                                   output_float=job["output_float"], driver=job["driver"], feedback=feedback,
+                                   **_run_options(job))
         else:
             from ..stages.fine import refine
 
-            refine(job["input"], job["output"], job["scale"], weights=job["weights"],
-                   reference_weights=job["reference_weights"], iterations=job["iterations"],
-                   output_float=job["output_float"], driver=job["driver"], feedback=feedback, **_run_options(job))
-        device = f"{device}, {_precision(job)}"
+            result = refine(job["input"], job["output"], job["scale"], weights=job["weights"],
+                            reference_weights=job["reference_weights"], iterations=job["iterations"],
+                            output_float=job["output_float"], driver=job["driver"], feedback=feedback,
+                            **_run_options(job))
+        device = f"{device}, {result['PRECISION']}"
         return {"status": "done", "seconds": round(time.perf_counter() - started, 3), "worker": worker,
                 "device": device, "sha256": file_sha256(job["output"])}
     except DualSRError as exc:
@@ -173,7 +167,8 @@ def run_stripe(job: dict, stage: dict, stripe: dict) -> dict:
         result = super_resolve(job["input"], stripe["path"], stage["scale"], weights=stage["weights"],
                                region=Region(stripe["row0"], 0, stripe["rows"], stripe["width"]),
                                output_float=stage["output_float"], output_nodata=stage["nodata"], driver="GTiff",
-                               feedback=_progress_feedback(stripe["key"]), **_run_options(job))
+                               default_style=False, feedback=_progress_feedback(stripe["key"]),
+                               **_run_options(job))
         return {"status": "done", "seconds": round(time.perf_counter() - started, 3), "worker": worker,
                 "device": f"{device}, {result['PRECISION']}", **stripe, "stage": stage["name"]}
     except DualSRError as exc:
@@ -184,6 +179,7 @@ def assemble(job: dict, stripes: list[dict]) -> dict:
     """Copy the stripes of each stage into one raster (coarse: the output), then (dualsr) run Fine;
     returns the scene's manifest fields."""
     from ..io.raster import RasterReader
+    from ..io.style import write_default_style
 
     started = time.perf_counter()
     worker = _worker()
@@ -202,6 +198,8 @@ def assemble(job: dict, stripes: list[dict]) -> dict:
             target = Path(job["output"]) if stage["name"] == "output" else Path(job["work"]) / f"{stage['name']}.tif"
             with RasterReader(job["input"]) as like:
                 _copy_stripes(like, stage, mine, target, job["driver"] if stage["name"] == "output" else "GTiff")
+            if stage["name"] == "output":
+                write_default_style(target)  # as a whole-scene run writes it
             targets[stage["name"]] = target
         if job["method"] == "dualsr":
             from ..stages.fine import refine

@@ -177,6 +177,9 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
             when the coarse results are computed here (given rasters fix their own grid and bands).
         driver: output format, 'GTiff', 'COG' or 'ENVI' (None: from the file extension).
         feedback: progress, cancel and log callbacks.
+    Returns:
+        dict with OUTPUT, WEIGHTS_C (c of each iteration), SECONDS and PRECISION (of the coarse runs
+        made here; None when COARSE and the reference were given).
     """
     feedback = feedback or Feedback()
     if iterations < 1:
@@ -220,10 +223,12 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
                    output_nodata=math.nan, bands=bands, bad_bands=bad_bands, region=region, default_style=False)
         from .coarse import super_resolve
 
+        precisions = []  # of the coarse runs made here
         if coarse_path is None:
             feedback.log(f"Fine: running DualSR Coarse x{scale} for U.")
             coarse_path = work / "coarse.tif"
-            super_resolve(input_path, coarse_path, scale, weights=weights, feedback=next_feedback(), **run)
+            precisions.append(super_resolve(input_path, coarse_path, scale, weights=weights,
+                                            feedback=next_feedback(), **run)["PRECISION"])
         if ratio == scale:
             feedback.log(f"Fine: x{scale} has no coarse model at half the scale, so the reference V is the "
                          "low-resolution input itself (classic back-projection).")
@@ -231,8 +236,8 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
         elif reference_path is None:
             feedback.log(f"Fine: running DualSR Coarse x{scale // 2} for the reference V.")
             reference_path = work / "reference.tif"
-            super_resolve(input_path, reference_path, scale // 2, weights=reference_weights,
-                          feedback=next_feedback(), **run)
+            precisions.append(super_resolve(input_path, reference_path, scale // 2, weights=reference_weights,
+                                            feedback=next_feedback(), **run)["PRECISION"])
         with RasterReader(low_path) as low, RasterReader(coarse_path, "COARSE") as u, \
                 RasterReader(reference_path, "REFERENCE") as v:
             _check_grid(low, u, scale, "COARSE")
@@ -259,7 +264,8 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
     seconds = time.perf_counter() - started
     feedback.log(f"Wrote {output_path} in {seconds:.1f} s.")
     write_default_style(output_path, feedback)
-    return {"OUTPUT": str(output_path), "WEIGHTS_C": weights_used, "SECONDS": seconds}
+    return {"OUTPUT": str(output_path), "WEIGHTS_C": weights_used, "SECONDS": seconds,
+            "PRECISION": ", ".join(dict.fromkeys(precisions)) or None}
 
 
 def _extract(reader: RasterReader, path: Path, region: Region | None, bands: list[int] | None, feedback: Feedback):

@@ -101,7 +101,8 @@ class TrainConfig:
         positive_number(self.lr, "LEARNING_RATE", error=InputError,
                         message="{name} is {value} but must be a positive number such as 1e-4.")
         if not 0 <= self.val_fraction < 0.5:
-            raise InputError(f"val_fraction is {self.val_fraction} but must be in [0, 0.5) (0 disables validation).")
+            raise InputError(f"VAL_FRACTION is {self.val_fraction} but must be at least 0 and below 0.5 "
+                             "(0 disables validation).")
         positive_number(self.spectral_weight, "SPECTRAL_WEIGHT", error=InputError, zero_allowed=True,
                         message="{name} is {value} but must be a number of at least 0 (0: L1 alone).")
         if self.band_steps not in BAND_STEPS:

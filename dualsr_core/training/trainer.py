@@ -68,7 +68,7 @@ def train(scene_paths, output_weights, scale: int | TrainConfig, feedback: Feedb
 
     paths = find_scenes(scene_paths)
     if dist.is_main:
-        inputs = [("a training scene", p) for p in paths] + [("RESUME_FROM", config.resume_from)]
+        inputs = [("a training scene", p) for p in paths] + [("WEIGHTS", config.resume_from)]
         for key in ("OUTPUT_WEIGHTS", "CSV", "CURVE"):
             refuse_inputs(files[key], inputs, "OUTPUT_WEIGHTS")
         prepare_folder(output, "OUTPUT_WEIGHTS")

@@ -35,7 +35,8 @@ TEMP = re.compile(r"\.dualsr-tmp-")
 
 def write_scene(path: Path, rows: int, cols: int, seed: int, bands: int = BANDS) -> Path:
     cube = (smooth_cube(bands, rows, cols, seed=seed) * 10000).astype("uint16")
-    return write_raster(path, cube, nodata=0, wavelengths_nm=[420.0 + 9.5 * b for b in range(bands)])
+    # Blue to red or beyond, so that every output gets its true-colour style.
+    return write_raster(path, cube, nodata=0, wavelengths_nm=[420.0 + 45.0 * b for b in range(bands)])
 
 
 def reference(source: Path, target: Path, weights: Path, **options) -> np.ndarray:
@@ -209,7 +210,9 @@ def test_a_scene_in_stripes_across_two_workers_equals_the_one_process_run(scenes
     with rasterio.open(output / "tall_x2.tif") as ours, rasterio.open(tmp_path / "ref.tif") as theirs:
         assert ours.transform == theirs.transform and ours.crs == theirs.crs
         assert [ours.tags(b) for b in ours.indexes] == [theirs.tags(b) for b in theirs.indexes]
-    assert leftovers(output) == []
+    assert (output / "tall_x2.qml").read_text() == (tmp_path / "ref.qml").read_text()  # styled like a whole run
+    assert leftovers(output) == [] and sorted(p.name for p in output.iterdir()) == [
+        "manifest.json", "tall_x2.qml", "tall_x2.tif"]
 
 
 def test_dualsr_in_stripes_equals_the_one_process_run(scenes, cluster, tmp_path, tiny_weights):

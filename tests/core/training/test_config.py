@@ -18,7 +18,7 @@ from dualsr_core.training.config import TrainConfig
     (dict(lr=0.0), "LEARNING_RATE is 0.0 but must be a positive number such as 1e-4."),
     (dict(lr=float("nan")), "LEARNING_RATE is nan but must be a positive number such as 1e-4."),
     (dict(lr=np.float64(-1e-4)), "LEARNING_RATE is -0.0001 but must be a positive number such as 1e-4."),
-    (dict(val_fraction=0.5), "val_fraction is 0.5 but must be in [0, 0.5) (0 disables validation)."),
+    (dict(val_fraction=0.5), "VAL_FRACTION is 0.5 but must be at least 0 and below 0.5 (0 disables validation)."),
     (dict(band_steps="x"), "band_steps is 'x' but must be one of summed, per_band."),
     (dict(max_iterations=0), "max_iterations is 0 but must be a whole number of at least 1 (or None for no limit)."),
     (dict(band_window=0), "band_window is 0 but must be a whole number of at least 1."),

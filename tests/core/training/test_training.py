@@ -147,11 +147,15 @@ def test_qgis_train_takes_the_same_defaults(qgis_processing):
 def test_settings_are_checked_with_one_sentence_naming_the_parameter(tmp_path, scene):
     for bad, message in ((dict(scale=5), "SCALE is 5"), (dict(lr=0.0), "LEARNING_RATE is 0.0"),
                          (dict(epochs=0), "EPOCHS is 0"), (dict(band_steps="x"), "band_steps is 'x'"),
-                         (dict(val_fraction=0.5), "val_fraction is 0.5"), (dict(band_window=0), "band_window is 0"),
+                         (dict(val_fraction=0.5), "VAL_FRACTION is 0.5"), (dict(band_window=0), "band_window is 0"),
                          (dict(validation=[(scene, (1, 2))]), "Validation window")):
         with pytest.raises(InputError, match=message):
             run(tmp_path, scene, **bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing left behind
+    (tmp_path / "w.pt").write_bytes(b"the weights to fine-tune")
+    with pytest.raises(InputError, match="OUTPUT_WEIGHTS '.*w.pt' is WEIGHTS '.*w.pt'; inputs are never overwritten"):
+        run(tmp_path, scene, resume_from=tmp_path / "w.pt")
+    assert (tmp_path / "w.pt").read_bytes() == b"the weights to fine-tune"
     with pytest.raises(TypeError, match="n_feature"):
         run(tmp_path, scene, n_feature=8)
 
