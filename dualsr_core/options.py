@@ -10,6 +10,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")  # appended only: QGIS models store the index
 SCHEDULES = ("auto", "band", "batched")  # band order of the inference engine (network/engine.py)
 BAD_BAND_MODES = ("nodata", "bicubic")  # how Coarse writes bands flagged bad or empty
+DRIVERS = ("GTiff", "COG", "ENVI")  # output formats (GDAL drivers) of Coarse, Fine, DualSR and batch
 # Coarse, Fine and DualSR: tile side in input pixels. 256 rather than 128: a tile reads its
 # receptive radius around it, so 128 computed (128 + 2 x 16)^2 / 128^2 = 1.56 times its core, 256
 # only 1.27 times; measured 1.4 to 1.5 times as fast at the same peak memory (docs/benchmarks.md#tile-size).

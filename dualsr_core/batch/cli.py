@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from ..options import BAD_BAND_MODES, DEFAULT_TILE, DEVICES, PRECISIONS, SCALES, SCHEDULES
-from .runner import FORMATS, METHODS, RASTER_SUFFIXES
+from ..options import BAD_BAND_MODES, DEFAULT_TILE, DEVICES, DRIVERS, PRECISIONS, SCALES, SCHEDULES
+from .runner import METHODS, RASTER_SUFFIXES
 
 
 def add_batch_parser(subparsers):
@@ -37,7 +37,7 @@ def add_batch_parser(subparsers):
     p.add_argument("--band-chunk", type=int, default=16)
     p.add_argument("--bad-bands", default="nodata", choices=BAD_BAND_MODES)
     p.add_argument("--output-float", action="store_true", help="write float32 reflectance")
-    p.add_argument("--format", default="GTiff", choices=FORMATS, dest="driver")
+    p.add_argument("--format", default="GTiff", choices=DRIVERS, dest="driver")
     p.add_argument("--workers", type=int, default=None,
                    help="local cluster: worker processes (default: one per GPU, else one per core within the memory)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..feedback import Feedback
-from ..options import DEFAULT_TILE, SCALES
+from ..io.atomic import ENVI_SUFFIXES, GDAL_SUFFIXES
+from ..options import DEFAULT_TILE, DRIVERS, SCALES
 from .manifest import NAME as MANIFEST_NAME
 from .manifest import Manifest
 
 METHODS = ("coarse", "dualsr")  # batch's own choices; the inference options' lists are in options.py
-FORMATS = ("GTiff", "COG", "ENVI")
-RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".bsq", ".bil", ".bip", ".dat")
+RASTER_SUFFIXES = (*GDAL_SUFFIXES, *ENVI_SUFFIXES)  # what a folder given as --input is searched for
 SAVE_INTERVAL = 2.0  # seconds between two rewrites of the manifest (and at the end)
 POLL_SECONDS = 0.5
 AT_LEAST_1 = "{name} must be a whole number of at least 1 (got {value})."  # an option's check (tools/checks.py)
@@ -88,8 +88,8 @@ def _check(method, scale, driver, tile_size, stripe_rows, iterations):
         raise InputError(f"--method is '{method}' but must be one of {', '.join(METHODS)}.")
     if scale not in SCALES:
         raise InputError(f"--scale is {scale} but must be one of {', '.join(map(str, SCALES))}.")
-    if driver not in FORMATS:
-        raise InputError(f"--format is '{driver}' but must be one of {', '.join(FORMATS)}.")
+    if driver not in DRIVERS:
+        raise InputError(f"--format is '{driver}' but must be one of {', '.join(DRIVERS)}.")
     positive_integer(tile_size, "--tile-size", InputError, message=AT_LEAST_1)
     if stripe_rows is not None and stripe_rows < 0:
         raise InputError(f"--stripe-rows must be 0 (never split) or positive (got {stripe_rows}).")

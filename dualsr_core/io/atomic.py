@@ -29,7 +29,8 @@ from pathlib import Path
 from ..errors import InputError
 
 TEMP_MARK = ".dualsr-tmp-"
-ENVI_SUFFIXES = (".img", ".bsq", ".bil", ".bip", ".dat")
+ENVI_SUFFIXES = (".img", ".bsq", ".bil", ".bip", ".dat")  # an ENVI raster, beside its .hdr
+GDAL_SUFFIXES = (".tif", ".tiff", ".vrt")  # the other rasters a folder is searched for
 _HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:24] or "host"
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)" + re.escape(TEMP_MARK) + r"(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-\d+")
 _counter = itertools.count()

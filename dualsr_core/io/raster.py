@@ -27,6 +27,7 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from ..errors import InputError
+from ..options import DRIVERS
 from ..tools.tiling import Region, window_grid
 from .atomic import ENVI_SUFFIXES, atomic_path, remove_quietly
 
@@ -36,7 +37,6 @@ INTEGER_REFLECTANCE_SCALE = 1e-4
 # the driver and must not be copied.
 DATASET_DOMAINS = ("", "IMAGERY")
 GDAL_CACHE_BYTES = 16 * 2**20
-DRIVERS = ("GTiff", "COG", "ENVI")
 # Two grids are the same when no pixel corner of one lies farther than this from the other's, in
 # pixels: far below any registration error, far above the rounding of a written geotransform.
 GRID_TOLERANCE = 1e-6

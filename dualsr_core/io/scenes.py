@@ -18,11 +18,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..tools.tiling import Region
-from .atomic import ENVI_SUFFIXES
+from .atomic import ENVI_SUFFIXES, GDAL_SUFFIXES
 from .bands import good_bands, wavelength_order
 from .raster import RasterReader
 
-RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 MAT_SUFFIX = ".mat"
 # Image size of bands x pixels matrices whose file does not say it (by file-name prefix).
 KNOWN_SIZES = {"samson": (95, 95), "moffett": (50, 50)}
@@ -80,7 +79,7 @@ def find_scenes(folder_or_files: str | os.PathLike | Iterable[str | os.PathLike]
 
 def _is_scene_file(path: Path) -> bool:
     suffix = path.suffix.lower()
-    if suffix in RASTER_SUFFIXES or suffix == MAT_SUFFIX:
+    if suffix in GDAL_SUFFIXES or suffix == MAT_SUFFIX:
         return True
     return suffix in ENVI_SUFFIXES and (path.with_suffix(".hdr").is_file() or
                                         Path(str(path) + ".hdr").is_file())

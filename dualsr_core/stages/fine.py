@@ -64,10 +64,6 @@ class _Grids:
         self.up_x = resize.matlab_weights(self.w, width, float(ratio))
 
 
-def _span(weights, start: int, stop: int) -> tuple[int, int]:
-    return resize.window_rows(weights, start, stop)
-
-
 def _down(u_window, u_valid, grids: _Grids, rows: tuple, cols: tuple, u_rows: tuple, u_cols: tuple):
     """D(U) on V rows/cols from a U window starting at (u_rows[0], u_cols[0]); and its validity."""
     wy = grids.down_y[rows[0]:rows[1], u_rows[0]:u_rows[1]]
@@ -97,7 +93,7 @@ def mean_angle(u: RasterReader, v: RasterReader, grids: _Grids, tile: int, good:
     for part in window_grid(Region(0, 0, grids.h, grids.w), max(1, tile // 2)):
         feedback.check_cancelled()
         rows, cols = part.rows, part.cols
-        u_rows, u_cols = _span(grids.down_y, *rows), _span(grids.down_x, *cols)
+        u_rows, u_cols = resize.window_rows(grids.down_y, *rows), resize.window_rows(grids.down_x, *cols)
         window, _, valid = _read(u, u_rows, u_cols, good)
         down, down_valid = _down(window[good], valid, grids, rows, cols, u_rows, u_cols)
         ref, _, ref_valid = _read(v, rows, cols, good)
@@ -117,8 +113,8 @@ def correct(u: RasterReader, v: RasterReader, grids: _Grids, c: float, writer: R
     for done, part in enumerate(tiles):
         feedback.check_cancelled()
         rows, cols = part.rows, part.cols
-        z_rows, z_cols = _span(grids.up_y, *rows), _span(grids.up_x, *cols)
-        need_rows, need_cols = _span(grids.down_y, *z_rows), _span(grids.down_x, *z_cols)
+        z_rows, z_cols = resize.window_rows(grids.up_y, *rows), resize.window_rows(grids.up_x, *cols)
+        need_rows, need_cols = resize.window_rows(grids.down_y, *z_rows), resize.window_rows(grids.down_x, *z_cols)
         u_rows = (min(need_rows[0], rows[0]), max(need_rows[1], rows[1]))
         u_cols = (min(need_cols[0], cols[0]), max(need_cols[1], cols[1]))
         window, band_valid, valid = _read(u, u_rows, u_cols, good)
