@@ -81,7 +81,7 @@ def options_signature(method, scale, weights, reference_weights, iterations, til
     return signature
 
 
-def _check(method, scale, driver, tile_size, stripe_rows, iterations):
+def _check(method, scale, driver, tile_size, stripe_rows, iterations, band_chunk):
     from ..tools.checks import positive_integer  # here: the command line's start does not need numpy
 
     if method not in METHODS:
@@ -94,6 +94,7 @@ def _check(method, scale, driver, tile_size, stripe_rows, iterations):
     if stripe_rows is not None and stripe_rows < 0:
         raise InputError(f"--stripe-rows must be 0 (never split) or positive (got {stripe_rows}).")
     positive_integer(iterations, "--iterations", InputError, message=AT_LEAST_1)
+    positive_integer(band_chunk, "--band-chunk", InputError, message=AT_LEAST_1)
 
 
 def plan_stripes(height: int, tile_size: int, rows: int) -> list[tuple[int, int]]:
@@ -140,7 +141,7 @@ def run_batch(inputs: list, output_dir, scale: int, method: str = "coarse", weig
         start) and exit_code (0 when every scene is complete, else 1).
     """
     feedback = feedback or Feedback()
-    _check(method, scale, driver, tile_size, stripe_rows, iterations)
+    _check(method, scale, driver, tile_size, stripe_rows, iterations, band_chunk)
     started = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

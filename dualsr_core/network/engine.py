@@ -20,6 +20,7 @@ import torch
 from ..errors import InputError, MissingDependencyError
 from ..options import PRECISIONS, SCHEDULES
 from ..tools import resize
+from ..tools.checks import positive_integer
 from . import int8
 from .allocator import outside_heap
 from .fused import PreparedCoarSR
@@ -68,7 +69,7 @@ def choose_precision(precision: str, device: torch.device, band_pixels: int | No
     OpenVINO is installed and the job (`band_pixels`: input pixels times bands, None for unknown)
     repays int8's set-up, else bf16 on CUDA and on CPUs with fast bf16, else fp32."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise InputError(f"PRECISION is '{precision}' but must be one of {', '.join(PRECISIONS)}.")
     if precision == "bf16" and device.type == "cpu" and not cpu_runs_bf16():
         raise InputError("PRECISION bf16 needs a CUDA GPU or a CPU with AVX-512 (or AVX-NE-CONVERT), which this "
                          "CPU lacks; choose fp32, or auto, which picks the fastest precision this machine runs.")
@@ -95,15 +96,10 @@ def choose_precision(precision: str, device: torch.device, band_pixels: int | No
     return "fp32", "auto: this CPU has neither VNNI or AMX (int8) nor fast bf16"
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """The precision `choose_precision` picks."""
-    return choose_precision(precision, device)[0]
-
-
 def check_schedule(schedule: str) -> str:
     """The schedule name, checked; 'auto' is settled by measurement on the first tile (_calibrate)."""
     if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        raise InputError(f"SCHEDULE is '{schedule}' but must be one of {', '.join(SCHEDULES)}.")
     return schedule
 
 
@@ -125,7 +121,8 @@ class CoarseEngine:
         self.device = device
         self.precision, self.precision_reason = choose_precision(precision, device, band_pixels)
         self.schedule = check_schedule(schedule)
-        self.band_chunk = max(1, int(band_chunk))
+        self.band_chunk = positive_integer(band_chunk, "BAND_CHUNK", InputError,
+                                           message="{name} is {value} but must be a whole number of at least 1.")
         self.scale = model.config.scale
         self.calibration = ""
         # One layout and one precision end to end: channels-last suits oneDNN on CPUs and tensor

@@ -15,6 +15,7 @@ from dualsr_core.errors import InputError
     (dict(tile_size=0), "--tile-size must be a whole number of at least 1 (got 0)."),
     (dict(tile_size=16.0), "--tile-size must be a whole number of at least 1 (got 16.0)."),
     (dict(iterations=0), "--iterations must be a whole number of at least 1 (got 0)."),
+    (dict(band_chunk=0), "--band-chunk must be a whole number of at least 1 (got 0)."),
     (dict(stripe_rows=-1), "--stripe-rows must be 0 (never split) or positive (got -1)."),
 ])
 def test_bad_options_are_refused_naming_the_option(tmp_path, bad, message):

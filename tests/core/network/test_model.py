@@ -17,6 +17,20 @@ def test_parameter_count_matches_the_method_inventory(scale, expected):
     assert sum(p.numel() for p in model.parameters()) == expected
 
 
+@pytest.mark.parametrize("options, message", [
+    (dict(precision="fp16"), "PRECISION is 'fp16' but must be one of auto, fp32, bf16, int8."),
+    (dict(schedule="fast"), "SCHEDULE is 'fast' but must be one of auto, band, batched."),
+    (dict(band_chunk=0), "BAND_CHUNK is 0 but must be a whole number of at least 1."),
+])
+def test_engine_options_are_refused_in_one_sentence_naming_the_parameter(options, message):
+    from dualsr_core.errors import InputError
+
+    model = fold_weight_norm(CoarSR(CoarSRConfig(2, n_feats=8, n_blocks=1))).eval()
+    with pytest.raises(InputError) as info:
+        CoarseEngine(model, torch.device("cpu"), **{"precision": "fp32", "schedule": "band", **options})
+    assert str(info.value) == message
+
+
 def test_unsupported_scale_is_refused():
     with pytest.raises(ValueError, match="scale 5 is not supported"):
         CoarSRConfig(5)
@@ -203,8 +217,8 @@ def test_bf16_on_a_cpu_that_cannot_run_it_is_one_sentence(monkeypatch):
     monkeypatch.setattr(engine_module, "_cpu_flags", lambda: {"avx", "avx2", "fma"})
     monkeypatch.setattr(engine_module.int8, "openvino_available", lambda: False)  # auto would pick int8
     with pytest.raises(InputError, match="PRECISION bf16 needs a CUDA GPU or a CPU with AVX-512"):
-        engine_module.resolve_precision("bf16", torch.device("cpu"))
-    assert engine_module.resolve_precision("auto", torch.device("cpu")) == "fp32"
+        engine_module.choose_precision("bf16", torch.device("cpu"))[0]
+    assert engine_module.choose_precision("auto", torch.device("cpu"))[0] == "fp32"
     monkeypatch.setattr(engine_module, "_cpu_flags", lambda: {"avx512bw", "avx512vl", "avx512dq", "avx512_bf16"})
-    assert engine_module.resolve_precision("bf16", torch.device("cpu")) == "bf16"
-    assert engine_module.resolve_precision("auto", torch.device("cpu")) == "bf16"
+    assert engine_module.choose_precision("bf16", torch.device("cpu"))[0] == "bf16"
+    assert engine_module.choose_precision("auto", torch.device("cpu"))[0] == "bf16"
