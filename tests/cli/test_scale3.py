@@ -40,7 +40,7 @@ def test_x3_with_bundled_weights_gives_the_exact_9_9_m_grid(qgis_env, tmp_path, 
     assert (b.RasterXSize, b.RasterYSize, b.RasterCount) == (30, 36, 7)
     x0, dx, rx, y0, ry, dy = b.GetGeoTransform()
     assert (x0, y0, rx, ry) == (UTM33_ORIGIN[0], UTM33_ORIGIN[1], 0.0, 0.0)
-    assert dx == pytest.approx(9.9, abs=1e-9) and dy == pytest.approx(-9.9, abs=1e-9)
+    assert (dx, dy) == (9.9, -9.9)  # to the last bit: 29.7 * (1 / 3) would give 9.899999999999999
     # the output covers the input's extent exactly: 10 x 29.7 m = 30 x 9.9 m, 12 x 29.7 m = 36 x 9.9 m
     assert x0 + 30 * dx == pytest.approx(UTM33_ORIGIN[0] + 10 * 29.7, abs=1e-6)
     assert y0 + 36 * dy == pytest.approx(UTM33_ORIGIN[1] - 12 * 29.7, abs=1e-6)
