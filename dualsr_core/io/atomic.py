@@ -90,8 +90,8 @@ def refuse_inputs(destination: str | os.PathLike, inputs: Iterable, parameter: s
             GDAL strings that name no file (subdatasets, /vsi paths) are skipped.
         parameter: the parameter that names `destination`, for the message.
         styled: the run also writes the destination's default style (io/style.py), which may not be
-            an input's style either (out.img beside the input out.tif would write out.qml, the style
-            QGIS opens out.tif with).
+            an input's style either: out.img beside the input out.tif would write out.qml, the style
+            QGIS opens out.tif with (replacing it where DualSR wrote it, creating it where none is).
     """
     destination = Path(destination)
     written = [destination, *sidecars(destination), *[style_path(destination)] * styled]

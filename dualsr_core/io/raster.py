@@ -649,8 +649,8 @@ def scaled_transform(transform: Affine, region: Region, scale: int | Fraction) -
     """Geotransform of `region` with pixels `scale` times smaller (a Fraction below 1 makes them larger).
 
     Pixel sizes are multiplied by the scale's denominator and divided by its numerator, never
-    multiplied by a rounded reciprocal: x3 of 29.7 m is exactly 9.9 m, and 1/3 of it 89.1 m, where
-    multiplying by 1/3 or dividing by 0.333... would give 89.10000000000001 m.
+    multiplied or divided by a rounded reciprocal: x3 of 29.7 m is exactly 9.9 m (29.7 x (1/3) would
+    give 9.899999999999999 m), and 1/3 of it 89.1 m (29.7 / 0.333... would give 89.10000000000001 m).
     """
     scale = Fraction(scale)
     a, b, c, d, e, f = transform[:6]

@@ -175,13 +175,17 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
         feedback: progress, cancel and log callbacks.
     Returns:
         dict with OUTPUT, WEIGHTS_C (c of each iteration), SECONDS and PRECISION (of the coarse runs
-        made here; None when COARSE and the reference were given).
+        made here; None when none was: COARSE given, and at x4 and x8 REFERENCE too).
     """
     feedback = feedback or Feedback()
     if iterations < 1:
         raise InputError(f"ITERATIONS must be >= 1, got {iterations}.")
     # V is the coarse result at s/2 where that is a CoarSR scale (x4, x8), else the input (x2, x3).
     ratio = 2 if scale in (4, 8) else scale
+    started = time.perf_counter()
+    refuse_inputs(output_path, [("INPUT", input_path), ("COARSE", coarse_path), ("REFERENCE", reference_path)],
+                  styled=True)
+    output_driver(output_path, driver)
     if ratio == scale and reference_path is not None:
         feedback.warn(f"REFERENCE is not used at x{scale}: the reference is the input itself.")
         reference_path = None
@@ -189,10 +193,6 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
     if subset and (coarse_path is not None or reference_path is not None):
         raise InputError("EXTENT and BANDS apply when Fine computes the coarse results itself; leave COARSE and "
                          "REFERENCE empty, or clip those rasters instead.")
-    started = time.perf_counter()
-    refuse_inputs(output_path, [("INPUT", input_path), ("COARSE", coarse_path), ("REFERENCE", reference_path)],
-                  styled=True)
-    output_driver(output_path, driver)
     prepare_folder(output_path, log=feedback.log)
     # Every weights file is checked before the first stage runs, under its own parameter name.
     if coarse_path is None:

@@ -34,7 +34,7 @@ def test_the_network_and_engine_use_the_same_lists():
 
     assert model.SCALES is options.SCALES
     assert engine.SCHEDULES is options.SCHEDULES and engine.PRECISIONS is options.PRECISIONS
-    with pytest.raises(ValueError, match="schedule must be one of"):
+    with pytest.raises(InputError, match="SCHEDULE is 'sideways' but must be one of auto, band, batched"):
         engine.check_schedule("sideways")
 
 

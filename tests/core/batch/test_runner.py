@@ -274,6 +274,18 @@ def test_automatic_stripes_only_for_scenes_above_one_workers_share():
     assert auto_stripe_rows(600, 64, share=0, tile_size=TILE) == 0  # one worker: no point
 
 
+def test_an_output_may_not_take_another_scenes_style(tmp_path):
+    """a.tif's output a_x2.tif would write a_x2.qml, the style QGIS opens the input a_x2.img with."""
+    from dualsr_core.batch.runner import run_batch
+    from dualsr_core.errors import InputError
+
+    for name in ("a.tif", "a_x2.img", "a_x2.hdr"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(InputError, match="an output '.*a_x2.tif' shares a file with an input '.*a_x2.img'"):
+        run_batch([str(tmp_path / "a.tif"), str(tmp_path / "a_x2.img")], tmp_path, scale=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "a_x2.hdr", "a_x2.img"]
+
+
 def test_inputs_are_found_recursively_without_outputs_or_hidden_files(tmp_path):
     (tmp_path / "a" / "deep").mkdir(parents=True)
     for name in ("a/x.tif", "a/deep/y.img", "a/notes.txt", "a/.hidden.tif"):

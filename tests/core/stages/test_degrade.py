@@ -6,6 +6,7 @@ from osgeo import gdal
 from rasterio.transform import from_origin
 
 from dualsr_core.errors import InputError
+from dualsr_core.io.style import MARK
 from dualsr_core.stages.degrade import degrade
 
 from ...conftest import smooth_cube
@@ -38,13 +39,18 @@ def test_the_coarser_pixel_is_the_input_pixel_times_the_scale_to_the_last_bit(ma
 
 
 def test_an_output_beside_its_input_may_not_replace_the_inputs_style(make_raster, tmp_path):
+    # The input is an earlier result with the style DualSR wrote: a later run would replace that style.
     src = make_raster(smooth_cube(2, 12, 12))
     style = src.with_suffix(".qml")
-    style.write_text("<qgis><!-- the input's style --></qgis>")
+    style.write_text(f"<qgis>{MARK}</qgis>")
     with pytest.raises(InputError, match="shares a file with INPUT"):
         degrade(src, src.with_suffix(".img"), 2)
-    assert style.read_text() == "<qgis><!-- the input's style --></qgis>"
+    assert style.read_text() == f"<qgis>{MARK}</qgis>"
     assert not src.with_suffix(".img").exists() and not src.with_suffix(".hdr").exists()
+    style.unlink()  # and where the input has no style, the output would give it one
+    with pytest.raises(InputError, match="shares a file with INPUT"):
+        degrade(src, src.with_suffix(".img"), 2)
+    assert not style.exists()
 
 
 def test_nodata_marks_the_pixels_under_its_kernel(make_raster, tmp_path):

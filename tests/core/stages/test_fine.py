@@ -104,6 +104,9 @@ def test_a_reference_given_at_x3_is_said_to_be_unused_and_the_input_is_the_refer
     expected, _ = independent_back_projection(u.astype(np.float64), lr.astype(np.float64))
     with rasterio.open(tmp_path / "out.tif") as ds:
         assert np.abs(ds.read() - expected).max() < 1e-5
+    with pytest.raises(InputError, match="OUTPUT '.*u.tif' is REFERENCE"):  # unused, and still an input
+        refine(tmp_path / "lr.tif", tmp_path / "u.tif", 3, coarse_path=tmp_path / "out.tif",
+               reference_path=tmp_path / "u.tif")
 
 
 def test_cog_for_an_envi_name_is_refused_before_any_coarse_run(fine_rasters):
