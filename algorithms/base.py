@@ -18,6 +18,9 @@ from ..dualsr_core.feedback import Feedback
 from ..provider.compat import FLAG_ADVANCED
 
 HELP_URL = "https://github.com/dualsr-qgis/dualsr-qgis#readme"
+# qgis_process help lists a choice's options by number, but these algorithms take the value itself.
+CHOICES = ("From qgis_process, give a choice by its value (SCALE=4, DEVICE=cpu), not by the option number its "
+           "help lists.")
 CITATION = ("Method: Q. Li, Y. Yuan, X. Jia, Q. Wang, Dual-Stage Approach Toward Hyperspectral Image "
             "Super-Resolution, IEEE Transactions on Image Processing 31, 2022.")
 
@@ -134,6 +137,6 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
     @staticmethod
     def help_text(*paragraphs: str) -> str:
         """Plain-text help: paragraphs joined by newlines, readable in the dialog and in qgis_process help."""
-        return "\n".join(paragraphs + (CITATION,))
+        return "\n".join(paragraphs + (CHOICES, CITATION))
 
 

@@ -31,9 +31,10 @@ class CoarseAlgorithm(SuperResolutionAlgorithm):
                     "(BAD_BANDS)."),
             self.tr("Output: a tiled, compressed GeoTIFF on the same extent and CRS with the pixel size divided "
                     "by the scale, the input's data type, nodata, band names and wavelength metadata; a "
-                    "Cloud-Optimised GeoTIFF with COG, ENVI for an output name ending in .img."),
-            self.tr("Weights: leave empty to use the weights bundled for the chosen scale, or give a .pt file "
-                    "made by DualSR Train; its scale must match."),
+                    "Cloud-Optimised GeoTIFF with COG, ENVI for an output name ending in .img, .bsq, .bil, .bip "
+                    "or .dat."),
+            self.tr("Weights: leave empty to use the weights bundled for the chosen scale (x2, x3 and x4; none "
+                    "for x8), or give a .pt file made by DualSR Train; its scale must match."),
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)

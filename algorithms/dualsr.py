@@ -22,7 +22,8 @@ class CoarseFineAlgorithm(FineAlgorithm):
                     "itself. Intermediate rasters are temporary and removed."),
             self.tr("Input and output as DualSR Coarse: reflectance of any band count; the output keeps the CRS, "
                     "extent, data type, nodata and spectral metadata with the pixel size divided by the scale."),
-            self.tr("Weights: empty uses the bundled weights for the scale and for half the scale."),
+            self.tr("Weights: empty uses the bundled weights for the scale and for half the scale (bundled for x2, "
+                    "x3 and x4; x8 needs WEIGHTS)."),
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)

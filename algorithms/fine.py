@@ -33,8 +33,9 @@ class FineAlgorithm(SuperResolutionAlgorithm):
                     "bundled weights for that scale unless you give a REFERENCE raster or REFERENCE_WEIGHTS. x2 and "
                     "x3: half the scale is no CoarSR scale, so V is the low-resolution input itself (classic "
                     "back-projection). Bands flagged bad pass through unchanged."),
-            self.tr("COARSE: leave empty to run DualSR Coarse first (with WEIGHTS), or give its output to reuse it. "
-                    "Rasters given must be on the input grid divided by their scale."),
+            self.tr("COARSE: leave empty to run DualSR Coarse first (with WEIGHTS; bundled for x2, x3 and x4, "
+                    "none for x8), or give its output to reuse it. Rasters given must be on the input grid divided "
+                    "by their scale. EXTENT and BANDS apply only when COARSE and REFERENCE are empty."),
             self.tr("Output: like DualSR Coarse, on the input extent and CRS with the pixel size divided by the "
                     "scale, in the input's data type, with nodata and spectral metadata."),
         )

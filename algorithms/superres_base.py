@@ -93,7 +93,7 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
         overlap = QgsProcessingParameterNumber(self.OVERLAP, self.tr("Tile overlap (input pixels, empty: automatic)"),
                                                NUMBER_INTEGER, optional=True, minValue=0, maxValue=512)
         overlap.setHelp(self.tr("Context read around each tile and cut off after the network. Empty uses the "
-                                "network's receptive radius (for example 24 pixels for the paper's x2 network), "
+                                "network's receptive radius (16 pixels for the bundled x2 and x3 weights, 17 for x4), "
                                 "which makes the result independent of the tile size."))
         device = QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), options=DEVICES, defaultValue="auto",
                                             usesStaticStrings=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from qgis.core import (
+    QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
@@ -36,6 +37,8 @@ class TrainAlgorithm(DualSRAlgorithm):
     SPECTRAL_WEIGHT = "SPECTRAL_WEIGHT"
     OUTPUT_WEIGHTS = "OUTPUT_WEIGHTS"
     PSNR = "PSNR"
+    CSV = "CSV"
+    CURVE = "CURVE"
     group_id = "training"
     group_name = "Training and evaluation"
     needs_packages = ("numpy", "scipy", "rasterio", "h5py")
@@ -58,15 +61,18 @@ class TrainAlgorithm(DualSRAlgorithm):
                     "epochs. SPECTRAL_WEIGHT (advanced, default 0) adds a spectral-gradient term: the L1 between "
                     "the predicted and the true change from each band to the next, which weighs errors that bend "
                     "the spectrum (SAM); it did not improve the bundled weights, so it is off by default."),
-            self.tr("The defaults are the recipe of the bundled weights: 32 feature channels and 1 residual "
-                    "block, each mini-batch trained on a random run of 16 consecutive bands, and a network that "
-                    "starts as the bicubic upsampling (the command line has options to change these two)."),
+            self.tr("The defaults are the recipe of the first stage of the bundled x2 weights: 32 feature "
+                    "channels and 1 residual block, each mini-batch trained on a random run of 16 consecutive "
+                    "bands, and a network that starts as the bicubic upsampling (the command line has options to "
+                    "change these two). The x3 and x4 files used smaller patches and fewer epochs "
+                    "(weights/README.md)."),
             self.tr("A part of each scene (VAL_FRACTION of its area) is held out and never trained on; PSNR, SSIM "
-                    "and SAM are measured on it after every epoch and the best weights are kept. Bad bands (bbl = "
-                    "0) and nodata pixels never enter the loss or the metrics."),
+                    "and SAM are measured on it after every epoch and the best weights are kept. A scene too small "
+                    "for a window is all training; with no window at all the last epoch's weights are kept and "
+                    "PSNR is empty. Bad bands (bbl = 0) and nodata pixels never enter the loss or the metrics."),
             self.tr("The patches and a checkpoint live in a folder beside the output named after it; running again "
                     "with the same output resumes where a cancelled or killed run stopped. A CSV log and a "
-                    "training-curve PNG are written beside the weights."),
+                    "training-curve PNG are written beside the weights (outputs CSV and CURVE)."),
             self.tr("The weights file feeds the WEIGHTS parameter of DualSR Coarse, Fine and DualSR, also in a "
                     "model. WEIGHTS here fine-tunes existing weights instead of starting from scratch."),
         )
@@ -114,6 +120,8 @@ class TrainAlgorithm(DualSRAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_WEIGHTS, self.tr("Trained weights"),
                                                                 self.tr("DualSR weights (*.pt)")))
         self.addOutput(QgsProcessingOutputNumber(self.PSNR, self.tr("Best validation PSNR (dB)")))
+        self.addOutput(QgsProcessingOutputFile(self.CSV, self.tr("Training log (CSV)")))
+        self.addOutput(QgsProcessingOutputFile(self.CURVE, self.tr("Training curve (PNG)")))
 
     def delete_work_parameter(self):
         delete = QgsProcessingParameterBoolean(self.DELETE_WORK, self.tr("Delete the work folder at the end"),
@@ -154,4 +162,5 @@ class TrainAlgorithm(DualSRAlgorithm):
             delete_work=self.parameterAsBool(parameters, self.DELETE_WORK, context),
             feedback=self.core_feedback(feedback),
         )
-        return {self.OUTPUT_WEIGHTS: result["OUTPUT_WEIGHTS"], self.PSNR: result["best"].get("psnr")}
+        return {self.OUTPUT_WEIGHTS: result["OUTPUT_WEIGHTS"], self.PSNR: result["best"].get("psnr"),
+                self.CSV: result["CSV"], self.CURVE: result["CURVE"]}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 SCALES = (2, 3, 4, 8)  # CoarSR's upsampling factors
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16", "int8")  # appended only: QGIS models store the index
+PRECISIONS = ("auto", "fp32", "bf16", "int8")  # the algorithms take these values (static strings)
 SCHEDULES = ("auto", "band", "batched")  # band order of the inference engine (network/engine.py)
 BAD_BAND_MODES = ("nodata", "bicubic")  # how Coarse writes bands flagged bad or empty
 DRIVERS = ("GTiff", "COG", "ENVI")  # output formats (GDAL drivers) of Coarse, Fine, DualSR and batch

@@ -266,7 +266,8 @@ def main():
     parser.add_argument("--band-counts", type=int, nargs="+", default=[32, 224])
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile size (default: the product default)")
     parser.add_argument("--sections", default="1234567", help="which sections to run, e.g. 45")
-    parser.add_argument("--batch-scenes", type=int, default=8, help="section 6: scenes of SIZE x SIZE x 32")
+    parser.add_argument("--batch-scenes", type=int, default=8,
+                        help="section 6: how many scenes (--batch-side squared, the first of --band-counts bands)")
     parser.add_argument("--batch-side", type=int, default=128, help="section 6: scene side in pixels")
     args = parser.parse_args()
     select_device("cpu")

@@ -21,10 +21,20 @@ def test_train_writes_weights_log_and_curve(qgis_processing, make_raster, tmp_pa
     assert result["OUTPUT_WEIGHTS"] == str(out) and out.is_file()
     assert result["PSNR"] > 10
     assert (tmp_path / "mine.csv").is_file() and (tmp_path / "mine_curve.png").is_file()
+    assert (result["CSV"], result["CURVE"]) == (str(tmp_path / "mine.csv"), str(tmp_path / "mine_curve.png"))
     from dualsr_core.network.weights import read
 
     header, _ = read(out, expected_scale=2)
     assert header["n_feats"] == 8 and header["scenes"] == ["scene"] and header["spectral_weight"] == 0.5
+
+
+def test_without_validation_the_last_weights_are_written_and_psnr_is_empty(qgis_processing, make_raster, tmp_path):
+    scene = make_raster(smooth_cube(6, 24, 24, seed=2), name="scene.tif")
+    out = tmp_path / "last.pt"
+    result = qgis_processing.run("dualsr:train", {
+        "INPUT": [str(scene)], "SCALE": "2", "EPOCHS": 1, "BATCH_SIZE": 2, "PATCH_SIZE": 8, "FEATURES": 8,
+        "MAX_ITERATIONS": 2, "VAL_FRACTION": 0.0, "OUTPUT_WEIGHTS": str(out)})
+    assert result["OUTPUT_WEIGHTS"] == str(out) and out.is_file() and result["PSNR"] is None
 
 
 def test_no_scenes_is_refused(qgis_processing, tmp_path):
