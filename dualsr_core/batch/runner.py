@@ -156,14 +156,13 @@ def run_batch(inputs: list, output_dir, scale: int, method: str = "coarse", weig
     from .cluster import require_dask
 
     require_dask()
-    from ..io.atomic import refuse_inputs, sidecars, style_path, sweep_stale
+    from ..io.atomic import files_of_input, files_written, refuse_inputs, sweep_stale
     from .tasks import file_sha256
 
     # An output may not be (or share a file with) another scene's input; each writer checks its own.
-    input_files = {f.resolve(): source for source in by_output.values()
-                   for f in (source, *sidecars(source), source.with_suffix(".hdr"), style_path(source))}
+    input_files = {f.resolve(): source for source in by_output.values() for f in files_of_input(source, True)}
     for target in by_output:
-        for file in (target, *sidecars(target), style_path(target)):
+        for file in files_written(target, True):
             if file in input_files:
                 refuse_inputs(target, [input_files[file]], "an output", styled=True)
     signature = options_signature(method, scale, weights, reference_weights, iterations, tile_size, overlap,

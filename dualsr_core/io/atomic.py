@@ -60,8 +60,14 @@ def style_path(raster: str | os.PathLike) -> Path:
     return Path(raster).with_suffix(".qml")
 
 
-def _files_of_input(path: Path, styled: bool) -> list[Path]:
-    """An input file and every file of it a writer could clobber (sidecars, an ENVI header, its style)."""
+def files_written(destination: Path, styled: bool) -> list[Path]:
+    """The files a writer of `destination` produces: it, its sidecars and, when `styled`, its style."""
+    return [destination, *sidecars(destination)] + ([style_path(destination)] if styled else [])
+
+
+def files_of_input(path: Path, styled: bool) -> list[Path]:
+    """An input file and every file of it a writer could clobber (sidecars, an ENVI header and,
+    against a `styled` writer, its style)."""
     files = [path, *sidecars(path)]
     header = path.with_suffix(".hdr")
     if header not in files and header.exists():
@@ -94,7 +100,7 @@ def refuse_inputs(destination: str | os.PathLike, inputs: Iterable, parameter: s
             QGIS opens out.tif with (replacing it where DualSR wrote it, creating it where none is).
     """
     destination = Path(destination)
-    written = [destination, *sidecars(destination), *[style_path(destination)] * styled]
+    written = files_written(destination, styled)
     for item in inputs:
         name, source = item if isinstance(item, tuple) else ("an input", item)
         if source is None:
@@ -103,7 +109,7 @@ def refuse_inputs(destination: str | os.PathLike, inputs: Iterable, parameter: s
         if not source.exists():
             continue
         for ours in written:
-            for theirs in _files_of_input(source, styled):
+            for theirs in files_of_input(source, styled):
                 if _same_file(ours, theirs):
                     what = "is" if ours == destination and theirs == source else "shares a file with"
                     raise InputError(f"{parameter} '{destination}' {what} {name} '{source}'; inputs are never "

@@ -20,7 +20,7 @@ import torch
 from ..errors import InputError, MissingDependencyError
 from ..options import PRECISIONS, SCHEDULES
 from ..tools import resize
-from ..tools.checks import positive_integer
+from ..tools.checks import WHOLE, positive_integer
 from . import int8
 from .allocator import outside_heap
 from .fused import PreparedCoarSR
@@ -121,8 +121,7 @@ class CoarseEngine:
         self.device = device
         self.precision, self.precision_reason = choose_precision(precision, device, band_pixels)
         self.schedule = check_schedule(schedule)
-        self.band_chunk = positive_integer(band_chunk, "BAND_CHUNK", InputError,
-                                           message="{name} is {value} but must be a whole number of at least 1.")
+        self.band_chunk = positive_integer(band_chunk, "BAND_CHUNK", InputError, message=WHOLE)
         self.scale = model.config.scale
         self.calibration = ""
         # One layout and one precision end to end: channels-last suits oneDNN on CPUs and tensor

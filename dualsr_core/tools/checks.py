@@ -10,6 +10,9 @@ import math
 
 import numpy as np
 
+# The sentence of a QGIS parameter that takes a whole number of at least 1 (EPOCHS, BAND_CHUNK).
+WHOLE = "{name} is {value} but must be a whole number of at least 1."
+
 
 def positive_number(value, name: str, meaning: str = "", error: type[Exception] = ValueError, *,
                     message: str | None = None, zero_allowed: bool = False) -> float:

@@ -17,11 +17,10 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..options import SCALES
-from ..tools.checks import positive_integer, positive_number
+from ..tools.checks import WHOLE, positive_integer, positive_number
 from ..tools.tiling import Region
 
 BAND_STEPS = ("summed", "per_band")
-WHOLE = "{name} is {value} but must be a whole number of at least 1."  # the sentence of the integer settings
 
 
 @dataclass
