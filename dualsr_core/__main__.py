@@ -69,6 +69,9 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=D.checkpoint_every, help="mini-batches between checkpoints")
     p.add_argument("--positions-per-scale", type=int, default=D.positions_per_scale,
                    help="random patch positions per rescaled copy of a scene")
+    p.add_argument("--positions-per-kilopixel", type=float, default=D.positions_per_kilopixel,
+                   help="sample every scene in proportion to its area: positions per 1000 trainable pixels of "
+                        "each rescaled copy (replaces --positions-per-scale)")
     p.add_argument("--max-patches-per-scene", type=int, default=D.max_patches_per_scene,
                    help="keep at most this many training patches of each scene (default: all)")
     p.add_argument("--half", action="store_true", default=D.half, help="store the weights as fp16")
@@ -116,7 +119,8 @@ def _run_train(args, feedback: Feedback) -> int:
                    band_steps=args.band_steps, checkpoint_every=args.checkpoint_every, amp=args.amp,
                    zero_last=args.zero_last, band_window=args.band_window or None,
                    spectral_weight=args.spectral_weight,
-                   positions_per_scale=args.positions_per_scale, max_patches_per_scene=args.max_patches_per_scene,
+                   positions_per_scale=args.positions_per_scale,
+                   positions_per_kilopixel=args.positions_per_kilopixel, max_patches_per_scene=args.max_patches_per_scene,
                    delete_work=args.delete_work)
     best = result["best"] or {}
     if best.get("psnr") is not None:

@@ -4,8 +4,12 @@
 EnMAP tiles of Potsdam (32 x 32 each) are mosaicked with VRTs into three blocks: 160..224 x
 64..128 (four tiles, 64 x 64) is validation only; 64..160 x 0..64 (six tiles) and 96..160 x
 96..160 (four tiles) are training scenes. Each .mat scene gives one validation window, never
-sampled for training. A folder without the EnMAP tiles (a user's own scenes) gets no fixed split:
-the trainer holds out a fraction of every scene instead.
+sampled for training (nor reached by a training patch through the resampling kernel). The two
+crops of HYDICE Urban (`urban_crop`, `hydice_urban`) and the two of San Diego, Los Angeles and the
+Texas coast were compared band by band at every offset: no pair shares pixels (the best normalised
+correlation of a shared band at any offset is 0.57), so each is a scene of its own. A folder
+without the EnMAP tiles (a user's own scenes) gets no fixed split: the trainer holds out a fraction
+of every scene instead.
 """
 from __future__ import annotations
 
@@ -29,6 +33,21 @@ MAT_VALIDATION = {
     "urban_crop/subimage_Urban_R162.mat": Region(0, 44, 34, 34),
     "moffett_field/Moffett_vca.mat": Region(34, 0, 16, 50),
     "paris_hyperion/paris_data_hs_ms.mat": Region(36, 36, 36, 36),
+    # Scenes added on 2026-12-06: the bottom-left square of each, its side half the shorter side
+    # rounded down to a multiple of 12 (whole pixels at x2, x3 and x4). One rule for all of them,
+    # fixed before any training on them; bottom left is also the only corner of Cat Island with land
+    # in it, and the only one of the CASI scene inside the flight line everywhere.
+    "aviris_abu/abu-urban-2.mat": Region(52, 0, 48, 48),
+    "aviris_abu/cat-island.mat": Region(78, 0, 72, 72),
+    "aviris_abu/los-angeles-1.mat": Region(52, 0, 48, 48),
+    "aviris_abu/los-angeles-2.mat": Region(52, 0, 48, 48),
+    "aviris_abu/texas-goast.mat": Region(52, 0, 48, 48),
+    "aviris_san_diego/AVIRIS-I.mat": Region(60, 0, 60, 60),
+    "aviris_san_diego/AVIRIS-II.mat": Region(52, 0, 48, 48),
+    "aviris_vi_demo/a_hsi_img_for_VI_demo.mat": Region(54, 0, 36, 36),
+    "casi_muufl/an_hsi_image_sub_for_demo.mat": Region(27, 0, 24, 24),
+    "hydice_urban/HYDICE_data.mat": Region(64, 0, 36, 36),
+    "rosis_pavia_centre/dataPavia.mat": Region(57, 0, 48, 48),
 }
 
 

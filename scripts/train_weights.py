@@ -38,13 +38,21 @@ SMALL3 = {**COMMON, "patch_size": 10, "batch_size": 16}
 # scale -> stages in order: (stage name, trainer settings, stage to start from or None, how).
 # "how": "resume" fine-tunes the start's network as it is; "transplant" builds a network of this
 # scale from the start's layers (see transplant()).
+# The "_all" stages continue the earlier shipped files on all sixteen training scenes, sampled in
+# proportion to their area (AREA): four positions per 1000 trainable pixels of each rescaled copy
+# gives about as many patch positions per epoch as the 48 per copy did on the first five scenes'
+# larger ones, so an epoch visits every scene and lasts under half an hour on one CPU core.
+AREA = {"positions_per_kilopixel": 4.0}
 RECIPES = {
     2: [("x2_base", dict(COMMON, epochs=12), None, None),
-        ("x2_long", dict(COMMON, lr=2.5e-4, epochs=6), "x2_base", "resume")],
-    3: [("x3_long", dict(SMALL3, lr=3e-4, epochs=6), "x2_base", "transplant")],
-    # x2 and x3: continuing x2_long and x3_long at lower learning rates gained nothing (weights/README.md).
-    # x4: continuing x4_base (lr 2.5e-4, 9 epochs) raised PSNR but not SAM on every window: not shipped.
-    4: [("x4_base", dict(SMALL4, epochs=8), None, None)],
+        ("x2_long", dict(COMMON, lr=2.5e-4, epochs=6), "x2_base", "resume"),
+        ("x2_all", dict(COMMON, **AREA, lr=2.5e-4, epochs=3), "x2_long", "resume")],
+    3: [("x3_long", dict(SMALL3, lr=3e-4, epochs=6), "x2_base", "transplant"),
+        ("x3_all", dict(SMALL3, **AREA, lr=2.5e-4, epochs=3), "x3_long", "resume")],
+    # On the first five scenes, continuing x2_long and x3_long at lower learning rates gained nothing,
+    # and continuing x4_base raised PSNR but not SAM on every window (weights/README.md).
+    4: [("x4_base", dict(SMALL4, epochs=8), None, None),
+        ("x4_all", dict(SMALL4, **AREA, lr=2.5e-4, epochs=3), "x4_base", "resume")],
 }
 STAGES = {name: (scale, config, start, how) for scale, stages in RECIPES.items()
           for name, config, start, how in stages}
@@ -148,8 +156,9 @@ def main():
     parser.add_argument("--out", type=Path, default=ROOT / "weights")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "weights")
     parser.add_argument("--base-from", type=Path,
-                        help="take the base stages from this folder's coarsr_x<scale>.pt (e.g. earlier shipped "
-                             "weights) instead of training them, when build/weights holds no run of them")
+                        help="take the stage each scale's last stage starts from (x2_long, x3_long, x4_base) "
+                             "from this folder's coarsr_x<scale>.pt (the weights shipped before the last "
+                             "stage) instead of training it, when build/weights holds no run of it")
     parser.add_argument("--epochs", type=int, help="override every stage's epoch count")
     parser.add_argument("--max-iterations", type=int, help="stop every stage after this many mini-batches")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -165,10 +174,10 @@ def main():
     scenes, validation = split if split else ([args.data], None)
     if args.base_from:
         for scale, stages in RECIPES.items():
-            name, _, start, _ = stages[0]
+            start = stages[-1][2]
             source = args.base_from / f"coarsr_x{scale}.pt"
-            target = args.work / "stages" / f"coarsr_{name}.pt"
-            if start is None and source.is_file() and not target.is_file():
+            target = args.work / "stages" / f"coarsr_{start}.pt"
+            if start is not None and source.is_file() and not target.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 for suffix in (".pt", ".json"):
                     shutil.copyfile(source.with_suffix(suffix), target.with_suffix(suffix))

@@ -3,8 +3,9 @@
 A scene is a float32 reflectance cube (L,H,W), a mask of the pixels valid in every good band, and
 which bands are good. Rasters go through `RasterReader` (band scale applied, nodata masked, bands
 with `bbl` = 0 or without a single valid pixel are bad). `.mat` files hold one cube in one of the
-layouts of the research benchmarks (see `load_mat_cube`); their values stay as stored (some
-exceed 1 slightly). Bad bands stay in the cube, so band indices keep meaning file bands.
+layouts of the research benchmarks (see `read_mat_scene`): their values are brought to reflectance,
+an all-zero band is bad, and a mask array or wavelengths in the file are honoured. Bad bands stay
+in the cube, so band indices keep meaning file bands.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,6 +29,11 @@ MAT_SUFFIX = ".mat"
 KNOWN_SIZES = {"samson": (95, 95), "moffett": (50, 50)}
 # Scalar variables that give the image size of a bands x pixels matrix.
 SIZE_KEYS = (("nRow", "nCol"), ("H", "W"), ("nrow", "ncol"), ("rows", "cols"), ("height", "width"))
+# H x W arrays whose 0 marks a pixel outside the imaged area (CASI MUUFL's `mask_sub`). Not `map` or
+# `gt`: the anomaly and class maps of the benchmarks mark valid pixels too.
+MASK_KEYS = ("mask_sub", "mask", "valid")
+# One centre wavelength per band (any unit: only their order is used).
+WAVELENGTH_KEYS = ("wavelengths", "wavelength", "wavelengths_nm", "wl")
 
 
 @dataclass
@@ -104,16 +111,15 @@ def load_scene(path: str | os.PathLike, name: str | None = None) -> Scene:
     """Load a whole scene into memory.
 
     Args:
-        path: a raster GDAL opens, or a `.mat` file.
+        path: a raster GDAL opens, or a `.mat` file (see `read_mat_scene`).
         name: the scene name (default: the file stem).
     """
     path = Path(path)
     name = name or path.stem
     if path.suffix.lower() == MAT_SUFFIX:
-        cube = load_mat_cube(path)
-        valid_bands = np.isfinite(cube)
-        cube = np.where(valid_bands, cube, 0.0).astype(np.float32)
-        flagged, wavelengths = [False] * len(cube), [None] * len(cube)
+        mat = read_mat_scene(path)
+        cube, valid_bands, wavelengths = mat.cube, mat.valid_bands, mat.wavelengths
+        flagged = [not band.any() for band in cube]  # an all-zero band of a .mat is a removed band
     else:
         with RasterReader(path) as reader:
             cube, valid_bands = reader.read(Region(0, 0, reader.height, reader.width))
@@ -130,31 +136,102 @@ def load_scene(path: str | os.PathLike, name: str | None = None) -> Scene:
                  good_bands=good, order=np.asarray(order, dtype=np.int64), path=path)
 
 
-def load_mat_cube(path: str | os.PathLike) -> np.ndarray:
+class MatScene(NamedTuple):
+    """A `.mat` scene: cube (L,H,W) float32 reflectance (0 where invalid), valid_bands (L,H,W) bool,
+    wavelengths (one per band, any unit, or None each), and how the stored values were scaled."""
+
+    cube: np.ndarray
+    valid_bands: np.ndarray
+    wavelengths: list[float | None]
+    scaling: str
+
+
+def read_mat_scene(path: str | os.PathLike) -> MatScene:
+    """The cube of a `.mat` file in reflectance, its valid pixels and wavelengths.
+
+    * The cube is the largest array in a layout of `load_mat_cube`.
+    * Values are brought to reflectance by `reflectance_factor`; negatives (sensor noise over dark
+      water and shade) are clipped to 0.
+    * Non-finite values are invalid; so is every pixel where an H x W array named in `MASK_KEYS`
+      is 0 (CASI's `mask_sub`: outside the flight line).
+    * An array named in `WAVELENGTH_KEYS` with one value per band gives the wavelengths.
+    """
+    path = Path(path)
+    variables = _read_mat(path)
+    cube = load_mat_cube(path, variables)
+    valid_bands = np.isfinite(cube)
+    for key in MASK_KEYS:
+        mask = variables.get(key)
+        if mask is None:
+            continue
+        if np.shape(mask) != cube.shape[1:]:
+            raise InputError(f"Scene '{path}' has a mask '{key}' of {np.shape(mask)} pixels, but its cube is "
+                             f"{cube.shape[1]} x {cube.shape[2]}.")
+        valid_bands &= np.asarray(mask != 0)[None]
+    factor, scaling = reflectance_factor(cube[valid_bands])
+    cube = np.where(valid_bands, np.maximum(cube * np.float32(factor), 0), 0).astype(np.float32)
+    wavelengths: list[float | None] = [None] * len(cube)
+    for key in WAVELENGTH_KEYS:
+        values = variables.get(key)
+        if isinstance(values, np.ndarray) and values.size == len(cube) and values.dtype.kind in "fiu":
+            wavelengths = [float(v) for v in values.ravel()]
+            break
+    return MatScene(cube, valid_bands, wavelengths, scaling)
+
+
+def reflectance_factor(values: np.ndarray) -> tuple[float, str]:
+    """The factor that brings a `.mat` cube's stored values to reflectance, and why.
+
+    The files carry no scale, so it is read from the values' 99.9th percentile: up to 2 they are
+    reflectance already; from 1000 on they are reflectance x 10000 (AVIRIS, ROSIS, HYDICE
+    products); between the two the unit is unknown (raw counts of an uncalibrated file), and the
+    percentile is mapped to 0.5, a bright surface's reflectance (the calibrated AVIRIS scenes in
+    ../shared/data put it between 0.42 and 0.74).
+    """
+    if values.size == 0:
+        return 1.0, "no valid value"
+    high = float(np.percentile(values, 99.9))
+    if high <= 2.0:
+        return 1.0, "reflectance as stored"
+    if high >= 1000.0:
+        return 1e-4, "reflectance x 10000"
+    return 0.5 / high, f"unknown unit: the 99.9th percentile {high:g} taken as reflectance 0.5"
+
+
+def load_mat_cube(path: str | os.PathLike, variables: dict | None = None) -> np.ndarray:
     """The (L,H,W) cube of a `.mat` file, float32, values as stored.
 
-    The largest floating-point 2D/3D variable that fits a known layout is taken:
-    * H x W x B (`im`, `HSim`, CAVE/Harvard style);
+    The largest 2D/3D array (floating point, or integers of 16 bits or more: 8-bit arrays are
+    masks and labels) that fits a known layout is taken:
+    * H x W x B (`im`, `HSim`, `data`, CAVE/Harvard style);
     * bands x pixels (`V`, `Y`), column-major pixels of an H x W image, where H and W come from
       scalar variables in the file (`nRow`/`nCol`, `H`/`W`), from the known sizes of Samson (95 x 95)
       and Moffett (50 x 50), or from a square pixel count. A pixels x bands matrix is accepted too.
     MATLAB v7.3 files (HDF5) are read with h5py.
+
+    Args:
+        path: the file.
+        variables: its arrays, when already read (`_read_mat`).
     """
     path = Path(path)
-    variables = _read_mat(path)
+    variables = _read_mat(path) if variables is None else variables
     sizes = _size_hints(variables, path)
     best, best_size = None, 0
     for value in variables.values():
-        if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.ndim in (2, 3)):
+        if not (isinstance(value, np.ndarray) and value.ndim in (2, 3) and _may_be_a_cube(value.dtype)):
             continue
         cube = _as_cube(value, sizes)
         if cube is not None and value.size > best_size:
             best, best_size = cube, value.size
     if best is None:
         described = ", ".join(f"{k} {getattr(v, 'shape', '?')}" for k, v in variables.items()) or "none"
-        raise InputError(f"Scene '{path}' holds no floating-point cube in a known layout (H x W x B, or bands x "
-                         f"pixels with a known image size); variables found: {described}.")
+        raise InputError(f"Scene '{path}' holds no cube in a known layout (H x W x B, or bands x pixels with a "
+                         f"known image size); arrays found: {described}.")
     return np.ascontiguousarray(best, dtype=np.float32)
+
+
+def _may_be_a_cube(dtype: np.dtype) -> bool:
+    return dtype.kind == "f" or (dtype.kind in "iu" and dtype.itemsize >= 2)
 
 
 def _read_mat(path: Path) -> dict:

@@ -49,7 +49,9 @@ class TrainConfig:
         checkpoint_every: also checkpoint every this many mini-batches.
         band_chunk: bands per batched pass in 'summed' mode (default: by device).
         amp: bf16 autocast on CUDA.
-        positions_per_scale, max_patches_per_scene: patch sampling (see `patches.build_patches`).
+        positions_per_scale, positions_per_kilopixel, max_patches_per_scene: patch sampling (see
+            `patches.build_patches`); positions_per_kilopixel, when given, samples every scene in
+            proportion to its area instead of a fixed count per scene.
         zero_last: start the last convolution at zero (g = 0 and bias 0 under weight norm), so the
             untrained network outputs exactly the bicubic skip; the reference uses PyTorch's
             default initialisation (False), whose random residual costs many iterations to undo.
@@ -84,6 +86,7 @@ class TrainConfig:
     band_chunk: int | None = None
     amp: bool = False
     positions_per_scale: int = 48  # per rescaled copy of a scene; the reference CAVE script's 24 is patches.py's
+    positions_per_kilopixel: float | None = None
     max_patches_per_scene: int | None = None
     zero_last: bool = True
     band_window: int | None = 16
@@ -110,6 +113,10 @@ class TrainConfig:
             positive_integer(self.max_iterations, "max_iterations", InputError,
                              message="{name} is {value} but must be a whole number of at least 1 (or None for "
                                      "no limit).")
+        if self.positions_per_kilopixel is not None:
+            positive_number(self.positions_per_kilopixel, "positions_per_kilopixel", error=InputError,
+                            message="{name} is {value} but must be a positive number (or None for a fixed "
+                                    "count per scene).")
         for name, value in (("band_window", self.band_window), ("band_chunk", self.band_chunk)):
             if value is not None:
                 positive_integer(value, name, InputError, message=WHOLE)

@@ -196,6 +196,8 @@ def run(config: TrainConfig, dist: Distributed, dataset: PatchDataset, scenes: T
                  "val_fraction": scenes.auto_fraction}
     if cfg.spectral_weight:  # absent at 0, so checkpoints of runs made before the term still resume
         signature["spectral_weight"] = cfg.spectral_weight
+    if cfg.positions_per_kilopixel is not None:  # likewise for runs made before area sampling
+        signature["positions_per_kilopixel"] = cfg.positions_per_kilopixel
     state = {"epoch": 0, "batch": 0, "iteration": 0, "loss_sum": 0.0, "loss_count": 0, "best": None,
              "history": [], "seconds": 0.0}
     checkpoint = files["CHECKPOINT"]
@@ -228,7 +230,10 @@ def run(config: TrainConfig, dist: Distributed, dataset: PatchDataset, scenes: T
                    "patch_size": cfg.patch_size, "batch_size": cfg.batch_size * dist.world_size,
                    "learning_rate": cfg.lr, "lr_schedule": f"halved every {max(1, epochs // 3)} epochs",
                    "epochs_planned": epochs, "initialised_from": source, "band_window": cfg.band_window,
-                   "spectral_weight": cfg.spectral_weight, "dualsr_version": __version__}
+                   "spectral_weight": cfg.spectral_weight, "dualsr_version": __version__,
+                   "patch_sampling": (f"{cfg.positions_per_kilopixel:g} positions per 1000 trainable pixels"
+                                      if cfg.positions_per_kilopixel is not None
+                                      else f"{cfg.positions_per_scale} positions per rescaled copy")}
     if is_main:
         feedback.log(f"{n_batches} mini-batches per epoch, {epochs} epoch(s), band steps '{cfg.band_steps}' "
                      f"({step.chunk} band(s) per pass), device {device}.")

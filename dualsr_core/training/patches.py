@@ -135,18 +135,23 @@ def validation_crop(scene: Scene, region: Region, scale: int) -> dict:
     return {"lr": degrade(filled, scale), "hr": hr, "mask": mask}
 
 
-def _signature(scale, patch_size, seed, positions_per_scale, max_patches_per_scene) -> dict:
-    return {"format": FORMAT, "scale": int(scale), "patch_size": int(patch_size), "seed": int(seed),
-            "positions_per_scale": int(positions_per_scale),
-            "max_patches_per_scene": -1 if max_patches_per_scene is None else int(max_patches_per_scene),
-            "augment_scales": list(AUGMENT_SCALES), "versions": list(VERSIONS)}
+def _signature(scale, patch_size, seed, positions_per_scale, max_patches_per_scene,
+               positions_per_kilopixel=None) -> dict:
+    signature = {"format": FORMAT, "scale": int(scale), "patch_size": int(patch_size), "seed": int(seed),
+                 "positions_per_scale": int(positions_per_scale),
+                 "max_patches_per_scene": -1 if max_patches_per_scene is None else int(max_patches_per_scene),
+                 "augment_scales": list(AUGMENT_SCALES), "versions": list(VERSIONS)}
+    if positions_per_kilopixel is not None:  # absent from files made before area sampling, which stay valid
+        signature["positions_per_kilopixel"] = float(positions_per_kilopixel)
+    return signature
 
 
 def build_patches(scenes: Sequence[str | os.PathLike | Scene], h5_path: str | os.PathLike, scale: int,
                   patch_size: int = 32, seed: int = 1, feedback: Feedback | None = None,
                   max_patches_per_scene: int | None = None,
                   holdout: Sequence[tuple[str, Region]] | None = None, val_fraction: float = 0.0,
-                  positions_per_scale: int = POSITIONS_PER_SCALE) -> dict:
+                  positions_per_scale: int = POSITIONS_PER_SCALE,
+                  positions_per_kilopixel: float | None = None) -> dict:
     """Write (or complete) the HDF5 training set of `scenes`.
 
     Args:
@@ -161,6 +166,10 @@ def build_patches(scenes: Sequence[str | os.PathLike | Scene], h5_path: str | os
         val_fraction: for scenes without a holdout window, hold out an automatic window of about
             this fraction of the area (`auto_holdout`); 0 holds out nothing.
         positions_per_scale: random positions per augmentation scale (5 patches each).
+        positions_per_kilopixel: sample in proportion to area instead: each scene and augmentation
+            scale gets this many positions per 1000 pixels it can train on (at least one where a
+            patch fits), so a large scene gives more patches than a small one and every pixel is
+            about equally likely to be seen; replaces positions_per_scale.
     Returns:
         {scene name: number of patches}.
     """
@@ -169,6 +178,8 @@ def build_patches(scenes: Sequence[str | os.PathLike | Scene], h5_path: str | os
     if patch_size < 1 or positions_per_scale < 1 or (max_patches_per_scene is not None and max_patches_per_scene < 1):
         raise InputError(f"PATCH_SIZE ({patch_size}), positions per scale ({positions_per_scale}) and the patch "
                          f"cap ({max_patches_per_scene}) must be at least 1.")
+    if positions_per_kilopixel is not None and not positions_per_kilopixel > 0:
+        raise InputError(f"Positions per kilopixel is {positions_per_kilopixel} but must be above 0.")
     names = [s.name if isinstance(s, Scene) else None for s in scenes]
     paths = [s.path if isinstance(s, Scene) else Path(s) for s in scenes]
     fallback = scene_names(paths)
@@ -178,7 +189,8 @@ def build_patches(scenes: Sequence[str | os.PathLike | Scene], h5_path: str | os
     unknown = sorted({n for n, _ in holdout} - known)
     if unknown:
         feedback.log(f"Holdout windows of scenes not in the training data are ignored here: {', '.join(unknown)}.")
-    signature = _signature(scale, patch_size, seed, positions_per_scale, max_patches_per_scene)
+    signature = _signature(scale, patch_size, seed, positions_per_scale, max_patches_per_scene,
+                           positions_per_kilopixel)
     h5_path = Path(h5_path)
     h5_path.parent.mkdir(parents=True, exist_ok=True)
     f = _open_matching(h5py, h5_path, signature, feedback)
@@ -273,15 +285,20 @@ def _write_scene(group, scene: Scene, meta: dict, windows: list[Region], index: 
     origin = group.create_dataset("origin", shape=(0, 4), maxshape=(None, 4), dtype="int32")
     rng = np.random.default_rng((signature["seed"], 0, index))
     bad = ~scene.valid | _holdout_mask(scene.valid.shape, windows)
-    candidates = [_admissible(_touched(bad, c), side) for c in AUGMENT_SCALES]
+    touched = [_touched(bad, c) for c in AUGMENT_SCALES]
+    candidates = [_admissible(t, side) for t in touched]
     cap = signature["max_patches_per_scene"]
-    per_scale = signature["positions_per_scale"]
+    density = signature.get("positions_per_kilopixel")
+    if density is None:
+        per_scale = [signature["positions_per_scale"]] * len(AUGMENT_SCALES)
+    else:
+        per_scale = [max(1, round(density * int((~t).sum()) / 1000)) for t in touched]
     usable = sum(len(corners) > 0 for corners in candidates)
     if cap > 0 and usable:  # spread the cap over the scales that have room
-        per_scale = min(per_scale, math.ceil(cap / (len(VERSIONS) * usable)))
+        per_scale = [min(n, math.ceil(cap / (len(VERSIONS) * usable))) for n in per_scale]
     plans = []
-    for s, (c, corners) in enumerate(zip(AUGMENT_SCALES, candidates)):
-        chosen = corners[rng.choice(len(corners), min(per_scale, len(corners)), replace=False)]
+    for s, (c, corners, wanted) in enumerate(zip(AUGMENT_SCALES, candidates, per_scale)):
+        chosen = corners[rng.choice(len(corners), min(wanted, len(corners)), replace=False)]
         plans.append((s, c, chosen))
     total = sum(len(chosen) for *_, chosen in plans)
     count = done = 0

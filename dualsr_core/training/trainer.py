@@ -87,7 +87,8 @@ def train(scene_paths, output_weights, scale: int | TrainConfig, feedback: Feedb
             build_patches(paths, files["PATCHES"], config.scale, config.patch_size, config.seed,
                           feedback.scaled(0.0, 0.05), max_patches_per_scene=config.max_patches_per_scene,
                           holdout=scenes.named_windows, val_fraction=scenes.auto_fraction,
-                          positions_per_scale=config.positions_per_scale)
+                          positions_per_scale=config.positions_per_scale,
+                          positions_per_kilopixel=config.positions_per_kilopixel)
         dist.barrier()
         dataset = PatchDataset(files["PATCHES"], config.batch_size, config.seed, dist.rank, dist.world_size)
         try:

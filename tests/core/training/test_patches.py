@@ -1,4 +1,5 @@
 """Tests of dualsr_core.training.patches (HDF5 training set) and dualsr_core.io.scenes (scene loading)."""
+import math
 from pathlib import Path
 
 import numpy as np
@@ -263,7 +264,7 @@ def test_mat_layouts(tmp_path):
     io.savemat(tmp_path / "square.mat", {"V": square.transpose(1, 2, 0).reshape(-1, 6, order="F").T.astype(float)})
     np.testing.assert_allclose(load_scene(tmp_path / "square.mat").cube, square)
     io.savemat(tmp_path / "odd.mat", {"V": np.zeros((6, 63))})
-    with pytest.raises(InputError, match="no floating-point cube in a known layout"):
+    with pytest.raises(InputError, match="holds no cube in a known layout"):
         load_scene(tmp_path / "odd.mat")
 
 
@@ -331,3 +332,118 @@ def test_real_scenes(relative, shape):
     assert scene.cube.shape == shape and scene.valid.all()
     assert scene.good_bands.sum() == (218 if relative.startswith("enmap") else shape[0])
     assert 0.4 < scene.cube.max() < 1.5
+
+
+# The scenes added to ../shared/data on 2026-12-06: (file, array, H x W x B as stored, good bands, valid
+# pixels, stored 99.9th percentile, factor to reflectance: None where the unit is unknown and the
+# percentile becomes reflectance 0.5). Where the folder is absent (a fresh clone),
+# a synthetic file of the same layout, dtype and value range stands in.
+NEW_SCENES = [
+    ("aviris_abu/abu-urban-2.mat", "data", (100, 100, 198), "int16", 198, 10000, 5908, 1e-4),
+    ("aviris_abu/cat-island.mat", "data", (150, 150, 188), "int16", 188, 22500, 5578, 1e-4),
+    ("aviris_abu/los-angeles-1.mat", "data", (100, 100, 205), "uint16", 205, 10000, 4926, 1e-4),
+    ("aviris_abu/los-angeles-2.mat", "data", (100, 100, 205), "uint16", 205, 10000, 4335, 1e-4),
+    ("aviris_abu/texas-goast.mat", "data", (100, 100, 204), "int16", 204, 10000, 4172, 1e-4),
+    ("aviris_san_diego/AVIRIS-I.mat", "data", (120, 120, 189), "uint16", 189, 14400, 4885, 1e-4),
+    ("aviris_san_diego/AVIRIS-II.mat", "data", (100, 100, 189), "uint16", 189, 10000, 6351, 1e-4),
+    ("rosis_pavia_centre/dataPavia.mat", "PaviaCenter", (105, 120, 102), "uint16", 102, 12600, 2835, 1e-4),
+    ("aviris_vi_demo/a_hsi_img_for_VI_demo.mat", "hsi_img", (90, 90, 224), "int16", 181, 8100, 7389, 1e-4),
+    ("hydice_urban/HYDICE_data.mat", "data", (100, 80, 162), "uint16", 162, 8000, 514, None),
+    ("casi_muufl/an_hsi_image_sub_for_demo.mat", "hsi_img_sub", (51, 88, 72), "float32", 72, 3884, 0.759, 1.0),
+]
+
+
+def synthetic_like(folder, relative, array, shape, dtype, good, valid_count, high):
+    """A small .mat of the real file's layout: the same array names, dtype, value range, zero
+    bands (a_hsi_img_for_VI_demo), wavelengths (out of order, as AVIRIS's overlapping
+    spectrometers give them) and flight-line mask (CASI)."""
+    from scipy import io
+
+    rng = np.random.default_rng(len(relative))
+    height, width, bands = 12, 10, shape[2]
+    values = rng.uniform(0.0, high, (height, width, bands))
+    if np.dtype(dtype).kind != "u":
+        values[0, 0, :] = -0.01 * high  # a small negative: sensor noise over dark water
+    content = {array: values.astype(dtype), "map": rng.integers(0, 2, (height, width)).astype(np.uint8)}
+    if good < bands:
+        content[array][..., good:] = 0
+    if dtype == "float32":
+        mask = np.ones((height, width), np.uint8)
+        mask[7:, 6:] = 0
+        content["mask_sub"] = mask
+    if array == "hsi_img" or dtype == "float32":
+        content["wavelengths"] = np.linspace(400, 2400, bands)[::-1].reshape(-1, 1)
+    path = folder / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    io.savemat(path, content)
+    return path, content[array].astype(np.float64)
+
+
+@pytest.mark.parametrize("relative, array, shape, dtype, good, valid_count, high, factor", NEW_SCENES,
+                         ids=[row[0].split("/")[0] + "-" + Path(row[0]).stem for row in NEW_SCENES])
+def test_new_scene_layouts(tmp_path, relative, array, shape, dtype, good, valid_count, high, factor):
+    from scipy import io
+
+    if DATA.is_dir():
+        path = DATA / relative
+        stored = io.loadmat(path)[array].astype(np.float64)
+        assert stored.shape == shape and io.loadmat(path)[array].dtype == dtype
+    else:
+        path, stored = synthetic_like(tmp_path, relative, array, shape, dtype, good, valid_count, high)
+    scene = load_scene(path)
+    height, width, bands = stored.shape
+    assert scene.cube.shape == (bands, height, width)
+    # the factor follows from the stored values' 99.9th percentile, computed here independently
+    mask = io.loadmat(path).get("mask_sub")
+    inside = np.ones((height, width), bool) if mask is None else mask != 0
+    assert np.percentile(stored[inside], 99.9) == pytest.approx(high, rel=0.02 if DATA.is_dir() else 0.2)
+    factor = factor or 0.5 / np.percentile(stored[inside], 99.9)
+    expected = np.clip(stored.transpose(2, 0, 1) * factor, 0, None)
+    expected[:, ~inside] = 0
+    np.testing.assert_allclose(scene.cube, expected, rtol=1e-5, atol=1e-7)
+    assert scene.cube.min() >= 0.0 and 0.25 < np.percentile(scene.cube[:, inside], 99.9) < 1.0
+    assert (scene.cube.min() == 0.0) == (stored[inside].min() <= 0.0 or not inside.all()), "negatives clipped to 0"
+    assert scene.good_bands.sum() == (good if DATA.is_dir() else min(good, bands))
+    assert scene.valid.sum() == (valid_count if DATA.is_dir() else inside.sum())
+    zero = ~stored.any(axis=(0, 1))
+    np.testing.assert_array_equal(scene.good_bands, ~zero)
+    wavelengths = io.loadmat(path).get("wavelengths")
+    good_list = np.flatnonzero(scene.good_bands)
+    if wavelengths is None:
+        np.testing.assert_array_equal(scene.order, good_list)
+    else:
+        np.testing.assert_array_equal(scene.order, good_list[np.argsort(wavelengths.ravel()[good_list], kind="stable")])
+
+
+def test_the_casi_mask_keeps_patches_outside_the_flight_line(tmp_path):
+    from scipy import io
+
+    path, stored = synthetic_like(tmp_path, "casi.mat", "hsi_img_sub", (0, 0, 6), "float32", 6, 0, 0.76)
+    scene = load_scene(path)
+    outside = io.loadmat(path)["mask_sub"] == 0
+    assert not scene.valid[outside].any() and scene.valid[~outside].all()
+    scene.cube[:, outside] = np.nan  # a patch reaching outside, even through a kernel, would hold a NaN
+    build_patches([scene], tmp_path / "p.h5", 2, 2, seed=3)
+    with h5py.File(tmp_path / "p.h5", "r") as f:
+        assert f["scene_0000"]["hr"].shape[0] > 0 and np.isfinite(f["scene_0000"]["hr"][()]).all()
+
+
+def test_unreadable_mat_names_the_file_and_its_arrays(tmp_path):
+    from scipy import io
+
+    io.savemat(tmp_path / "labels.mat", {"gt": np.zeros((20, 20), np.uint8), "names": np.array(["a", "b"])})
+    with pytest.raises(InputError, match=r"Scene '.*labels.mat' holds no cube in a known layout .*arrays found: "
+                                         r"gt \(20, 20\), names"):
+        load_scene(tmp_path / "labels.mat")
+    io.savemat(tmp_path / "masked.mat", {"data": np.ones((6, 5, 4), np.uint16), "mask_sub": np.ones((5, 6))})
+    with pytest.raises(InputError, match=r"mask 'mask_sub' of \(5, 6\) pixels, but its cube is 6 x 5\."):
+        load_scene(tmp_path / "masked.mat")
+
+
+def test_area_sampling_gives_patches_in_proportion_to_area(tmp_path):
+    small, large = make_scene("small", 1, height=30, width=30), make_scene("large", 2, height=60, width=60)
+    counts = build_patches([small, large], tmp_path / "p.h5", SCALE, P_LR, seed=2, positions_per_kilopixel=20)
+    # positions per copy: round(20 * trainable pixels / 1000), pixels of the copy resized by 1, 0.75, 0.5
+    expected = {name: 5 * sum(round(20 * math.ceil(side * c) ** 2 / 1000) for c in AUGMENT_SCALES)
+                for name, side in (("small", 30), ("large", 60))}
+    assert counts == expected and counts["large"] > 3.5 * counts["small"]
