@@ -120,7 +120,8 @@ def _run_train(args, feedback: Feedback) -> int:
                    zero_last=args.zero_last, band_window=args.band_window or None,
                    spectral_weight=args.spectral_weight,
                    positions_per_scale=args.positions_per_scale,
-                   positions_per_kilopixel=args.positions_per_kilopixel, max_patches_per_scene=args.max_patches_per_scene,
+                   positions_per_kilopixel=args.positions_per_kilopixel,
+                   max_patches_per_scene=args.max_patches_per_scene,
                    delete_work=args.delete_work)
     best = result["best"] or {}
     if best.get("psnr") is not None:

@@ -8,6 +8,10 @@ Two exact schedules (docs/method.md#inference-schedules):
 "auto" times both on the first tile and keeps the batched one only when it is clearly faster, since
 it holds the feature maps of several bands at once.
 
+PRECISION "auto" on a CPU is settled the same way on jobs large enough to repay the measurement:
+the precisions this CPU and installation can run are timed on the first tile and the fastest is
+kept (docs/benchmarks.md#precision); smaller jobs take a fixed rule.
+
 Only reached after `require_torch()`.
 """
 from __future__ import annotations
@@ -32,6 +36,19 @@ CPU_BATCH_BYTES = 512 * 2**20
 # memory was 20% higher for no gain. On GPUs batching is expected to win by far more (unmeasured).
 BATCHED_MIN_SPEEDUP = 1.5
 CALIBRATION_REPEATS = 3
+# PRECISION=auto on a CPU measures its candidates only on jobs of at least this many input
+# band-pixels (a 256 x 256 x 240 scene; fp32 about a minute on a 2-core CPU at x2), where the few
+# seconds of timing and int8's compilation cost under a tenth of the run. Smaller jobs take the
+# rule that measured right on every CPU of docs/benchmarks.md: bf16 where the CPU has native bf16
+# (AVX512-BF16 or AMX: 2.3-2.6x fp32), else fp32 (int8 was never faster than fp32 end to end).
+MEASURE_MIN_BAND_PIXELS = 16_000_000
+# A precision other than fp32 must beat fp32's best time by this factor to be kept: fp32 is exact,
+# and a smaller gain is within what two CPU cores vary between runs.
+PRECISION_MIN_SPEEDUP = 1.05
+PRECISION_TRIAL_BANDS = 2
+# Precisions measured in this process, by (scale, network size, threads, candidates): a batch worker
+# or a QGIS session measures once, not for every scene.
+_measured_precisions: dict[tuple, tuple[str, str]] = {}
 
 
 def _cpu_flags() -> set[str]:
@@ -65,9 +82,13 @@ def cpu_fast_int8() -> str | None:
 
 
 def choose_precision(precision: str, device: torch.device, band_pixels: int | None = None) -> tuple[str, str]:
-    """The precision to run and why: 'auto' means int8 on CPUs with VNNI or AMX when the optional
-    OpenVINO is installed and the job (`band_pixels`: input pixels times bands, None for unknown)
-    repays int8's set-up, else bf16 on CUDA and on CPUs with fast bf16, else fp32."""
+    """The precision to run and why, checked against this machine.
+
+    'auto' is bf16 on CUDA. On a CPU it is 'auto' still (settled by `CoarseEngine` timing the
+    `precision_candidates` on the first tile) when the job (`band_pixels`: input pixels times
+    bands, None for unknown) is large enough and there is more than fp32 to try; else bf16 where
+    the CPU has native bf16, else fp32.
+    """
     if precision not in PRECISIONS:
         raise InputError(f"PRECISION is '{precision}' but must be one of {', '.join(PRECISIONS)}.")
     if precision == "bf16" and device.type == "cpu" and not cpu_runs_bf16():
@@ -81,19 +102,24 @@ def choose_precision(precision: str, device: torch.device, band_pixels: int | No
         return precision, "as asked"
     if device.type == "cuda":
         return "bf16", "auto on a CUDA GPU"
-    instructions = cpu_fast_int8()
-    small = band_pixels is not None and band_pixels < int8.MIN_BAND_PIXELS
-    if instructions and int8.openvino_available() and not small:
-        return "int8", f"auto: this CPU has {instructions} int8 dot products and OpenVINO is installed"
-    if cpu_has_fast_bf16():
-        return "bf16", "auto: this CPU has fast bf16 (AVX512-BF16 or AMX)"
-    if instructions and small:
-        return "fp32", (f"auto: int8's set-up (calibration and compilation, several seconds) would not pay off on "
-                        f"{band_pixels:,} band-pixels")
-    if instructions:
-        return "fp32", (f"auto: this CPU would run int8 faster ({instructions}), but the optional OpenVINO is not "
-                        f"installed ({int8.INSTALL_HINT})")
-    return "fp32", "auto: this CPU has neither VNNI or AMX (int8) nor fast bf16"
+    candidates = precision_candidates()
+    small = band_pixels is not None and band_pixels < MEASURE_MIN_BAND_PIXELS
+    if len(candidates) > 1 and not small:
+        return "auto", f"auto: {', '.join(candidates)} to be timed on the first tile"
+    rule = "bf16" if cpu_has_fast_bf16() else "fp32"
+    if small and len(candidates) > 1:
+        why = f"a job of {band_pixels:,} band-pixels is too small to repay timing {', '.join(candidates)}"
+    elif rule == "bf16":
+        why = "this CPU has native bf16 (AVX512-BF16 or AMX)"
+    else:
+        why = "this CPU has no native bf16 and OpenVINO (int8) is not installed"
+    return rule, f"auto: {why}"
+
+
+def precision_candidates() -> list[str]:
+    """The CPU precisions PRECISION=auto times: fp32; bf16 where the CPU runs it natively (on
+    AVX-512 without BF16 oneDNN emulates it, slower than fp32); int8 where OpenVINO is installed."""
+    return ["fp32"] + (["bf16"] if cpu_has_fast_bf16() else []) + (["int8"] if int8.openvino_available() else [])
 
 
 def check_schedule(schedule: str) -> str:
@@ -125,15 +151,28 @@ class CoarseEngine:
         self.scale = model.config.scale
         self.calibration = ""
         # One layout and one precision end to end: channels-last suits oneDNN on CPUs and tensor
-        # cores on GPUs. bf16 weights are cast once here, where autocast would cast them at every
-        # call and promote back to fp32 at the first fp32 parameter an operation meets.
+        # cores on GPUs.
         self.layout = torch.channels_last
-        self.dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
-        self.model = PreparedCoarSR(model).to(device, self.dtype).eval().to(memory_format=self.layout)
-        self.model.use_post_ops(device.type == "cpu")
-        self.int8_features = (int8.Int8Features(self.model, torch.get_num_threads()) if self.precision == "int8"
-                              else None)
+        self._source = model
+        self._prepared = {}
+        self._use(self.precision if self.precision != "auto" else "fp32")
         self._skip_matrices = {}
+
+    @property
+    def needs_calibration(self) -> bool:
+        """True while PRECISION or SCHEDULE 'auto' waits for the first tile's timings."""
+        return self.precision == "auto" or self.schedule == "auto"
+
+    def _use(self, precision: str):
+        """Run in `precision` from now on. bf16 weights are cast once here, where autocast would cast
+        them at every call and promote back to fp32 at the first fp32 parameter an operation meets."""
+        if precision not in self._prepared:
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+            model = PreparedCoarSR(self._source).to(self.device, dtype).eval().to(memory_format=self.layout)
+            model.use_post_ops(self.device.type == "cpu")
+            features = int8.Int8Features(model, torch.get_num_threads()) if precision == "int8" else None
+            self._prepared[precision] = (dtype, model, features)
+        self.dtype, self.model, self.int8_features = self._prepared[precision]
 
     @torch.inference_mode()
     def bicubic(self, cube: np.ndarray) -> np.ndarray:
@@ -164,13 +203,58 @@ class CoarseEngine:
 
     @torch.inference_mode()
     def calibrate(self, cube: np.ndarray, order: list[int], table: np.ndarray):
-        """Settle the int8 ranges and SCHEDULE=auto on these bands now (arguments as `run`), rather
-        than at the first `run_from`; a caller whose I/O threads would disturb the timings calls it
-        before they start."""
-        bands = self._to_device(cube)
+        """Settle PRECISION=auto, the int8 ranges and SCHEDULE=auto on these bands now (arguments as
+        `run`), rather than at the first `run_from`; a caller whose I/O threads would disturb the
+        timings calls it before they start."""
+        self._settle(self._to_device(cube), order, table)
+
+    def _settle(self, bands: torch.Tensor, order: list[int], table: np.ndarray):
+        if self.precision == "auto":
+            self._measure_precision(bands, order, table)
         self._calibrate_int8(bands, order, table)
         if self.schedule == "auto":
             self.schedule = self._calibrate(bands, order, table)
+
+    def _measure_precision(self, bands: torch.Tensor, order: list[int], table: np.ndarray):
+        """Time every candidate precision band by band on the first bands of this tile, interleaved,
+        CALIBRATION_REPEATS times after a warm-up each (int8 calibrates and compiles first, outside
+        the timings), and keep the fastest best time; fp32 unless another beats it by
+        PRECISION_MIN_SPEEDUP. The other precisions' networks are dropped."""
+        candidates = precision_candidates()
+        config = self._source.config
+        key = (self.scale, config.n_feats, config.n_blocks, config.n_asfm, torch.get_num_threads(), tuple(candidates))
+        if key in _measured_precisions:
+            choice, reason = _measured_precisions[key]
+            self.precision, self.precision_reason = choice, reason.replace("auto: chosen", "auto: chosen earlier in "
+                                                                                         "this process", 1)
+            self._prepared = {}
+            self._use(choice)
+            return
+        n = min(len(order), PRECISION_TRIAL_BANDS)
+        trial = (bands, order[:n], table[:n], 1, None)
+        for precision in candidates:
+            self._use(precision)
+            self._calibrate_int8(bands, order, table)
+            self._run(*trial)
+        timings = {precision: [] for precision in candidates}
+        for _ in range(CALIBRATION_REPEATS):
+            for precision in candidates:
+                self._use(precision)
+                started = time.perf_counter()
+                self._run(*trial)
+                timings[precision].append(time.perf_counter() - started)
+        best = {precision: min(times) for precision, times in timings.items()}
+        fastest = min(best, key=best.get)
+        choice = fastest if best["fp32"] >= PRECISION_MIN_SPEEDUP * best[fastest] else "fp32"
+        figures = ", ".join(f"{p} {best[p]:.2f} s ({best['fp32'] / best[p]:.2f}x fp32)" for p in candidates)
+        why = ("the fastest" if choice == fastest else
+               f"{fastest} was fastest by less than {PRECISION_MIN_SPEEDUP - 1:.0%}, within the noise of a run")
+        self.precision_reason = (f"auto: chosen by measurement on {n} band(s) of the first tile, best of "
+                                 f"{CALIBRATION_REPEATS}: {figures}; {choice} is {why}")
+        self.precision = choice
+        _measured_precisions[key] = (choice, self.precision_reason)
+        self._prepared = {choice: self._prepared[choice]}
+        self._use(choice)
 
     def _calibrate_int8(self, bands: torch.Tensor, order: list[int], table: np.ndarray):
         """int8: activation ranges from up to int8.CALIBRATION_BANDS bands spread over `order`."""
@@ -201,9 +285,7 @@ class CoarseEngine:
         Returns (output, state).
         """
         bands = self._to_device(cube)
-        self._calibrate_int8(bands, order, table)
-        if self.schedule == "auto":
-            self.schedule = self._calibrate(bands, order, table)
+        self._settle(bands, order, table)
         return self._run(bands, order, table, 1 if self.schedule == "band" else self._chunk_for(bands), state)
 
     def _chunk_for(self, bands: torch.Tensor) -> int:

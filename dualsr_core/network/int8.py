@@ -39,12 +39,6 @@ ACTIVATION_LEVELS = 256  # u8
 WEIGHT_LIMIT = 63
 CALIBRATION_BANDS = 8    # bands of the first tile, spread over the spectrum, whose activations set the ranges
 CALIBRATION_SIZE = 128   # of the centre of the first tile, at most this many pixels a side
-# Below this many input band-pixels PRECISION=auto keeps fp32: int8's set-up (ranges, tracing,
-# compilation: up to 10 s on a 2-core CPU) would cost more than it saves, if int8 saves about 5 us
-# per band-pixel on a VNNI CPU (an estimate from the conv peaks reported for one: 700 GOP/s int8
-# against 145 GFLOP/s fp32; not measured end to end by this project).
-MIN_BAND_PIXELS = 2_000_000
-
 
 def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None

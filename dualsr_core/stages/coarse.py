@@ -167,10 +167,13 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                 RasterWriter(output_path, reader, scale, region=region, bands=plan.output, log=feedback.log,
                              output_float=output_float, nodata=output_nodata, driver=driver) as writer, \
                 BackgroundWriter(writer.write_encoded) as background:
-            if engine.schedule == "auto":
-                # Timed before the reader thread starts: its work would land on one schedule's timings.
+            if engine.needs_calibration:
+                # Timed before the reader thread starts: its work would land on one candidate's timings.
+                measuring_precision = engine.precision == "auto"
                 first = next(unit for unit in units if unit.network)
                 engine.calibrate(read(first)[1], *_local_indices(first))
+                if measuring_precision:
+                    feedback.log(f"Precision {engine.precision} ({engine.precision_reason}).")
                 if engine.calibration:
                     feedback.log(engine.calibration.capitalize() + ".")
             for unit, cube, valid in prefetch(read(unit) for unit in units):

@@ -32,33 +32,84 @@ CPUS = {  # /proc/cpuinfo flags of the CPU kinds this project meets
 }
 
 
-@pytest.mark.parametrize("cpu, openvino, expected", [
-    ("avx2 only", True, "fp32"), ("avx512 vnni", True, "int8"), ("sapphire rapids", True, "int8"),
-    ("zen4", True, "int8"), ("no simd", True, "fp32"),
-    ("avx2 only", False, "fp32"), ("avx512 vnni", False, "fp32"), ("sapphire rapids", False, "bf16"),
-    ("zen4", False, "bf16"),
+@pytest.mark.parametrize("cpu, openvino, large, small", [
+    ("avx2 only", True, "auto", "fp32"), ("avx512 vnni", True, "auto", "fp32"),
+    ("sapphire rapids", True, "auto", "bf16"), ("zen4", True, "auto", "bf16"), ("no simd", True, "auto", "fp32"),
+    ("avx2 only", False, "fp32", "fp32"), ("avx512 vnni", False, "fp32", "fp32"),
+    ("sapphire rapids", False, "auto", "bf16"), ("zen4", False, "auto", "bf16"),
 ])
-def test_auto_picks_a_precision_the_cpu_supports(monkeypatch, cpu, openvino, expected):
+def test_auto_measures_large_jobs_and_takes_the_rule_on_small_ones(monkeypatch, cpu, openvino, large, small):
     monkeypatch.setattr(engine_module, "_cpu_flags", lambda: CPUS[cpu])
     monkeypatch.setattr(int8, "openvino_available", lambda: openvino)
-    precision, reason = choose_precision("auto", CPU, band_pixels=10**8)
-    assert precision == expected
-    assert reason.startswith("auto: ")
-    if expected == "fp32" and not openvino and cpu == "avx512 vnni":
-        assert "OpenVINO is not installed" in reason and "pip install openvino" in reason
-    if cpu == "avx2 only":  # int8 runs there, but measured no faster than fp32
-        assert reason == "auto: this CPU has neither VNNI or AMX (int8) nor fast bf16"
+    native_bf16 = cpu in ("sapphire rapids", "zen4")
+    candidates = ["fp32"] + ["bf16"] * native_bf16 + ["int8"] * openvino
+    assert engine_module.precision_candidates() == candidates
+    precision, reason = choose_precision("auto", CPU, band_pixels=engine_module.MEASURE_MIN_BAND_PIXELS)
+    assert precision == large and reason.startswith("auto: ")
+    if large == "auto":
+        assert reason == f"auto: {', '.join(candidates)} to be timed on the first tile"
+        assert choose_precision("auto", CPU)[0] == "auto"  # size unknown: measured
+    below = engine_module.MEASURE_MIN_BAND_PIXELS - 1
+    precision, reason = choose_precision("auto", CPU, band_pixels=below)
+    assert precision == small
+    if len(candidates) > 1:
+        assert reason == (f"auto: a job of {below:,} band-pixels is too small to repay timing "
+                          f"{', '.join(candidates)}")
 
 
-def test_auto_keeps_fp32_where_int8_set_up_would_not_pay_off(monkeypatch):
-    monkeypatch.setattr(engine_module, "_cpu_flags", lambda: CPUS["avx512 vnni"])
-    monkeypatch.setattr(int8, "openvino_available", lambda: True)
-    small = int8.MIN_BAND_PIXELS - 1
-    assert choose_precision("auto", CPU, band_pixels=small) == (
-        "fp32", f"auto: int8's set-up (calibration and compilation, several seconds) would not pay off on "
-                f"{small:,} band-pixels")
-    assert choose_precision("auto", CPU, band_pixels=int8.MIN_BAND_PIXELS)[0] == "int8"
-    assert choose_precision("auto", CPU)[0] == "int8"  # size unknown
+def _timed_engine(monkeypatch, seconds_per_trial, candidates):
+    """An engine on a CPU whose precisions take `seconds_per_trial[precision]` per trial run."""
+    monkeypatch.setattr(engine_module, "precision_candidates", lambda: list(candidates))
+    monkeypatch.setattr(engine_module, "_measured_precisions", {})
+    runs = []
+
+    def run(self, bands, order, table, chunk, state):
+        precision = "int8" if self.int8_features is not None else "bf16" if self.dtype == torch.bfloat16 else "fp32"
+        runs.append(precision)
+        clock[0] += seconds_per_trial[precision]
+        return None, None
+
+    clock = [0.0]
+    monkeypatch.setattr(engine_module.CoarseEngine, "_run", run)
+    monkeypatch.setattr(engine_module.CoarseEngine, "_calibrate_int8", lambda *args: None)
+    monkeypatch.setattr(engine_module.time, "perf_counter", lambda: clock[0])
+    model = fold_weight_norm(CoarSR(CoarSRConfig(scale=2, n_feats=4, n_blocks=1))).eval()
+    return lambda: CoarseEngine(model, CPU, "auto", "band"), runs
+
+
+@pytest.mark.parametrize("seconds, expected, why", [
+    ({"fp32": 1.0, "bf16": 0.4, "int8": 1.1}, "bf16", "the fastest"),
+    ({"fp32": 1.0, "bf16": 1.2, "int8": 0.8}, "int8", "the fastest"),
+    ({"fp32": 1.0, "bf16": 0.97, "int8": 1.3}, "fp32", "bf16 was fastest by less than 5%, within the noise of a run"),
+    ({"fp32": 0.9, "bf16": 1.0, "int8": 1.3}, "fp32", "the fastest"),
+])
+def test_auto_keeps_the_fastest_measured_precision(monkeypatch, seconds, expected, why):
+    make, runs = _timed_engine(monkeypatch, seconds, ["fp32", "bf16", "int8"])
+    engine = make()
+    assert engine.precision == "auto" and engine.needs_calibration
+    order = [0, 1, 2]
+    engine.calibrate(np.zeros((3, 8, 8), np.float32), order, neighbour_table(order))
+    assert engine.precision == expected and not engine.needs_calibration
+    # a warm-up each, then three interleaved rounds
+    assert runs == ["fp32", "bf16", "int8"] + ["fp32", "bf16", "int8"] * 3
+    figures = ", ".join(f"{p} {t:.2f} s ({seconds['fp32'] / t:.2f}x fp32)" for p, t in seconds.items())
+    assert engine.precision_reason == (f"auto: chosen by measurement on 2 band(s) of the first tile, best of 3: "
+                                       f"{figures}; {expected} is {why}")
+    assert engine.dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
+    assert (engine.int8_features is not None) == (expected == "int8")
+
+
+def test_auto_measures_once_per_process(monkeypatch):
+    make, runs = _timed_engine(monkeypatch, {"fp32": 1.0, "bf16": 0.5}, ["fp32", "bf16"])
+    order = [0, 1]
+    first = make()
+    first.calibrate(np.zeros((2, 8, 8), np.float32), order, neighbour_table(order))
+    timed = len(runs)
+    second = make()
+    second.calibrate(np.zeros((2, 8, 8), np.float32), order, neighbour_table(order))
+    assert len(runs) == timed, "the second engine of the process times nothing"
+    assert second.precision == "bf16" and second.precision_reason.startswith(
+        "auto: chosen earlier in this process by measurement on 2 band(s)")
 
 
 def test_int8_refusals_are_one_sentence(monkeypatch):

@@ -215,10 +215,10 @@ def test_bf16_on_a_cpu_that_cannot_run_it_is_one_sentence(monkeypatch):
     from dualsr_core.errors import InputError
 
     monkeypatch.setattr(engine_module, "_cpu_flags", lambda: {"avx", "avx2", "fma"})
-    monkeypatch.setattr(engine_module.int8, "openvino_available", lambda: False)  # auto would pick int8
+    monkeypatch.setattr(engine_module.int8, "openvino_available", lambda: False)  # auto would time int8
     with pytest.raises(InputError, match="PRECISION bf16 needs a CUDA GPU or a CPU with AVX-512"):
         engine_module.choose_precision("bf16", torch.device("cpu"))[0]
     assert engine_module.choose_precision("auto", torch.device("cpu"))[0] == "fp32"
     monkeypatch.setattr(engine_module, "_cpu_flags", lambda: {"avx512bw", "avx512vl", "avx512dq", "avx512_bf16"})
     assert engine_module.choose_precision("bf16", torch.device("cpu"))[0] == "bf16"
-    assert engine_module.choose_precision("auto", torch.device("cpu"))[0] == "bf16"
+    assert engine_module.choose_precision("auto", torch.device("cpu"), band_pixels=10**6)[0] == "bf16"
