@@ -67,6 +67,10 @@ class InstallCancelled(InstallError):
     """The user cancelled; nothing was changed in the target folder."""
 
 
+class IndexUnreachable(InstallError):
+    """The PyTorch index did not answer; pip never ran. The caller may offer PyPI's build instead."""
+
+
 def canonical(name: str) -> str:
     """PEP 503 normalised project name (`Typing_Extensions` -> `typing-extensions`)."""
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -83,27 +87,51 @@ def requirement_name(requirement: str) -> str:
 # The Python that runs QGIS
 
 
-def _probe_version(python: str) -> tuple[int, int] | None:
+def probe_python(python: str) -> tuple[tuple[int, int], str] | None:
+    """(major.minor, sys.prefix) of the interpreter `python`, or None when it does not run."""
     try:
-        out = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
-                             text=True, timeout=60, **_no_window())
+        out = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2]); print(sys.prefix)"],
+                             capture_output=True, text=True, timeout=60, env=_env_without_pythonpath(), **_no_window())
     except (OSError, subprocess.SubprocessError):
         return None
-    parts = out.stdout.split()
-    return (int(parts[0]), int(parts[1])) if out.returncode == 0 and len(parts) == 2 else None
+    lines = out.stdout.splitlines()
+    if out.returncode != 0 or len(lines) != 2 or len(lines[0].split()) != 2:
+        return None
+    major, minor = lines[0].split()
+    return (int(major), int(minor)), lines[1].strip()
+
+
+def running_python() -> tuple[tuple[int, int], str]:
+    """(major.minor, sys.prefix) of this process: the Python that runs QGIS when QGIS runs this code."""
+    return tuple(sys.version_info[:2]), sys.prefix
+
+
+def same_python(found, expected) -> bool:
+    """Whether two (version, prefix) pairs name one interpreter installation."""
+    return found is not None and found[0] == expected[0] and _same_path(found[1], expected[1])
+
+
+def refuse_other_python(python: str, found, expected) -> InstallError:
+    """The one sentence that refuses an interpreter that is not the one running QGIS."""
+    what = "does not run" if found is None else \
+        f"is Python {'.'.join(map(str, found[0]))} with prefix {found[1]}"
+    return InstallError(
+        f"{python} {what}, but QGIS runs Python {'.'.join(map(str, expected[0]))} with prefix {expected[1]}; "
+        "packages installed with it would not load in QGIS, so give QGIS's own python (DUALSR_PYTHON) or none.")
 
 
 def find_python(executable: str | None = None, platform: str | None = None, prefix: str | None = None,
                 exec_prefix: str | None = None, version=None, environ=None, exists=os.path.isfile,
-                probe=_probe_version) -> str:
-    """Return the python executable of the interpreter that runs QGIS (and this code).
+                probe=probe_python, qgis_prefix: str | None = None) -> str:
+    """Return the python executable of the interpreter that runs QGIS (and this code), never one from PATH.
 
-    In QGIS on Windows `sys.executable` is the QGIS program (`qgis-bin.exe`), and in the macOS
-    bundle it is `QGIS.app/Contents/MacOS/QGIS`: running it with `-m pip` would start another
-    QGIS. The interpreter is then looked for under `sys.prefix` / `sys.exec_prefix` (OSGeo4W:
-    `apps/Python3XX/python.exe`), in OSGeo4W's `bin`, and in the bundle's `bin`, and a candidate
-    is taken only when it reports the same major.minor version as this Python. `DUALSR_PYTHON`
-    overrides everything.
+    Embedded in QGIS, `sys.executable` is only a guess: on Linux Python looks `python3` up on PATH
+    (a pyenv shim when the shell had one first), on Windows it is `qgis-bin.exe` and in the macOS
+    bundle `QGIS.app/Contents/MacOS/QGIS`. So every candidate (`sys.executable` when it is named
+    python, then the layouts under `sys.prefix` / `sys.exec_prefix`, QGIS's prefix `qgis_prefix`
+    (QgsApplication.prefixPath()), OSGeo4W's `apps/Python3XX` and `bin`, the bundle's `bin`) is
+    run, and taken only when it reports this Python's major.minor and `sys.prefix`.
+    `DUALSR_PYTHON` names it instead, and is checked the same way.
     """
     executable = sys.executable if executable is None else executable
     platform = platform or sys.platform
@@ -113,11 +141,15 @@ def find_python(executable: str | None = None, platform: str | None = None, pref
     environ = os.environ if environ is None else environ
     windows = platform.startswith("win")
     join = _join_for(platform)
+    expected = (version, prefix)
 
     override = environ.get("DUALSR_PYTHON")
     if override:
         if not exists(override):
             raise InstallError(f"DUALSR_PYTHON is '{override}' but no such file exists.")
+        found = probe(override)
+        if not same_python(found, expected):
+            raise refuse_other_python(override, found, expected)
         return override
 
     name = _basename(executable, windows)
@@ -126,7 +158,7 @@ def find_python(executable: str | None = None, platform: str | None = None, pref
         if name.lower().startswith("pythonw"):  # the windowed Python prints nothing: use its console twin
             candidates.append(join(_dirname(executable, windows), "python.exe" if windows else "python3"))
         else:
-            return executable
+            candidates.append(executable)
     major, minor = version
     if windows:
         for folder in (prefix, exec_prefix):
@@ -134,12 +166,14 @@ def find_python(executable: str | None = None, platform: str | None = None, pref
         root = environ.get("OSGEO4W_ROOT")
         if root:
             candidates += [join(root, "apps", f"Python{major}{minor}", "python.exe"), join(root, "bin", "python.exe")]
+        if qgis_prefix:  # OSGeo4W and the standalone installer: <root>/apps/qgis beside <root>/apps/Python3XX
+            candidates.append(join(_dirname(qgis_prefix, windows), f"Python{major}{minor}", "python.exe"))
         bindir = _dirname(executable, windows) if executable else ""
         if bindir:
             candidates += [join(bindir, "python.exe"), join(bindir, "python3.exe"),
                            join(_dirname(bindir, windows), "apps", f"Python{major}{minor}", "python.exe")]
     else:
-        for folder in (prefix, exec_prefix):
+        for folder in (prefix, exec_prefix) + ((qgis_prefix,) if qgis_prefix else ()):
             candidates += [join(folder, "bin", f"python{major}.{minor}"), join(folder, "bin", "python3")]
         bindir = _dirname(executable, windows) if executable else ""
         if bindir:  # macOS QGIS.app/Contents/MacOS/QGIS -> Contents/MacOS/bin/python3
@@ -150,11 +184,15 @@ def find_python(executable: str | None = None, platform: str | None = None, pref
         if candidate in seen or not exists(candidate):
             continue
         seen.add(candidate)
-        if probe(candidate) == version:
+        if same_python(probe(candidate), expected):
             return candidate
     raise InstallError(
         f"Could not find the Python {major}.{minor} that runs QGIS (sys.executable is '{executable}', "
         f"sys.prefix is '{prefix}'); set DUALSR_PYTHON to its python executable and try again.")
+
+
+def _same_path(a: str, b: str) -> bool:
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
 
 def _join_for(platform: str):
@@ -261,6 +299,14 @@ def _platform_key(platform: str) -> str:
     return "win32" if platform.startswith("win") else platform if platform == "darwin" else "linux"
 
 
+BUILD_NAMES = {"cpu": "CPU build", "cuda": "CUDA build"}
+
+
+def pypi_torch_build(platform: str, machine: str) -> str:
+    """The torch build PyPI serves: CUDA on Linux x86_64 (it pulls NVIDIA's libraries), CPU elsewhere."""
+    return "cuda" if _platform_key(platform) == "linux" and machine.lower() in ("x86_64", "amd64") else "cpu"
+
+
 # ---------------------------------------------------------------------------------------------
 # The plan
 
@@ -286,6 +332,10 @@ class Plan:
     def installs(self, name: str) -> bool:
         return any(requirement_name(r) == name for r in self.requirements)
 
+    def size(self) -> str:
+        return f"about {self.download_mb:,} MB to download, {self.disk_mb:,} MB on disk" if self.download_mb else \
+            "size unknown"
+
     def describe(self) -> str:
         build = " (CUDA build)" if self.variant == "cuda" else " (CPU build)"
         packages = ", ".join(r + build if requirement_name(r) == "torch" else r for r in self.requirements)
@@ -298,40 +348,47 @@ class Plan:
             cuda = ".".join(map(str, self.gpu.cuda)) if self.gpu.cuda else "unknown"
             lines.append(f"GPU: {self.gpu.name} (driver {self.gpu.driver}, CUDA {cuda})")
         if self.download_mb:
-            lines.append(f"Size: about {self.download_mb:,} MB to download, {self.disk_mb:,} MB on disk")
+            lines.append(f"Size: {self.size()}")
         lines += self.notes
         return "\n".join(lines)
 
 
 def make_plan(profile_dir=None, target=None, requirements=None, variant: str = "auto", index_url: str | None = None,
               python: str | None = None, gpu="detect", platform: str | None = None, openvino: bool = False,
-              have_torch="detect", machine: str | None = None) -> Plan:
+              have_torch="detect", machine: str | None = None, qgis_prefix: str | None = None, runs_qgis=None,
+              probe=probe_python) -> Plan:
     """Decide the Python, the folder, the torch build and its index.
 
     `variant` is "auto" (CUDA when `nvidia-smi` finds an NVIDIA GPU, else CPU), "cpu" or "cuda".
     `index_url` None takes the PyTorch index of that build when torch is installed (macOS: PyPI
-    only); "" uses only pip's configured index. `openvino` adds OpenVINO (the int8 path); with the
-    default requirements and a torch that QGIS's Python already finds (in its own packages or in
-    the target), OpenVINO is installed alone, so adding it later downloads no torch again. `gpu`,
-    `have_torch` and `machine` may be given (tests) instead of running nvidia-smi, asking the
-    Python and asking the platform module.
+    only); "" uses only pip's configured index, whose torch is PyPI's build (`pypi_torch_build`):
+    "auto" then takes that build and another one asked for is refused. `openvino` adds OpenVINO
+    (the int8 path); with the default requirements and a torch that QGIS's Python already finds
+    (in its own packages or in the target), OpenVINO is installed alone, so adding it later
+    downloads no torch again. `python` must be the interpreter `runs_qgis` ((major.minor,
+    sys.prefix), this process's by default); None finds it (`find_python`, with QGIS's
+    `qgis_prefix`). `gpu`, `have_torch`, `machine` and `probe` may be given (tests) instead of
+    running nvidia-smi, asking the Python and asking the platform module.
     """
     platform = platform or sys.platform
+    machine = machine or host_machine()
     if variant not in ("auto", "cpu", "cuda"):
         raise InstallError(f"variant is '{variant}' but must be auto, cpu or cuda.")
-    python = python or find_python()
-    version = tuple(sys.version_info[:2]) if python == sys.executable else None
+    expected = runs_qgis or running_python()
+    if python:
+        found = probe(python)
+        if not same_python(found, expected):
+            raise refuse_other_python(python, found, expected)
+    else:
+        python = find_python(version=expected[0], prefix=expected[1], platform=platform, probe=probe,
+                             qgis_prefix=qgis_prefix)
+    version = expected[0]
     if target is None:
-        version = version or _probe_version(python)
         target = paths.packages_dir(profile_dir if profile_dir is not None else paths.default_profile_dir(), version)
     notes = []
-    if openvino:
-        version = version or _probe_version(python)
-        machine = machine or host_machine()
-        if not openvino_wheel(platform, machine, version):
-            which = "Python " + ".".join(map(str, version)) if version else "this Python"
-            raise InstallError(f"OpenVINO {OPENVINO_VERSION} has no wheel for {which} on {platform} {machine}; "
-                               "install without OpenVINO.")
+    if openvino and not openvino_wheel(platform, machine, version):
+        raise InstallError(f"OpenVINO {OPENVINO_VERSION} has no wheel for Python {'.'.join(map(str, version))} on "
+                           f"{platform} {machine}; install without OpenVINO.")
     requirements = list(requirements or [])
     if not requirements:
         if openvino and (_finds(python, target, "torch") if have_torch == "detect" else have_torch):
@@ -346,6 +403,16 @@ def make_plan(profile_dir=None, target=None, requirements=None, variant: str = "
     if gpu == "detect":
         gpu = detect_nvidia_gpu(platform=platform)
     tag = cuda_tag(gpu.cuda) if gpu else None
+    if torch and index_url == "":
+        pypi = pypi_torch_build(platform, machine)
+        if variant not in ("auto", pypi):
+            raise InstallError(
+                f"The {BUILD_NAMES[variant]} of PyTorch is not on PyPI for {platform} {machine} (PyPI has the "
+                f"{BUILD_NAMES[pypi]}); install from the PyTorch index (without --no-pytorch-index) or choose "
+                f"the {BUILD_NAMES[pypi]}.")
+        variant = pypi
+        if pypi == "cuda":
+            notes.append("Note: PyPI's torch for Linux is the CUDA build, with NVIDIA's libraries.")
     if variant == "auto":
         variant = "cuda" if tag else "cpu"
         if gpu and not tag and torch:
@@ -385,6 +452,56 @@ def _finds(python: str, target, module: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Running it
+
+INDEX_TIMEOUT_S = 5
+# pip's defaults (5 retries, 15 s timeout) spent about 260 s per unreachable index before falling
+# back to PyPI; the index is checked first instead, and pip gives up at once on a dead connection.
+PIP_NETWORK_ARGS = ["--retries", "0", "--timeout", "20"]
+
+
+def index_problem(index_url: str, timeout: float = INDEX_TIMEOUT_S) -> str | None:
+    """Why the package index cannot give torch's page (one phrase), or None when it can."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    page = index_url.rstrip("/") + "/torch/"
+    if page.startswith("file:"):  # a folder of wheels: pip reads it if it is there
+        folder = urllib.request.url2pathname(urllib.parse.urlparse(index_url).path)
+        return None if os.path.isdir(folder) else f"no folder {folder}"
+    try:
+        with urllib.request.urlopen(page, timeout=timeout) as response:
+            response.read(1)
+    except urllib.error.HTTPError as exc:
+        return f"it answered HTTP {exc.code} for {page}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return str(getattr(exc, "reason", exc))
+    return None
+
+
+def torch_build(folder: Path) -> str | None:
+    """'cpu' or 'cuda' for the torch pip put into `folder` (None: no torch there).
+
+    PyPI's Linux torch carries no "+cu" label, so its CUDA version in torch/version.py and the
+    nvidia-* projects beside it are what tell.
+    """
+    version_file = Path(folder) / "torch" / "version.py"
+    if not version_file.is_file():
+        return None
+    match = re.search(r"^cuda\b[^=\n]*=\s*['\"]([^'\"]+)['\"]", version_file.read_text(encoding="utf-8",
+                                                                              errors="replace"), re.M)
+    nvidia = any(_dist_name_version(info)[0].startswith("nvidia-") for info in _dist_infos(Path(folder)))
+    return "cuda" if match or nvidia else "cpu"
+
+
+def folder_mb(folder: Path) -> int:
+    """Size of the files under `folder`, in MB."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink()) // 2**20
+
+
+def _known_version(version: str) -> bool:
+    """Debian's mpmath reports 0.0.0: a version that says nothing is not shown or compared."""
+    return bool(version) and version != "0.0.0"
 
 _LIST_DISTRIBUTIONS = r"""
 import json, os, sys
@@ -446,13 +563,15 @@ class Result:
     modules: dict  # import name -> {'ok', 'version', 'file', ...} from a fresh process
     kept: dict  # project name -> version QGIS already has (copies removed from the target)
     notes: list[str]
+    installed: str = ""  # what pip put into the target: "torch 2.13.0+cpu (CPU build)", ...
+    added_mb: int = 0
 
     @property
     def ok(self) -> bool:
         return bool(self.modules) and all(m["ok"] for m in self.modules.values())
 
     def summary(self) -> str:
-        lines = []
+        lines = [f"Installed: {self.installed}; {self.added_mb:,} MB added to {self.target}"] if self.installed else []
         for name, m in self.modules.items():
             if m["ok"]:
                 lines.append(f"{name} {m['version']} imports in a fresh process from {m['file']}")
@@ -491,6 +610,7 @@ class Installer:
         plan = self.plan
         staging = plan.staging
         self.log(plan.describe())
+        self._check_index()
         self._check_space()
         pip = self.pip_command()
         installed = self.installed_distributions()
@@ -513,15 +633,46 @@ class Installer:
                 finally:
                     constraints.unlink(missing_ok=True)
                 self._check_cancel()
+                self._check_build(staging)
                 kept = self.remove_copies(staging, installed)
                 self._check_cancel()
+                installed_text, added_mb = self.describe_staged(staging), folder_mb(staging)
                 self.merge(staging, plan.target)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         result = self.verify(kept)
+        result.installed, result.added_mb = installed_text, added_mb
         for line in result.summary().splitlines():
             self.log(line)
         return result
+
+    def _check_index(self) -> None:
+        """Once, for a few seconds: pip would otherwise retry a dead PyTorch index for minutes and
+        then take PyPI's torch, another build than the plan's."""
+        if not (self.plan.index_url and self.plan.installs("torch")):
+            return
+        self.log(f"Checking that {self.plan.index_url} can be reached...")
+        problem = index_problem(self.plan.index_url)
+        if problem:
+            raise IndexUnreachable(f"The PyTorch index {self.plan.index_url} cannot be reached ({problem}); "
+                                   "nothing was installed.")
+
+    def _check_build(self, staging: Path) -> None:
+        """pip takes the highest torch of all indexes: refuse a CUDA build where the CPU build was asked."""
+        if self.plan.variant != "cpu" or torch_build(staging) != "cuda":
+            return
+        version = next((v for n, v in map(_dist_name_version, _dist_infos(staging)) if n == "torch"), "")
+        source = self.plan.index_url or "pip's index"
+        raise InstallError(f"pip chose torch {version}, a CUDA build ({folder_mb(staging):,} MB), where the CPU "
+                           f"build was asked (from {source}); nothing was installed.")
+
+    def describe_staged(self, staging: Path) -> str:
+        """The requested projects pip put into `staging`, with versions, and torch's build."""
+        versions = dict(map(_dist_name_version, _dist_infos(staging)))
+        asked = [requirement_name(r) for r in self.plan.requirements]
+        build = torch_build(staging)
+        return ", ".join(f"{name} {versions[name]}" + (f" ({BUILD_NAMES[build]})" if name == "torch" and build else "")
+                         for name in asked if name in versions)
 
     def _check_space(self) -> None:
         if not self.plan.disk_mb:
@@ -580,7 +731,7 @@ class Installer:
                       "--progress-bar", "off", "--disable-pip-version-check", "--no-warn-script-location"]
         if self.plan.index_url:
             args += ["--extra-index-url", self.plan.index_url]
-        args += self.extra_pip_args + self.plan.requirements
+        args += PIP_NETWORK_ARGS + self.extra_pip_args + self.plan.requirements
         env = {k: v for k, v in os.environ.items() if k not in ("PIP_USER", "PIP_TARGET", "PIP_PREFIX", "PYTHONPATH",
                                                                  "PIP_REQUIRE_VIRTUALENV")}
         env["PYTHONUNBUFFERED"] = "1"
@@ -617,7 +768,8 @@ class Installer:
             if name in installed:
                 _remove_distribution(staging, info)
                 kept[name] = installed[name][0]
-                self.log(f"Not installed: {name} {version}, QGIS already has {name} {installed[name][0]}")
+                theirs = f"{name} {installed[name][0]}" if _known_version(installed[name][0]) else f"its own {name}"
+                self.log(f"Not installed: {name} {version}, QGIS already has {theirs}")
         self.notes = _unmet(staging, kept)
         return kept
 
@@ -740,7 +892,8 @@ def _unmet(staging: Path, kept: dict) -> list[str]:
                 if req.marker is not None and not req.marker.evaluate({"extra": ""}):
                     continue
                 name = canonical(req.name)
-                if name in kept and not req.specifier.contains(kept[name].split("+")[0], prereleases=True):
+                qgis_version = kept.get(name, "").split("+")[0]
+                if _known_version(qgis_version) and not req.specifier.contains(qgis_version, prereleases=True):
                     notes.append(f"Note: {owner} asks for {name}{req.specifier} but QGIS's {name} {kept[name]} comes "
                                  f"first on sys.path and is the one used.")
             except Exception:  # an unparsable requirement or version: no note rather than no install

@@ -48,28 +48,51 @@ def main(argv=None) -> int:
     parser.add_argument("--openvino", action="store_true",
                         help=f"also install OpenVINO {core.OPENVINO_VERSION} (int8 inference on CPUs); when torch is "
                         "already installed for QGIS and no requirements are given, OpenVINO alone")
-    parser.add_argument("--python", help="the Python that runs QGIS (default: found from this Python)")
+    parser.add_argument("--python", help="the Python that runs QGIS (default: found from this Python; another "
+                        "version or prefix is refused)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask before installing")
     parser.add_argument("requirements", nargs="*", help="what to install (default: torch)")
     args = parser.parse_args(argv)
 
     profile = args.profile or profile_from_location(Path(__file__).absolute()) or paths.default_profile_dir()
+    options = dict(profile_dir=profile, target=args.target, requirements=args.requirements, python=args.python,
+                   openvino=args.openvino)
     try:
-        plan = core.make_plan(profile_dir=profile, target=args.target, requirements=args.requirements,
-                              variant=args.variant, index_url="" if args.no_pytorch_index else args.index_url,
-                              python=args.python, openvino=args.openvino)
+        plan = core.make_plan(variant=args.variant, index_url="" if args.no_pytorch_index else args.index_url,
+                              **options)
     except core.InstallError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.dry_run:
         print(plan.describe())
         return 0
-    if not args.yes and sys.stdin.isatty():
+    ask = not args.yes and sys.stdin.isatty()
+    if ask:
         print(plan.describe())
         if input("Install? [y/N] ").strip().lower() not in ("y", "yes"):
             print("Nothing installed.")
             return 1
+    try:
+        return install(plan)
+    except core.IndexUnreachable as exc:
+        try:
+            pypi = core.make_plan(variant="auto", index_url="", **options)
+        except core.InstallError as refused:
+            print(f"error: {exc} {refused}", file=sys.stderr)
+            return 1
+        print(f"{exc}\nPyPI's torch is the {core.BUILD_NAMES[pypi.variant]} ({pypi.size()}).", file=sys.stderr)
+        if not ask:
+            print("To install it, run again with --no-pytorch-index.", file=sys.stderr)
+            return 1
+        if input("Install PyPI's torch instead? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("Nothing installed.")
+            return 1
+        return install(pypi)
+
+
+def install(plan) -> int:
+    """Run the plan; the exit status. An unreachable PyTorch index is left to the caller."""
     installer = core.Installer(plan, log=lambda line: print(line, flush=True))
     try:
         result = installer.run()
@@ -77,6 +100,8 @@ def main(argv=None) -> int:
         installer.cancel()
         print("Cancelled: nothing was changed in the packages folder.", file=sys.stderr)
         return 130
+    except core.IndexUnreachable:
+        raise
     except core.InstallError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 130 if isinstance(exc, core.InstallCancelled) else 1

@@ -22,10 +22,11 @@ from ..conftest import ROOT
 SMALL = "tomli-w"  # pure Python, 8 kB, no dependencies
 
 
-def make_wheel(folder, name, version, requires=(), code=""):
-    """A minimal pure-Python wheel whose METADATA lists `requires`; `code` goes into its __init__.py."""
+def make_wheel(folder, name, version, requires=(), code="", files=None):
+    """A minimal pure-Python wheel whose METADATA lists `requires`; `code` goes into its __init__.py,
+    `files` ({path: text}) beside it."""
     dist = f"{name}-{version}.dist-info"
-    files = {f"{name}/__init__.py": f"__version__ = '{version}'\n{code}",
+    files = {f"{name}/__init__.py": f"__version__ = '{version}'\n{code}", **(files or {}),
              f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
                                  + "".join(f"Requires-Dist: {r}\n" for r in requires),
              f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
@@ -158,7 +159,8 @@ def test_openvino_keeps_qgis_numpy_and_must_list_a_cpu_device(tmp_path):
     requires = ["numpy<2.6.0,>=1.16.6"]  # openvino 2026.4.1's
     good = make_wheel(wheels, "openvino", "2026.4.1", requires, "class Core:\n    available_devices = ['CPU']\n")
     log = []
-    plan = core.make_plan(target=target, requirements=[str(good)], python=SYSTEM_PYTHON, gpu=None, index_url="")
+    plan = core.make_plan(target=target, requirements=[str(good)], python=SYSTEM_PYTHON, gpu=None, index_url="",
+                          runs_qgis=core.probe_python(SYSTEM_PYTHON))
     result = core.Installer(plan, log=log.append).run()
     assert result.ok, "\n".join(log)
     assert result.modules["openvino"]["devices"] == ["CPU"]
@@ -166,7 +168,8 @@ def test_openvino_keeps_qgis_numpy_and_must_list_a_cpu_device(tmp_path):
     assert not any(p.name.lower().startswith("numpy") for p in target.iterdir()), sorted(os.listdir(target))
 
     broken = make_wheel(wheels, "openvino", "2026.4.2", requires, "class Core:\n    available_devices = []\n")
-    plan = core.make_plan(target=target, requirements=[str(broken)], python=SYSTEM_PYTHON, gpu=None, index_url="")
+    plan = core.make_plan(target=target, requirements=[str(broken)], python=SYSTEM_PYTHON, gpu=None, index_url="",
+                          runs_qgis=core.probe_python(SYSTEM_PYTHON))
     result = core.Installer(plan, log=lambda _: None).run()
     assert not result.ok
     assert "openvino does not import in a fresh process: RuntimeError: OpenVINO lists no CPU device" in result.summary()
@@ -290,3 +293,87 @@ def test_a_second_install_into_the_same_folder_waits_for_the_first(tmp_path):
         with pytest.raises(core.InstallError, match="Another install into .* is running"):
             installer_for(target, [SMALL], lambda _: None).run()
     assert not target.exists()
+
+
+@pytest.fixture
+def closed_port_url():
+    """An index URL on a port where nothing listens (the connection is refused at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/whl/cpu"
+
+
+@pytest.mark.parametrize("index", ["refused", "silent"])
+def test_an_unreachable_pytorch_index_is_said_within_seconds_and_pip_never_runs(tmp_path, index, closed_port_url,
+                                                                                 silent_index):
+    """A firewall that refuses, or a proxy that never answers: pip would retry for minutes, then install
+    PyPI's build. The index is checked once instead, and nothing else happens."""
+    url = closed_port_url if index == "refused" else silent_index.url
+    target = tmp_path / "target"
+    plan = core.make_plan(target=target, python=sys.executable, gpu=None, variant="cpu", index_url=url)
+    log = []
+    started = time.monotonic()
+    with pytest.raises(core.IndexUnreachable, match=rf"^The PyTorch index {url} cannot be reached \(.+\); nothing "
+                       r"was installed\.$"):
+        core.Installer(plan, log=log.append).run()
+    assert time.monotonic() - started < core.INDEX_TIMEOUT_S + 5
+    assert not any(line.startswith("$ ") for line in log), "pip ran"
+    assert not target.exists()
+
+
+def fake_torch(folder, version, cuda):
+    """A wheel named torch whose torch/version.py names its CUDA version (None: the CPU build)."""
+    return make_wheel(folder, "torch", version, files={"torch/version.py": f"__version__ = '{version}'\ncuda = "
+                                                       f"{cuda!r}\n"})
+
+
+@pytest.fixture
+def python_without_torch():
+    """The installer refuses to install what QGIS's Python has: this test's Python has torch, /usr/bin/python3 not."""
+    has = subprocess.run([SYSTEM_PYTHON, "-c", "import torch"], capture_output=True) \
+        if os.path.exists(SYSTEM_PYTHON) else None
+    if has is None or has.returncode == 0:
+        pytest.skip(f"needs {SYSTEM_PYTHON} without torch")
+    return SYSTEM_PYTHON
+
+
+@pytest.mark.parametrize("cuda, installed", [("12.8", False), (None, True)])
+def test_the_cuda_build_is_never_installed_where_the_cpu_build_was_asked(tmp_path, python_without_torch, cuda,
+                                                                         installed, monkeypatch):
+    """The CPU index reachable (a local folder) but pip taking torch from elsewhere, as it took PyPI's CUDA
+    build when download.pytorch.org could not be reached: refused, nothing installed."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # only the folders below, not this machine's wheelhouse
+    for name in [k for k in os.environ if k.startswith("PIP_") and k != "PIP_CONFIG_FILE"]:
+        monkeypatch.delenv(name)
+    cpu_index, elsewhere = tmp_path / "cpu-index", tmp_path / "pypi"
+    cpu_index.mkdir()
+    elsewhere.mkdir()
+    version = "9.0.0" if cuda else "9.0.0+cpu"
+    fake_torch(elsewhere, version, cuda)
+    target = tmp_path / "target"
+    plan = core.make_plan(target=target, python=python_without_torch, runs_qgis=core.probe_python(python_without_torch),
+                          gpu=None, variant="cpu", index_url=cpu_index.as_uri())
+    assert plan.variant == "cpu" and plan.index_url == cpu_index.as_uri()
+    installer = core.Installer(plan, log=lambda _: None, check_modules=["torch.version"],
+                               extra_pip_args=["--no-index", "--find-links", str(elsewhere)])
+    if installed:
+        result = installer.run()
+        assert result.summary().startswith(f"Installed: torch 9.0.0+cpu (CPU build); 0 MB added to {target}")
+        assert (target / "torch" / "version.py").is_file()
+        return
+    with pytest.raises(core.InstallError, match=r"^pip chose torch 9\.0\.0, a CUDA build \(0 MB\), where the CPU "
+                       rf"build was asked \(from {cpu_index.as_uri()}\); nothing was installed\.$"):
+        installer.run()
+    assert not list(tmp_path.glob("target/torch*")) and not list(tmp_path.glob(".target.partial"))
+
+
+def test_debian_versions_that_say_nothing_are_not_shown(tmp_path):
+    """Debian's mpmath reports 0.0.0: the log says QGIS has its own copy, not "mpmath 0.0.0"."""
+    staging = tmp_path / "staging"
+    zipfile.ZipFile(make_wheel(tmp_path, "mpmath", "1.3.0")).extractall(staging)
+    log = []
+    installer = core.Installer(core.make_plan(target=tmp_path / "t", python=sys.executable, gpu=None, index_url=""),
+                               log=log.append)
+    installer.remove_copies(staging, {"mpmath": ("0.0.0", "/usr/lib/python3/dist-packages")})
+    assert log == ["Not installed: mpmath 1.3.0, QGIS already has its own mpmath"]

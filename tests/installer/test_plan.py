@@ -4,27 +4,29 @@ import pytest
 from installer import core, paths
 
 
-def finder(files, versions=None):
-    """`exists` and `probe` over a fake file system: every file reports 3.12 unless told otherwise."""
-    versions = versions or {}
-    return dict(exists=lambda p: p in files, probe=lambda p: versions.get(p, (3, 12)))
+def finder(files, versions=None, prefixes=None, prefix=None):
+    """`exists` and `probe` over a fake file system: every file reports 3.12 and `prefix` unless told otherwise."""
+    versions, prefixes = versions or {}, prefixes or {}
+    return dict(exists=lambda p: p in files, probe=lambda p: (versions.get(p, (3, 12)), prefixes.get(p, prefix)))
 
 
 def test_linux_python_is_sys_executable():
     assert core.find_python("/usr/bin/python3", "linux", "/usr", "/usr", (3, 11), {},
-                            **finder({"/usr/bin/python3"})) == "/usr/bin/python3"
+                            **finder({"/usr/bin/python3"}, {"/usr/bin/python3": (3, 11)}, prefix="/usr")) == \
+        "/usr/bin/python3"
 
 
 def test_linux_qgis_binary_falls_back_to_the_prefix_python():
     files = {"/usr/bin/qgis", "/usr/bin/python3.11"}
     assert core.find_python("/usr/bin/qgis", "linux", "/usr", "/usr", (3, 11), {},
-                            **finder(files, {"/usr/bin/python3.11": (3, 11)})) == "/usr/bin/python3.11"
+                            **finder(files, {"/usr/bin/python3.11": (3, 11)}, prefix="/usr")) == "/usr/bin/python3.11"
 
 
 def test_windows_osgeo4w_qgis_bin_exe():
     files = {r"C:\OSGeo4W\bin\qgis-bin.exe", r"C:\OSGeo4W\apps\Python312\python.exe"}
     found = core.find_python(r"C:\OSGeo4W\bin\qgis-bin.exe", "win32", r"C:\OSGeo4W\apps\Python312",
-                             r"C:\OSGeo4W\apps\Python312", (3, 12), {"OSGEO4W_ROOT": r"C:\OSGeo4W"}, **finder(files))
+                             r"C:\OSGeo4W\apps\Python312", (3, 12), {"OSGEO4W_ROOT": r"C:\OSGeo4W"},
+                             **finder(files, prefix=r"C:\OSGeo4W\apps\Python312"))
     assert found == r"C:\OSGeo4W\apps\Python312\python.exe"
 
 
@@ -33,7 +35,7 @@ def test_windows_standalone_installer_without_osgeo4w_root():
     python = r"C:\Program Files\QGIS 3.40.6\apps\Python312\python.exe"
     # sys.prefix as a short 8.3 path with nothing there: found next to the program instead
     found = core.find_python(exe, "win32", r"C:\PROGRA~1\QGIS34~1.6\apps\Python3", r"C:\PROGRA~1\QGIS34~1.6",
-                             (3, 12), {}, **finder({exe, python}))
+                             (3, 12), {}, **finder({exe, python}, prefix=r"C:\PROGRA~1\QGIS34~1.6\apps\Python3"))
     assert found == python
 
 
@@ -42,21 +44,22 @@ def test_windows_candidate_of_another_python_version_is_skipped():
     osgeo_bin = r"C:\OSGeo4W\bin\python.exe"
     found = core.find_python(r"C:\OSGeo4W\bin\qgis-bin.exe", "win32", r"C:\OSGeo4W\apps\Python312",
                              r"C:\OSGeo4W\apps\Python312", (3, 12), {"OSGEO4W_ROOT": r"C:\OSGeo4W"},
-                             **finder({old, osgeo_bin}, {old: (3, 9)}))
+                             **finder({old, osgeo_bin}, {old: (3, 9)}, prefix=r"C:\OSGeo4W\apps\Python312"))
     assert found == osgeo_bin
 
 
 def test_windows_pythonw_uses_the_console_python():
     files = {r"C:\Py\pythonw.exe", r"C:\Py\python.exe"}
     assert core.find_python(r"C:\Py\pythonw.exe", "win32", r"C:\Py", r"C:\Py", (3, 12), {},
-                            **finder(files)) == r"C:\Py\python.exe"
+                            **finder(files, prefix=r"C:\Py")) == r"C:\Py\python.exe"
 
 
 def test_macos_bundle():
     exe = "/Applications/QGIS.app/Contents/MacOS/QGIS"
     python = "/Applications/QGIS.app/Contents/MacOS/bin/python3"
     found = core.find_python(exe, "darwin", "/Applications/QGIS.app/Contents/Frameworks",
-                             "/Applications/QGIS.app/Contents/Frameworks", (3, 12), {}, **finder({exe, python}))
+                             "/Applications/QGIS.app/Contents/Frameworks", (3, 12), {},
+                             **finder({exe, python}, prefix="/Applications/QGIS.app/Contents/Frameworks"))
     assert found == python
 
 
@@ -68,9 +71,39 @@ def test_nothing_found_names_the_override():
 
 def test_override_wins_and_must_exist():
     assert core.find_python("/x/qgis", "linux", "/x", "/x", (3, 12), {"DUALSR_PYTHON": "/opt/py"},
-                            **finder({"/opt/py"})) == "/opt/py"
+                            **finder({"/opt/py"}, prefix="/x")) == "/opt/py"
     with pytest.raises(core.InstallError, match="DUALSR_PYTHON is '/nope'"):
         core.find_python("/x/qgis", "linux", "/x", "/x", (3, 12), {"DUALSR_PYTHON": "/nope"}, **finder(set()))
+
+
+def test_a_python_on_path_with_another_prefix_is_passed_over():
+    """QGIS started from a shell with pyenv first on PATH: embedded Python took the shim as sys.executable."""
+    shim = "/home/u/.pyenv/shims/python3"
+    files = {shim, "/usr/bin/python3.11"}
+    found = core.find_python(shim, "linux", "/usr", "/usr", (3, 11), {},
+                             **finder(files, {shim: (3, 11), "/usr/bin/python3.11": (3, 11)},
+                                      {shim: "/home/u/.pyenv/versions/3.11.9"}, prefix="/usr"))
+    assert found == "/usr/bin/python3.11"
+
+
+def test_qgis_prefix_layouts():
+    osgeo = r"C:\OSGeo4W\apps\Python312\python.exe"
+    assert core.find_python(r"C:\x\qgis-bin.exe", "win32", r"C:\elsewhere", r"C:\elsewhere", (3, 12), {},
+                            qgis_prefix=r"C:\OSGeo4W\apps\qgis", **finder({osgeo}, prefix=r"C:\elsewhere")) == osgeo
+    bundle = "/Applications/QGIS.app/Contents/MacOS/bin/python3"
+    assert core.find_python("/x/QGIS", "darwin", "/f", "/f", (3, 12), {}, qgis_prefix="/Applications/QGIS.app/"
+                            "Contents/MacOS", **finder({bundle}, prefix="/f")) == bundle
+
+
+def test_another_python_is_refused_in_one_sentence():
+    with pytest.raises(core.InstallError, match=r"^/opt/py is Python 3\.12 with prefix /opt, but QGIS "
+                       r"runs Python 3\.11 with prefix /usr; packages installed with it would not load in QGIS"):
+        core.find_python("/usr/bin/qgis", "linux", "/usr", "/usr", (3, 11), {"DUALSR_PYTHON": "/opt/py"},
+                         **finder({"/opt/py"}, prefix="/opt"))
+    with pytest.raises(core.InstallError, match=r"^/opt/py is Python 3\.12 with prefix /opt, but QGIS runs Python "
+                       r"3\.11 with prefix /usr;[^.]*\.$"):
+        core.make_plan(python="/opt/py", profile_dir="/p", gpu=None, runs_qgis=((3, 11), "/usr"),
+                       probe=lambda p: ((3, 12), "/opt"))
 
 
 def test_default_profile_dirs():
@@ -114,6 +147,7 @@ def test_cuda_build_for_the_driver(driver, tag):
 
 def plan(**kwargs):
     kwargs.setdefault("python", "/usr/bin/python3")
+    kwargs.setdefault("probe", lambda _: core.running_python())  # as if /usr/bin/python3 ran this test
     kwargs.setdefault("profile_dir", "/p")
     return core.make_plan(**kwargs)
 
@@ -132,6 +166,17 @@ def test_plan_cuda_with_an_nvidia_gpu():
     assert p.disk_mb > 4000
     assert "GPU: RTX (driver 550.54, CUDA 12.4)" in p.describe()
     assert plan(gpu=core.Gpu("RTX", "550.54", (12, 4)), variant="cpu", platform="linux").variant == "cpu"
+
+
+def test_plan_from_pypi_names_pypi_build():
+    """PyPI's Linux x86_64 torch is the CUDA build: without the PyTorch index the plan says so, and
+    refuses the CPU build it cannot deliver."""
+    p = plan(gpu=None, platform="linux", machine="x86_64", index_url="")
+    assert (p.variant, p.index_url, p.download_mb, p.disk_mb) == ("cuda", None, 2800, 5500)
+    assert "torch (CUDA build)" in p.describe() and "PyPI's torch for Linux is the CUDA build" in p.describe()
+    with pytest.raises(core.InstallError, match=r"^The CPU build of PyTorch is not on PyPI for linux x86_64"):
+        plan(gpu=None, platform="linux", machine="x86_64", index_url="", variant="cpu")
+    assert plan(gpu=None, platform="win32", machine="AMD64", index_url="").variant == "cpu"
 
 
 def test_plan_old_driver_falls_back_to_cpu_with_a_note():
