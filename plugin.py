@@ -89,6 +89,7 @@ class DualSRPlugin:
             self.install_action = None
         self._dismiss_message()
         if self.dialog is not None:
-            self.dialog.close()  # cancels a running pip
+            self.dialog.stop()  # cancels a running pip without asking: the plugin is going away
+            self.dialog.close()
             self.dialog.deleteLater()
             self.dialog = None

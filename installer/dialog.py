@@ -4,13 +4,16 @@ OpenVINO (the int8 path) is a checkbox: with it ticked and PyTorch already there
 installed alone, so the same dialog adds it later.
 
 pip runs in a QThread; its lines reach the log through a queued signal, and Cancel kills pip
-(and whatever it started). Closing the dialog while pip runs cancels it first.
+(and whatever it started). Close, Esc and the window's close button all close the dialog; while
+pip runs they first ask whether to cancel the install. When the PyTorch index cannot be reached,
+the dialog offers PyPI's build (naming it and its size) instead of letting pip fall back to it.
 """
 from __future__ import annotations
 
 import sys
 import traceback
 
+from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QThread, pyqtSignal
 from qgis.PyQt.QtGui import QFont
 from qgis.PyQt.QtWidgets import (
@@ -19,6 +22,7 @@ from qgis.PyQt.QtWidgets import (
     QDialog,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
@@ -66,6 +70,7 @@ class InstallDialog(QDialog):
         self.profile_dir = profile_dir
         self.requirements = requirements
         self.plan_options = dict(plan_options or {})
+        self.plan_options.setdefault("qgis_prefix", QgsApplication.prefixPath())
         self.check_modules = check_modules
         self.extra_pip_args = extra_pip_args
         self.thread = None
@@ -115,15 +120,15 @@ class InstallDialog(QDialog):
 
         self.install_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
-        self.close_button.clicked.connect(self.close)
+        self.close_button.clicked.connect(self.reject)
         self.make_plan(self.plan_options.pop("variant", "auto"))
         self.variant.currentIndexChanged.connect(lambda _: self.make_plan(self.variant.currentData()))
         self.openvino.toggled.connect(lambda _: self.make_plan(self.variant.currentData()))
 
-    def make_plan(self, variant: str) -> None:
+    def make_plan(self, variant: str, **options) -> None:
         try:
             self.plan = core.make_plan(profile_dir=self.profile_dir, requirements=self.requirements, variant=variant,
-                                       openvino=self.openvino.isChecked(), **self.plan_options)
+                                       openvino=self.openvino.isChecked(), **{**self.plan_options, **options})
         except core.InstallError as exc:
             self.plan = None
             self.summary.setText(str(exc))
@@ -168,9 +173,14 @@ class InstallDialog(QDialog):
         self.install_button.setEnabled(True)
         self.variant.setEnabled(self.plan.installs("torch"))
         self.openvino.setEnabled(True)
+        if isinstance(result, core.IndexUnreachable):
+            self.log.appendPlainText(str(result))
+            self.offer_pypi(str(result))
+            return
         if isinstance(result, core.InstallError):
             self.log.appendPlainText(str(result))
             return
+        self.make_plan(self.variant.currentData())  # the summary's "Now:" lines say what is there now
         if not result.ok:
             self.log.appendPlainText("The packages were installed but the import check failed (see above).")
             return
@@ -185,14 +195,38 @@ class InstallDialog(QDialog):
                                      "ready: no restart of QGIS is needed.")
         self.installed.emit(result)
 
-    def closeEvent(self, event):  # noqa: N802 (Qt API name)
-        if self.running():
-            self.thread.cancel()
-            self.thread.wait(20000)
-        super().closeEvent(event)
+    def offer_pypi(self, problem: str) -> None:
+        """Ask whether to install PyPI's torch (its build and size said) instead; install it on yes."""
+        asked = self.plan.variant
+        self.make_plan("auto", index_url="")
+        if self.plan is None:  # PyPI has no build for this platform: the summary says why
+            return
+        pypi = self.plan
+        if self.ask(f"{problem}\n\nInstall PyPI's torch instead? It is the {core.BUILD_NAMES[pypi.variant]} "
+                    f"({pypi.size()})."):
+            self.start()
+        else:
+            self.log.appendPlainText("Nothing was installed.")
+            self.make_plan(asked)
 
-    def reject(self):  # Esc
-        self.close()
+    def ask(self, question: str) -> bool:
+        """A Yes/No question over the dialog (tests replace it)."""
+        yes, no = _standard_buttons()
+        return QMessageBox.question(self, "DualSR: install PyTorch", question, yes | no, no) == yes
+
+    def stop(self) -> None:
+        """Cancel a running install and wait for pip to end (the plugin unloading: nobody to ask)."""
+        if self.running():
+            self.cancel()
+            self.thread.wait(20000)
+
+    def reject(self):
+        """Close, Esc and the window's close button (through QDialog.closeEvent) all end here."""
+        if self.running():
+            if not self.ask("PyTorch is being installed. Cancel the install and close?"):
+                return
+            self.stop()
+        super().reject()
 
 
 def current(target, module: str, label: str) -> str:
@@ -219,6 +253,13 @@ def _policy(name: str):
         return getattr(QSizePolicy.Policy, name)
     except AttributeError:  # PyQt5 before scoped enums
         return getattr(QSizePolicy, name)
+
+
+def _standard_buttons():
+    try:
+        return QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+    except AttributeError:  # PyQt5 before scoped enums
+        return QMessageBox.Yes, QMessageBox.No
 
 
 def _selectable():

@@ -179,7 +179,7 @@ def test_dialog_openvino_checkbox(plugin_dir, tmp_path):
         from dualsr.installer.dialog import InstallDialog
         sys.modules["openvino"] = None  # as if QGIS's Python had no openvino (find_spec then finds none)
         profile = QgsApplication.qgisSettingsDirPath()
-        base = dict(python=sys.executable, index_url="", platform="linux", machine="x86_64")
+        base = dict(python=sys.executable, platform="linux", machine="x86_64")
         def state(dialog):
             return dict(ticked=dialog.openvino.isChecked(), label=dialog.openvino.text(), summary=dialog.summary.text(),
                         build=dialog.variant.isEnabled(), install=dialog.install_button.isEnabled())
@@ -218,3 +218,87 @@ def test_dialog_openvino_checkbox(plugin_dir, tmp_path):
     # no wheel for an Intel Mac: not ticked, and ticking it says why instead of letting pip fail
     assert not report["mac_default"]["ticked"] and report["mac_default"]["install"]
     assert "has no wheel" in report["mac_ticked"]["summary"] and not report["mac_ticked"]["install"]
+
+
+def test_dialog_closes_with_close_esc_and_the_window_button_and_asks_during_an_install(plugin_dir, tmp_path):
+    report = run_gui("""
+        from qgis.PyQt.QtCore import Qt
+        from qgis.PyQt.QtTest import QTest
+        from dualsr.installer.dialog import InstallDialog
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        url = "http://127.0.0.1:%d/simple" % server.getsockname()[1]  # accepts, never answers: pip waits
+        def dialog():
+            d = InstallDialog(QgsApplication.qgisSettingsDirPath(), requirements=["dualsr-not-on-any-index"],
+                              plan_options=dict(python=sys.executable, gpu=None, index_url=url), check_modules=["x"],
+                              openvino=False)
+            d.show()
+            wait(d.isVisible, 5)
+            return d
+        closed = {}
+        d = dialog()
+        d.close_button.click()
+        closed["button"] = not d.isVisible()
+        d = dialog()
+        QTest.keyClick(d, Qt.Key.Key_Escape)
+        closed["esc"] = not d.isVisible()
+        d = dialog()
+        d.close()  # what the window's close button sends
+        closed["window"] = not d.isVisible()
+        d = dialog()
+        questions, answers = [], [False, True]
+        d.ask = lambda question: questions.append(question) or answers.pop(0)
+        d.install_button.click()
+        wait(lambda: d.thread.installer._process is not None, 60)
+        process = d.thread.installer._process
+        d.close()
+        kept = d.isVisible() and d.running()
+        QTest.keyClick(d, Qt.Key.Key_Escape)
+        done(closed=closed, kept=kept, questions=questions, visible=d.isVisible(), running=d.running(),
+             pip_ended=process.poll() is not None)
+    """, plugin_dir, tmp_path)
+    assert report["closed"] == {"button": True, "esc": True, "window": True}
+    assert report["kept"], "No must keep the install running and the dialog open"
+    assert report["questions"] == ["PyTorch is being installed. Cancel the install and close?"] * 2
+    assert not report["visible"] and not report["running"] and report["pip_ended"]
+
+
+def test_unreachable_index_offers_pypi_build_and_the_summary_follows_the_install(plugin_dir, tmp_path):
+    wheel = make_wheel(tmp_path, "dualsr_probe", "1.0")
+    report = run_gui(f"""
+        from dualsr.installer.dialog import InstallDialog
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        server.close()  # nothing listens: refused at once
+        d = InstallDialog(QgsApplication.qgisSettingsDirPath(), plan_options=dict(python=sys.executable, gpu=None,
+                          platform="linux", machine="x86_64", index_url="http://127.0.0.1:%d/whl/cpu" % port),
+                          openvino=False)
+        questions = []
+        d.ask = lambda question: questions.append(question) or False
+        d.install_button.click()
+        wait(lambda: d.result is not None, 60)
+        refused = dict(log=d.log.toPlainText(), questions=questions, summary=d.summary.text())
+        from dualsr.installer import dialog as dialog_module
+        looked_up = []
+        now = dialog_module.current
+        dialog_module.current = lambda target, module, label: looked_up.append(module) or now(target, module, label)
+        probe = InstallDialog(QgsApplication.qgisSettingsDirPath(), requirements=[{str(wheel)!r}],
+                              plan_options=dict(python=sys.executable, gpu=None, index_url=""),
+                              check_modules=["dualsr_probe"], openvino=False)
+        before = list(looked_up)
+        probe.install_button.click()
+        wait(lambda: probe.result is not None, 180)
+        done(refused=refused, before=before, after=looked_up, log=probe.log.toPlainText())
+    """, plugin_dir, tmp_path)
+    refused = report["refused"]
+    assert "cannot be reached" in refused["log"] and "Nothing was installed." in refused["log"]
+    assert "$ " not in refused["log"], "pip ran"
+    [question] = refused["questions"]
+    assert question.endswith("Install PyPI's torch instead? It is the CUDA build (about 2,800 MB to download, "
+                             "5,500 MB on disk).")
+    assert "Packages: torch (CPU build)" in refused["summary"], "No keeps the build asked for"
+    # after an install the summary looks again at what is installed, and the log says what was installed
+    assert report["before"] == ["torch", "openvino"] and report["after"] == ["torch", "openvino"] * 2
+    assert "Installed: dualsr-probe 1.0; 0 MB added to" in report["log"]
