@@ -9,6 +9,7 @@ from __future__ import annotations
 from qgis.core import QgsApplication, QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtCore import QCoreApplication
 
+import html
 import importlib.util
 import sys
 
@@ -57,13 +58,14 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
                 f"({sys.executable}), e.g. '{sys.executable} -m pip install {' '.join(missing)}'.")
 
     def canExecute(self):  # noqa: N802 (QGIS API name)
+        """Only the desktop asks, and it shows the reason as HTML: escaped, so no path or `<...>` is lost."""
         missing = self.missing_packages()
         if missing:
-            return False, missing
+            return False, html.escape(missing)
         if not self.needs_torch:
             return True, ""
         ok, message = torch_status()
-        return ok, "" if ok else message
+        return ok, "" if ok else html.escape(message)
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
         """Tell a missing path, a folder, an empty file and a file GDAL cannot read apart, by name,

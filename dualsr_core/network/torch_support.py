@@ -8,13 +8,15 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 
 from ..errors import InputError, MissingDependencyError
 from ..options import DEVICES
 
+INSTALL_SCRIPT = Path(__file__).resolve().parents[2] / "installer" / "install.py"
 _INSTALL_HINT = (
     "In QGIS use Plugins > DualSR > Install PyTorch...; from a shell run "
-    "'python3 <plugin folder>/installer/install.py' with the Python that runs QGIS ({python}), "
+    "'python3 {script}' with the Python that runs QGIS ({python}), "
     "or '{python} -m pip install torch' (see the plugin README)."
 )
 
@@ -24,7 +26,7 @@ def torch_status() -> tuple[bool, str]:
     try:
         torch = importlib.import_module("torch")
     except (ImportError, OSError) as exc:  # OSError: a broken install ("DLL load failed" on Windows)
-        hint = _INSTALL_HINT.format(python=sys.executable)
+        hint = _INSTALL_HINT.format(python=sys.executable, script=INSTALL_SCRIPT)
         return False, f"PyTorch is not importable ({exc}). {hint}"
     return True, torch.__version__
 

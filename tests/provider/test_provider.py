@@ -34,3 +34,20 @@ def test_algorithm_naming_and_help(registry, name):
     assert not re.search(r"[<>&]", help_text + algorithm.shortDescription())
     assert "Dual-Stage Approach Toward Hyperspectral Image Super-Resolution" in help_text
     assert algorithm.canExecute()[0]
+
+
+def test_missing_torch_message_keeps_the_install_command_in_the_desktop_html(registry, monkeypatch):
+    """The desktop shows canExecute's reason as HTML: `<plugin folder>` was taken for a tag and dropped."""
+    import sys
+    from pathlib import Path
+
+    from qgis.PyQt.QtGui import QTextDocument
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails as if it were not installed
+    ok, message = registry.algorithmById("dualsr:coarse").canExecute()
+    shown = QTextDocument()
+    shown.setHtml(message)
+    module = sys.modules[type(registry.algorithmById("dualsr:coarse")).__module__]  # <plugin>/algorithms/coarse.py
+    script = Path(module.__file__).resolve().parents[1] / "installer" / "install.py"
+    assert not ok and "PyTorch is not importable" in shown.toPlainText()
+    assert f"'python3 {script}' with the Python that runs QGIS" in shown.toPlainText()
