@@ -1,0 +1,110 @@
+"""Sensor products as users download them, read like any raster (`open_raster`).
+
+| product | given as | reader |
+| --- | --- | --- |
+| EnMAP L2A | its folder, `ENMAP*-METADATA.XML`, or the `ENMAP*.ZIP` | enmap.EnmapL2AReader |
+| DESIS L2A | its folder or `DESIS*-METADATA.xml` | enmap.DesisL2AReader |
+| PRISMA L2D | `*.he5` | prisma.PrismaL2DReader |
+| EMIT L2A reflectance | `EMIT_L2A_RFL*.nc`, or any `.nc` with EMIT's GLT and band groups | emit.EmitL2AReader |
+
+Anything else goes to `RasterReader`. A file recognised here that does not hold what its product
+must is refused with one sentence naming what is missing.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..raster import RasterReader
+from ..raster import unreadable_reason as raster_unreadable_reason
+
+ENMAP, DESIS, PRISMA, EMIT = "enmap", "desis", "prisma", "emit"
+
+
+def product_kind(path: str | os.PathLike) -> str | None:
+    """Which product `path` is given as (see the module's table), or None for any other input.
+
+    By name, and for a `.nc` not named as EMIT names it, by its groups; a missing path is None.
+    """
+    path = Path(path)
+    if path.is_dir():
+        from .enmap import metadata_in_folder
+
+        path = metadata_in_folder(path)
+        if path is None:
+            return None
+    if not path.is_file():
+        return None
+    name = path.name.upper()
+    if name.endswith("-METADATA.XML"):
+        return ENMAP if name.startswith("ENMAP") else DESIS if name.startswith("DESIS") else None
+    if name.endswith(".ZIP"):
+        return ENMAP if name.startswith("ENMAP") else None
+    if name.endswith(".HE5"):
+        return PRISMA
+    if name.endswith(".NC"):
+        return EMIT if name.startswith("EMIT_L2A_RFL") or _has_emit_layout(path) else None
+    return None
+
+
+def open_raster(path: str | os.PathLike, parameter: str = "INPUT"):
+    """The reader of an input: a product reader for a sensor product, else a `RasterReader`.
+
+    Both read windows as float32 reflectance and validity and give the grid, CRS, wavelengths,
+    FWHM, bad bands and nodata in the same way; close them (or use them as context managers).
+    """
+    kind = product_kind(path)
+    if kind in (ENMAP, DESIS):
+        from .enmap import DesisL2AReader, EnmapL2AReader
+
+        return (EnmapL2AReader if kind == ENMAP else DesisL2AReader)(path, parameter)
+    if kind == PRISMA:
+        from .prisma import PrismaL2DReader
+
+        return PrismaL2DReader(path, parameter)
+    if kind == EMIT:
+        from .emit import EmitL2AReader
+
+        return EmitL2AReader(path, parameter)
+    return RasterReader(path, parameter)
+
+
+def unreadable_reason(path: str | os.PathLike, parameter: str = "INPUT") -> str | None:
+    """Why `path` cannot be read as an input (raster or product), in one sentence; None when it can."""
+    if product_kind(path) is None:
+        return raster_unreadable_reason(path, parameter)
+    from ...errors import InputError
+
+    try:
+        open_raster(path, parameter).close()
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
+def is_product_member(path: str | os.PathLike) -> bool:
+    """Whether `path` is one of the files of an EnMAP or DESIS product folder other than its
+    METADATA.XML (the spectral image, quality layers, quicklooks): a folder scan takes the product
+    once, through its metadata, instead of each of its images."""
+    path = Path(path)
+    name = path.name
+    if name.upper().endswith("-METADATA.XML"):
+        return False
+    at = name.find("-")
+    while at > 0:
+        for spelling in ("-METADATA.XML", "-METADATA.xml"):
+            if (path.parent / (name[:at] + spelling)).is_file():
+                return True
+        at = name.find("-", at + 1)
+    return False
+
+
+def _has_emit_layout(path: Path) -> bool:
+    """Whether an HDF5-based `.nc` holds EMIT's reflectance, band parameters and GLT."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            return all(name in file for name in ("reflectance", "sensor_band_parameters", "location/glt_x"))
+    except OSError:
+        return False

@@ -1,0 +1,124 @@
+"""EMIT L2A surface reflectance (`EMIT_L2A_RFL_*.nc`, netCDF-4) read with h5py, orthorectified
+window by window through the product's geometry lookup table (GLT).
+
+- Pixels: `reflectance`, float32 downtrack x crosstrack x bands in sensor geometry, fill -9999
+  (its `_FillValue`).
+- Map grid: the `geotransform` (GDAL order) and `spatial_ref` (WKT) attributes of the file; the
+  grid is the shape of `location/glt_x` and `location/glt_y`. Map pixel (row, col) takes sensor
+  pixel (glt_y - 1, glt_x - 1), the nearest neighbour as the lookup table defines it; a 0 in either
+  is no data (written as the fill). The GLT is 1-based; a negative entry (in the ENVI GLT
+  convention, a map pixel filled from its nearest sensor pixel) names that pixel by its absolute value.
+- Spectra: `sensor_band_parameters/wavelengths` and `fwhm` (nanometres, increasing); bad bands are
+  those with `sensor_band_parameters/good_wavelengths` = 0 (the water-vapour bands).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import rasterio.crs
+from rasterio.transform import Affine
+
+from ...tools.tiling import Region
+from .base import ProductReader, band_name, decimal, product_error, sorted_subset
+
+REFLECTANCE = "reflectance"
+GLT = ("location/glt_x", "location/glt_y")
+BANDS = "sensor_band_parameters"
+FILL = -9999.0
+CHUNK_CACHE_BYTES = 64 * 2**20
+# A window is split while the sensor pixels it needs span a box larger than this many times its
+# own area (plus a margin): the box is what is read, and a thin diagonal swath makes it large.
+BOX_RATIO = 4
+BOX_MARGIN = 64 * 64
+
+
+class EmitL2AReader(ProductReader):
+    """An EMIT L2A reflectance `.nc` file, on its map grid."""
+
+    product = "an EMIT L2A reflectance product"
+
+    def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
+        import h5py
+
+        self.path, self.parameter = str(path), parameter
+        self.scene_id = Path(path).stem
+        try:
+            self.file = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
+        except OSError as exc:
+            raise product_error(parameter, path, self.product, "it is not a netCDF-4 file h5py can read") from exc
+        try:
+            self._describe()
+        except BaseException:
+            self.close()
+            raise
+
+    def _describe(self):
+        file = self.file
+        needed = [REFLECTANCE, *GLT, f"{BANDS}/wavelengths", f"{BANDS}/fwhm"]
+        missing = [name for name in needed if name not in file]
+        missing += [f"the attribute {name}" for name in ("geotransform", "spatial_ref") if name not in file.attrs]
+        if missing:
+            raise product_error(self.parameter, self.path, self.product, f"it has no {', '.join(missing)}")
+        self.cube = file[REFLECTANCE]
+        self.glt_x, self.glt_y = file[GLT[0]], file[GLT[1]]
+        if self.cube.ndim != 3 or self.glt_x.ndim != 2 or self.glt_x.shape != self.glt_y.shape:
+            raise product_error(self.parameter, self.path, self.product,
+                                "its reflectance is not downtrack x crosstrack x bands or its GLT arrays differ "
+                                "in shape")
+        self.height, self.width = self.glt_x.shape
+        count = self.cube.shape[2]
+        self.wavelengths_nm = [decimal(w) for w in file[f"{BANDS}/wavelengths"][()]]
+        self.fwhm_nm = [decimal(w) for w in file[f"{BANDS}/fwhm"][()]]
+        good = file[f"{BANDS}/good_wavelengths"][()] if f"{BANDS}/good_wavelengths" in file else np.ones(count)
+        if not len(self.wavelengths_nm) == len(self.fwhm_nm) == len(good) == count:
+            raise product_error(self.parameter, self.path, self.product,
+                                f"its {BANDS} do not give one value for each of its {count} bands")
+        self.flagged = [int(g) == 0 for g in good]
+        self.band_names = [band_name(b + 1, w) for b, w in enumerate(self.wavelengths_nm)]
+        self.dtype = np.dtype(self.cube.dtype)
+        fill = self.cube.attrs.get("_FillValue")
+        self.nodata = float(np.asarray(fill).ravel()[0]) if fill is not None else FILL
+        self.scales, self.offsets = np.ones(count), np.zeros(count)
+        self.scale_source = "EMIT reflectance (float)"
+        self.transform = Affine.from_gdal(*(float(v) for v in np.asarray(file.attrs["geotransform"]).ravel()))
+        wkt = file.attrs["spatial_ref"]
+        self.crs = rasterio.crs.CRS.from_wkt(wkt.decode() if isinstance(wkt, bytes) else str(wkt))
+
+    def _read_raw(self, region: Region, bands: list[int]) -> np.ndarray:
+        out = np.full((len(bands), region.height, region.width), self.nodata, dtype=self.dtype)
+        rows, cols = slice(region.row0, region.row0 + region.height), slice(region.col0, region.col0 + region.width)
+        glt_x, glt_y = self.glt_x[rows, cols], self.glt_y[rows, cols]
+        stored, position = sorted_subset(bands)
+        self._gather(out, np.abs(glt_y).astype(np.int64) - 1, np.abs(glt_x).astype(np.int64) - 1,
+                     (glt_x != 0) & (glt_y != 0), stored, position)
+        return out
+
+    def _gather(self, out: np.ndarray, source_rows: np.ndarray, source_cols: np.ndarray, valid: np.ndarray,
+                stored: list[int], position: np.ndarray):
+        """Fill `out` (B,h,w) where `valid` from the sensor pixels (source_rows, source_cols): read
+        their bounding box, or split the window in two while that box is too large."""
+        if not valid.any():
+            return
+        r, c = source_rows[valid], source_cols[valid]
+        r0, r1, c0, c1 = int(r.min()), int(r.max()) + 1, int(c.min()), int(c.max()) + 1
+        height, width = valid.shape
+        if (r1 - r0) * (c1 - c0) > BOX_RATIO * height * width + BOX_MARGIN and height * width > 1:
+            if height >= width:
+                half = height // 2
+                parts = (np.s_[:half, :], np.s_[half:, :])
+            else:
+                half = width // 2
+                parts = (np.s_[:, :half], np.s_[:, half:])
+            for part in parts:
+                self._gather(out[(slice(None), *part)], source_rows[part], source_cols[part], valid[part],
+                             stored, position)
+            return
+        box = self.cube[r0:r1, c0:c1, stored]  # rows x columns x bands
+        out[:, valid] = box[r - r0, c - c0][:, position].T
+
+    def close(self):
+        if getattr(self, "file", None) is not None:
+            self.file.close()
+            self.file = None
