@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from qgis.PyQt.QtCore import QPointF  # noqa: E402
 from qgis.core import (  # noqa: E402
     QgsApplication,
     QgsProcessing,
@@ -71,24 +72,63 @@ def coarse_then_statistics() -> QgsProcessingModelAlgorithm:
     return model
 
 
+def with_defaults(child: QgsProcessingModelChildAlgorithm) -> None:
+    """Give every parameter the algorithm declares and the child leaves unset its default, as a static
+    value: the Modeler reports a mandatory parameter without a source as invalid, even one with a default."""
+    algorithm = QgsApplication.processingRegistry().algorithmById(child.algorithmId())
+    for definition in algorithm.parameterDefinitions():
+        name = definition.name()
+        if definition.isDestination() or name in child.parameterSources() or definition.defaultValue() is None:
+            continue
+        child.addParameterSources(name, static(definition.defaultValue()))
+
+
 def coarse_then_fine() -> QgsProcessingModelAlgorithm:
-    """The shipped model: DualSR Coarse at x4 and x2, then DualSR Fine on both (the method's two stages)."""
-    model = QgsProcessingModelAlgorithm("DualSR coarse then fine (x4)", "DualSR")
-    add_raster_input(model, "lowres", "Low-resolution hyperspectral raster")
-    for name, label in (("scale_weights", "Weights for x4 (empty: bundled)"),
-                        ("half_scale_weights", "Weights for x2 (empty: bundled)")):
-        model.addModelParameter(QgsProcessingParameterFile(name, label, extension="pt", optional=True),
-                                QgsProcessingModelParameter(name))
-    add_child(model, "dualsr:coarse", "dualsr:coarse_x4",
-              {"INPUT": source_param("lowres"), "WEIGHTS": source_param("scale_weights"), "SCALE": static("4"),
-               "OUTPUT_FLOAT": static(True)}, {})
-    add_child(model, "dualsr:coarse", "dualsr:coarse_x2",
-              {"INPUT": source_param("lowres"), "WEIGHTS": source_param("half_scale_weights"), "SCALE": static("2"),
-               "OUTPUT_FLOAT": static(True)}, {})
-    add_child(model, "dualsr:fine", "dualsr:fine_1",
-              {"INPUT": source_param("lowres"), "SCALE": static("4"),
-               "COARSE": child_output("dualsr:coarse_x4", "OUTPUT"),
-               "REFERENCE": child_output("dualsr:coarse_x2", "OUTPUT")}, {"OUTPUT": "superresolved"})
+    """The shipped model: DualSR Coarse at x4 and x2, then DualSR Fine on both (the method's two stages).
+
+    Laid out top to bottom (inputs, the two coarse runs side by side, Fine, the result); every child
+    sets every parameter; the parameter names sort in the order the run dialog should list them
+    (QGIS 3.22 lists a model's inputs by name).
+    """
+    model = QgsProcessingModelAlgorithm("DualSR coarse then fine (x4)", "Models", "models")
+    model.setHelpContent({"ALG_DESC": "The two stages of DualSR as a model you can open and change: DualSR Coarse "
+                                      "at x4 and at x2, then DualSR Fine back-projects the x4 result onto the x2 "
+                                      "result (the reference). The same as DualSR (coarse + fine) at x4."})
+    inputs = (QgsProcessingParameterRasterLayer("input", "Low-resolution hyperspectral raster"),
+              QgsProcessingParameterFile("weights_coarse", "Weights for x4 (empty: bundled)", extension="pt",
+                                         optional=True),
+              QgsProcessingParameterFile("weights_reference", "Weights for x2, the reference (empty: bundled)",
+                                         extension="pt", optional=True))
+    for definition, x in zip(inputs, (300, 80, 520)):
+        component = QgsProcessingModelParameter(definition.name())
+        component.setPosition(QPointF(x, 60))
+        model.addModelParameter(definition, component)
+    children = (
+        ("dualsr:coarse", "coarse_x4", "DualSR Coarse x4", QPointF(120, 200),
+         {"INPUT": source_param("input"), "WEIGHTS": source_param("weights_coarse"), "SCALE": static("4"),
+          "OUTPUT_FLOAT": static(True)}),
+        ("dualsr:coarse", "coarse_x2", "DualSR Coarse x2 (the reference)", QPointF(480, 200),
+         {"INPUT": source_param("input"), "WEIGHTS": source_param("weights_reference"), "SCALE": static("2"),
+          "OUTPUT_FLOAT": static(True)}),
+        ("dualsr:fine", "fine", "DualSR Fine (back-projection)", QPointF(300, 340),
+         {"INPUT": source_param("input"), "SCALE": static("4"), "COARSE": child_output("coarse_x4", "OUTPUT"),
+          "REFERENCE": child_output("coarse_x2", "OUTPUT")}),
+    )
+    for algorithm_id, child_id, description, position, sources in children:
+        child = QgsProcessingModelChildAlgorithm(algorithm_id)
+        child.setChildId(child_id)
+        child.setDescription(description)
+        child.setPosition(position)
+        for name, source in sources.items():
+            child.addParameterSources(name, source)
+        with_defaults(child)
+        if child_id == "fine":
+            output = QgsProcessingModelOutput("superresolved", "Super-resolved raster (x4)")
+            output.setChildId(child_id)
+            output.setChildOutputName("OUTPUT")
+            output.setPosition(QPointF(300, 460))
+            child.setModelOutputs({"superresolved": output})
+        model.addChildAlgorithm(child)
     return model
 
 
@@ -118,7 +158,8 @@ def main():
     Processing.initialize()
     from dualsr.provider.provider import DualSRProvider
 
-    QgsApplication.processingRegistry().addProvider(DualSRProvider())
+    provider = DualSRProvider()  # kept: the registry does not keep the Python object alive
+    QgsApplication.processingRegistry().addProvider(provider)
     targets = {HERE / "coarse_then_statistics.model3": coarse_then_statistics,
                HERE / "train_then_coarse.model3": train_then_coarse,
                HERE.parent.parent / "models" / "dualsr_coarse_then_fine.model3": coarse_then_fine}
