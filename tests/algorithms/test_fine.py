@@ -1,5 +1,4 @@
 """dualsr:fine, dualsr:dualsr and dualsr:degrade through processing.run, and the shipped Coarse+Fine model."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,6 @@ from dualsr_core.stages.fine import back_project
 from ..conftest import smooth_cube, write_raster
 
 pytestmark = pytest.mark.qgis
-SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "dualsr_coarse_then_fine.model3"
 
 
 def test_fine_with_given_rasters(qgis_processing, tmp_path):
@@ -46,15 +44,12 @@ def test_one_step_dualsr_and_degrade(qgis_processing, make_raster, tmp_path, tin
 
 
 def test_shipped_model_chains_coarse_and_fine(qgis_processing, make_raster, tmp_path, tiny_weights):
-    from qgis.core import QgsProcessingModelAlgorithm
-
-    model = QgsProcessingModelAlgorithm()
-    assert model.fromFile(str(SHIPPED_MODEL))
+    """Run through the provider, as the toolbox does: the model is listed as dualsr:dualsrcoarsethenfine."""
     src = make_raster(smooth_cube(5, 9, 11, seed=5))
     out = tmp_path / "dualsr.tif"
-    qgis_processing.run(model, {"lowres": str(src), "scale_weights": str(tiny_weights[4]),
-                                "half_scale_weights": str(tiny_weights[2]),
-                                "dualsr:fine_1:superresolved": str(out)})
+    qgis_processing.run("dualsr:dualsrcoarsethenfine", {
+        "input": str(src), "weights_coarse": str(tiny_weights[4]), "weights_reference": str(tiny_weights[2]),
+        "fine:superresolved": str(out)})
     with rasterio.open(out) as ds:
         assert (ds.width, ds.height, ds.count) == (44, 36, 5)
 
