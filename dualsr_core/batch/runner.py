@@ -39,7 +39,7 @@ def find_inputs(items: list, output_dir: Path) -> list[tuple[Path, Path]]:
         if path.is_dir():
             for file in sorted(path.rglob("*")):
                 relative = file.relative_to(path)
-                if (file.is_file() and file.suffix.lower() in RASTER_SUFFIXES
+                if (file.is_file() and _is_input_file(file)
                         and not any(part.startswith(".") for part in relative.parts)
                         and output_dir not in file.resolve().parents):
                     found.setdefault(file.resolve(), relative)
@@ -50,6 +50,16 @@ def find_inputs(items: list, output_dir: Path) -> list[tuple[Path, Path]]:
     if not found:
         raise InputError(f"--input found no raster ({', '.join(RASTER_SUFFIXES)}) in {', '.join(map(str, items))}.")
     return list(found.items())
+
+
+def _is_input_file(file: Path) -> bool:
+    """A raster by its suffix, or a sensor product (an EnMAP or DESIS product once, through its
+    METADATA.XML, not its images)."""
+    from ..io.products import is_product_member, product_kind
+
+    if product_kind(file) is not None:
+        return True
+    return file.suffix.lower() in RASTER_SUFFIXES and not is_product_member(file)
 
 
 def output_path(output_dir: Path, relative: Path, scale: int, driver: str) -> Path:
@@ -210,10 +220,10 @@ def run_batch(inputs: list, output_dir, scale: int, method: str = "coarse", weig
 def _probe(path: Path) -> dict:
     """Height, width and bands of a raster, or the reason it cannot be read."""
     from ..errors import DualSRError
-    from ..io.raster import RasterReader
+    from ..io.products import open_raster
 
     try:
-        with RasterReader(path) as reader:
+        with open_raster(path) as reader:
             return {"height": reader.height, "width": reader.width, "bands": reader.count}
     except DualSRError as exc:
         return {"error": str(exc)}

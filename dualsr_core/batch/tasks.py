@@ -178,7 +178,7 @@ def run_stripe(job: dict, stage: dict, stripe: dict) -> dict:
 def assemble(job: dict, stripes: list[dict]) -> dict:
     """Copy the stripes of each stage into one raster (coarse: the output), then (dualsr) run Fine;
     returns the scene's manifest fields."""
-    from ..io.raster import RasterReader
+    from ..io.products import open_raster
     from ..io.style import write_default_style
 
     started = time.perf_counter()
@@ -196,7 +196,7 @@ def assemble(job: dict, stripes: list[dict]) -> dict:
         for stage in stages(job):
             mine = sorted((s for s in stripes if s["stage"] == stage["name"]), key=lambda s: s["row0"])
             target = Path(job["output"]) if stage["name"] == "output" else Path(job["work"]) / f"{stage['name']}.tif"
-            with RasterReader(job["input"]) as like:
+            with open_raster(job["input"]) as like:
                 _copy_stripes(like, stage, mine, target, job["driver"] if stage["name"] == "output" else "GTiff")
             if stage["name"] == "output":
                 write_default_style(target)  # as a whole-scene run writes it

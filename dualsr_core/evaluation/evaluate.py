@@ -35,6 +35,7 @@ from scipy import ndimage
 from ..errors import InputError, MissingDependencyError
 from ..feedback import Feedback
 from ..io.atomic import atomic_path, prepare_folder, refuse_inputs
+from ..io.products import open_raster
 from ..io.raster import RasterReader, grids_match
 from ..options import EVALUATE_TILE
 from ..tools.checks import positive_number
@@ -86,7 +87,7 @@ def evaluate(reference_path: str | os.PathLike, result_path: str | os.PathLike, 
         if path:  # before the long part: a refused destination should not cost a whole evaluation
             refuse_inputs(path, inputs, key)
             prepare_folder(path, key)
-    with RasterReader(reference_path, "REFERENCE") as reference, RasterReader(result_path, "RESULT") as result:
+    with open_raster(reference_path, "REFERENCE") as reference, open_raster(result_path, "RESULT") as result:
         check_same_grid(reference, result)
         flags = [a or b for a, b in zip(reference.bad_band_list(), result.bad_band_list())]
         bands = [b for b in range(reference.count) if not flags[b]]

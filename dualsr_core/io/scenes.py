@@ -22,7 +22,7 @@ from ..errors import InputError
 from ..tools.tiling import Region
 from .atomic import ENVI_SUFFIXES, GDAL_SUFFIXES
 from .bands import good_bands, wavelength_order
-from .raster import RasterReader
+from .products import is_product_member, open_raster, product_kind
 
 MAT_SUFFIX = ".mat"
 # Image size of bands x pixels matrices whose file does not say it (by file-name prefix).
@@ -65,7 +65,8 @@ def find_scenes(folder_or_files: str | os.PathLike | Iterable[str | os.PathLike]
     """Scene files in folders (searched recursively) and files given directly, sorted, no duplicates.
 
     A folder contributes `.tif`, `.tiff`, `.vrt`, `.mat` files and ENVI `.img`/`.dat` files that have
-    a `.hdr` beside them. A file given directly is taken whatever its extension.
+    a `.hdr` beside them, and sensor products (io/products: an EnMAP or DESIS product once, through
+    its METADATA.XML, not its images). A file given directly is taken whatever its extension.
     """
     items = [folder_or_files] if isinstance(folder_or_files, (str, os.PathLike)) else list(folder_or_files)
     found: list[Path] = []
@@ -85,6 +86,10 @@ def find_scenes(folder_or_files: str | os.PathLike | Iterable[str | os.PathLike]
 
 
 def _is_scene_file(path: Path) -> bool:
+    if product_kind(path) is not None:  # a sensor product, taken once through its entry file
+        return True
+    if is_product_member(path):
+        return False
     suffix = path.suffix.lower()
     if suffix in GDAL_SUFFIXES or suffix == MAT_SUFFIX:
         return True
@@ -121,7 +126,7 @@ def load_scene(path: str | os.PathLike, name: str | None = None) -> Scene:
         cube, valid_bands, wavelengths = mat.cube, mat.valid_bands, mat.wavelengths
         flagged = [not band.any() for band in cube]  # an all-zero band of a .mat is a removed band
     else:
-        with RasterReader(path) as reader:
+        with open_raster(path) as reader:
             cube, valid_bands = reader.read(Region(0, 0, reader.height, reader.width))
             flagged, wavelengths = reader.bad_band_list(), reader.wavelengths_um()
     empty = ~valid_bands.any(axis=(1, 2))

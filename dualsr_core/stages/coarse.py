@@ -16,6 +16,7 @@ from ..errors import InputError
 from ..feedback import Feedback
 from ..io.atomic import prepare_folder, refuse_inputs
 from ..io.bands import good_bands, wavelength_order
+from ..io.products import open_raster
 from ..io.raster import RasterReader, RasterWriter, output_driver
 from ..io.style import write_default_style
 from ..network import partition
@@ -120,7 +121,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
     from ..network.engine import CoarseEngine, choose_precision
     from ..network.weights import load_model
 
-    with RasterReader(input_path) as reader:
+    with open_raster(input_path) as reader:
         torch_device = select_device(device)
         model, header = load_model(weights, scale, torch_device)
         overlap = model.config.receptive_radius if overlap is None else int(overlap)

@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import InputError
 from ..feedback import Feedback
 from ..io.atomic import refuse_inputs
-from ..io.raster import RasterReader, RasterWriter
+from ..io.products import open_raster
+from ..io.raster import RasterWriter
 from ..io.style import write_default_style
 from ..options import DEGRADE_TILE
 from ..tools import resize
@@ -43,7 +44,7 @@ def degrade(input_path: str | os.PathLike, output_path: str | os.PathLike, scale
         raise InputError(f"SCALE must be an integer >= 2, got {scale}.")
     started = time.perf_counter()
     refuse_inputs(output_path, [("INPUT", input_path)], styled=True)
-    with RasterReader(input_path) as reader:
+    with open_raster(input_path) as reader:
         height, width = reader.height - reader.height % scale, reader.width - reader.width % scale
         if height == 0 or width == 0:
             raise InputError(f"INPUT is {reader.width} x {reader.height} pixels, smaller than SCALE {scale}.")

@@ -26,6 +26,7 @@ from ..evaluation import metrics
 from ..feedback import Feedback
 from ..io import bands as band_rules
 from ..io.atomic import prepare_folder, refuse_inputs, work_folder
+from ..io.products import open_raster
 from ..io.raster import RasterReader, RasterWriter, grids_match, output_driver, scaled_transform
 from ..io.style import write_default_style
 from ..network.weights import check_weights
@@ -199,7 +200,7 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
         check_weights(weights, scale, "WEIGHTS")
     if ratio != scale and reference_path is None:
         check_weights(reference_weights, scale // 2, "REFERENCE_WEIGHTS")
-    with RasterReader(input_path) as original, work_folder(output_path, "fine") as work:
+    with open_raster(input_path) as original, work_folder(output_path, "fine") as work:
         region = original.region_from_bounds(extent, extent_crs, feedback.warn) if extent is not None else None
         steps = (coarse_path is None) + (ratio != scale and reference_path is None) + iterations + subset
         step = 0
@@ -234,8 +235,8 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
             reference_path = work / "reference.tif"
             precisions.append(super_resolve(input_path, reference_path, scale // 2, weights=reference_weights,
                                             feedback=next_feedback(), **run)["PRECISION"])
-        with RasterReader(low_path) as low, RasterReader(coarse_path, "COARSE") as u, \
-                RasterReader(reference_path, "REFERENCE") as v:
+        with open_raster(low_path) as low, RasterReader(coarse_path, "COARSE") as u, \
+                open_raster(reference_path, "REFERENCE") as v:
             _check_grid(low, u, scale, "COARSE")
             _check_grid(low, v, scale // ratio, "REFERENCE")
             # The same for every iteration: each writes U's grid and passes bad bands through.
@@ -247,7 +248,7 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
         for iteration in range(iterations):
             last = iteration == iterations - 1
             target = Path(output_path) if last else work / f"iteration{iteration + 1}.tif"
-            with RasterReader(current, "COARSE") as u, RasterReader(reference_path, "REFERENCE") as v:
+            with RasterReader(current, "COARSE") as u, open_raster(reference_path, "REFERENCE") as v:
                 step_feedback = next_feedback()
                 c = min(1.0, mean_angle(u, v, grids, tile, good, step_feedback.scaled(0.0, 0.3)))
                 weights_used.append(c)

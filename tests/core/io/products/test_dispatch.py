@@ -1,0 +1,54 @@
+"""open_raster: which reader an input gets; folder scans take a product once; unreadable reasons."""
+import h5py
+import numpy as np
+import pytest
+
+from dualsr_core.errors import InputError
+from dualsr_core.io.products import is_product_member, open_raster, product_kind, unreadable_reason
+from dualsr_core.io.raster import RasterReader
+from dualsr_core.io.scenes import find_scenes
+
+from ....conftest import write_raster
+from .synthetic import DESIS_ID, EMIT_NAME, ENMAP_ID, PRISMA_NAME, write_desis, write_emit, write_enmap, write_prisma
+
+
+def test_each_product_kind_and_a_plain_raster(tmp_path):
+    enmap = write_enmap(tmp_path / ENMAP_ID)
+    desis, _ = write_desis(tmp_path / DESIS_ID)
+    write_prisma(tmp_path / PRISMA_NAME)
+    write_emit(tmp_path / EMIT_NAME)
+    renamed = tmp_path / "scene.nc"
+    (tmp_path / EMIT_NAME).rename(renamed)  # an EMIT file renamed is still found by its groups
+    plain = write_raster(tmp_path / "plain.tif", np.ones((3, 4, 4), np.float32))
+    kinds = {enmap: "enmap", enmap.parent: "enmap", desis: "desis", desis.parent: "desis",
+             tmp_path / PRISMA_NAME: "prisma", renamed: "emit", plain: None, tmp_path / "missing.he5": None}
+    assert {path: product_kind(path) for path in kinds} == kinds
+    with open_raster(plain) as reader:
+        assert type(reader) is RasterReader
+
+
+def test_a_netcdf_that_is_not_emit_goes_to_gdal(tmp_path):
+    with h5py.File(tmp_path / "other.nc", "w") as f:
+        f["temperature"] = np.zeros((2, 3))
+    assert product_kind(tmp_path / "other.nc") is None
+
+
+def test_unreadable_reason_names_the_product_or_the_raster_problem(tmp_path):
+    enmap = write_enmap(tmp_path / ENMAP_ID)
+    assert unreadable_reason(enmap) is None
+    next(enmap.parent.glob("*SPECTRAL_IMAGE.TIF")).unlink()
+    assert "looks like an EnMAP L2A product but no" in unreadable_reason(enmap, "REFERENCE")
+    assert unreadable_reason(enmap, "REFERENCE").startswith("REFERENCE ")
+    assert "does not exist" in unreadable_reason(tmp_path / "none.tif")
+    with pytest.raises(InputError, match="does not exist"):
+        open_raster(tmp_path / "none.he5")
+
+
+def test_a_folder_scan_takes_each_product_once(tmp_path):
+    enmap = write_enmap(tmp_path / "scenes" / ENMAP_ID)
+    write_prisma(tmp_path / "scenes" / PRISMA_NAME)
+    plain = write_raster(tmp_path / "scenes" / "plain.tif", np.ones((3, 4, 4), np.float32))
+    image = next(enmap.parent.glob("*SPECTRAL_IMAGE.TIF"))
+    assert is_product_member(image) and not is_product_member(enmap) and not is_product_member(plain)
+    assert find_scenes(tmp_path / "scenes") == sorted([enmap.resolve(), (tmp_path / "scenes" / PRISMA_NAME).resolve(),
+                                                       plain.resolve()])
