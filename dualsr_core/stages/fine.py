@@ -91,7 +91,8 @@ def mean_angle(u: RasterReader, v: RasterReader, grids: _Grids, tile: int, good:
                feedback: Feedback) -> float:
     """Mean spectral angle (degrees) over the good bands between D(U) and V, by tiles of V."""
     total, count = 0.0, 0
-    for part in window_grid(Region(0, 0, grids.h, grids.w), max(1, tile // 2)):
+    parts = window_grid(Region(0, 0, grids.h, grids.w), max(1, tile // 2))
+    for done, part in enumerate(parts):
         feedback.check_cancelled()
         rows, cols = part.rows, part.cols
         u_rows, u_cols = resize.window_rows(grids.down_y, *rows), resize.window_rows(grids.down_x, *cols)
@@ -102,6 +103,7 @@ def mean_angle(u: RasterReader, v: RasterReader, grids: _Grids, tile: int, good:
         use = down_valid & ref_valid & np.isfinite(angles)
         total += float(angles[use].sum())
         count += int(use.sum())
+        feedback.progress((done + 1) / len(parts))
     if count == 0:
         raise InputError("The coarse result and the reference have no valid pixel in common; cannot back-project.")
     return total / count
@@ -202,13 +204,18 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
         check_weights(reference_weights, scale // 2, "REFERENCE_WEIGHTS")
     with open_raster(input_path) as original, work_folder(output_path, "fine") as work:
         region = original.region_from_bounds(extent, extent_crs, feedback.warn) if extent is not None else None
-        steps = (coarse_path is None) + (ratio != scale and reference_path is None) + iterations + subset
+        # Each step's share of the bar follows its work: a coarse run its output pixels (scale
+        # squared, per input pixel), a back-projection iteration a quarter of the result's (it reads
+        # and writes that grid, without a network), the extraction the input's.
+        steps = [1] * subset + [scale ** 2] * (coarse_path is None) + \
+            [(scale // 2) ** 2] * (ratio != scale and reference_path is None) + [scale ** 2 / 4] * iterations
+        bounds = np.cumsum([0.0] + steps) / sum(steps)
         step = 0
 
         def next_feedback():
             nonlocal step
             step += 1
-            return feedback.scaled((step - 1) / steps, step / steps)
+            return feedback.scaled(bounds[step - 1], bounds[step])
 
         low_path = Path(input_path)
         if subset:
@@ -222,16 +229,17 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
 
         precisions = []  # of the coarse runs made here
         if coarse_path is None:
-            feedback.log(f"Fine: running DualSR Coarse x{scale} for U.")
+            feedback.log(f"Fine: running DualSR Coarse x{scale} for the coarse x{scale} result.")
             coarse_path = work / "coarse.tif"
             precisions.append(super_resolve(input_path, coarse_path, scale, weights=weights,
                                             feedback=next_feedback(), **run)["PRECISION"])
         if ratio == scale:
-            feedback.log(f"Fine: x{scale} has no coarse model at half the scale, so the reference V is the "
+            feedback.log(f"Fine: x{scale} has no coarse model at half the scale, so the reference is the "
                          "low-resolution input itself (classic back-projection).")
             reference_path = low_path
         elif reference_path is None:
-            feedback.log(f"Fine: running DualSR Coarse x{scale // 2} for the reference V.")
+            feedback.log(f"Fine: running DualSR Coarse x{scale // 2} for the reference (the coarse x{scale // 2} "
+                         "result).")
             reference_path = work / "reference.tif"
             precisions.append(super_resolve(input_path, reference_path, scale // 2, weights=reference_weights,
                                             feedback=next_feedback(), **run)["PRECISION"])
@@ -252,7 +260,8 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
                 step_feedback = next_feedback()
                 c = min(1.0, mean_angle(u, v, grids, tile, good, step_feedback.scaled(0.0, 0.3)))
                 weights_used.append(c)
-                feedback.log(f"Fine iteration {iteration + 1}/{iterations}: spectral-angle weight c = {c:.4f}.")
+                feedback.log(f"Fine iteration {iteration + 1}/{iterations}: back-projecting the reference onto the "
+                             f"coarse x{scale} result, weighted by the spectral angle between them (c = {c:.4f}).")
                 options = dict(output_float=output_float, driver=driver) if last else \
                     dict(output_float=True, nodata=math.nan)
                 with RasterWriter(target, original, scale, region=region, bands=bands, **options) as writer:

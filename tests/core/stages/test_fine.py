@@ -151,3 +151,18 @@ def test_bad_bands_pass_through_and_do_not_block_the_fine_stage(tmp_path, tiny_w
         data = ds.read()
     assert np.all(data[[3, 5]] == -1.0)
     assert np.all(data[[0, 1, 2, 4, 6]] != -1.0)
+
+
+def test_progress_moves_through_the_whole_run_and_the_log_names_stages_in_words(tmp_path, tiny_weights):
+    """DualSR x4: the bar never goes back and passes 75 % before the end (it sat at one value through Fine's own
+    work); the log says "coarse x4 result" and "reference", not U and V."""
+    src = write_raster(tmp_path / "lr.tif", smooth_cube(5, 24, 20, seed=3))
+    fractions, logs = [], []
+    refine(src, tmp_path / "x4.tif", 4, weights=tiny_weights[4], reference_weights=tiny_weights[2], precision="fp32",
+           feedback=Feedback(progress=fractions.append, log=logs.append))  # one tile: Fine's step went 2/3 to 1
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert any(0.75 < f < 0.99 for f in fractions), fractions
+    assert len({round(f, 2) for f in fractions if f >= 0.8}) >= 3, "Fine's own work reports its progress"
+    text = "\n".join(logs)
+    assert "for the coarse x4 result" in text and "for the reference (the coarse x2 result)" in text
+    assert not any(" U" in line or " V" in line or "U." in line for line in logs), logs
