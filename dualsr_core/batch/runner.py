@@ -170,7 +170,7 @@ def run_batch(inputs: list, output_dir, scale: int, method: str = "coarse", weig
     from .tasks import file_sha256
 
     # An output may not be (or share a file with) another scene's input; each writer checks its own.
-    input_files = {f.resolve(): source for source in by_output.values() for f in files_of_input(source, True)}
+    input_files = {f.resolve(): source for source in by_output.values() for f in files_of_input(source)}
     for target in by_output:
         for file in files_written(target, True):
             if file in input_files:

@@ -8,8 +8,8 @@ or the complete new one, never a half-written file:
         write(tmp)
 
 Before anything is written the destination is compared with the run's inputs: a destination that
-is an input, or shares a file with one (an ENVI header, a .aux.xml sidecar, a hard link), is
-refused. Temporary names carry the host and process id of their writer,
+is an input, or shares a file with one (a file a VRT reads, an ENVI header, a .aux.xml sidecar, a
+style, a hard link), is refused. Temporary names carry the host and process id of their writer,
 `.<name>.dualsr-tmp-<host>-<pid>-<n><suffix>`, so the next run in a folder can tell the
 leftovers of a killed run (a dead process on this host) from a concurrent run's files and
 remove them. Work folders (`work_folder`) follow the same scheme.
@@ -65,15 +65,18 @@ def files_written(destination: Path, styled: bool) -> list[Path]:
     return [destination, *sidecars(destination)] + ([style_path(destination)] if styled else [])
 
 
-def files_of_input(path: Path, styled: bool) -> list[Path]:
-    """An input file and every file of it a writer could clobber (sidecars, an ENVI header and,
-    against a `styled` writer, its style)."""
-    files = [path, *sidecars(path)]
-    header = path.with_suffix(".hdr")
-    if header not in files and header.exists():
-        files.append(header)  # an ENVI raster with another suffix, or none
-    if styled:
-        files.append(style_path(path))  # QGIS shows the input with it, whether it exists yet or not
+def files_of_input(path: str | os.PathLike) -> list[Path]:
+    """Every file of an input that a writer could clobber: the files GDAL reads for it (io/raster.py's
+    files_gdal_reads: a VRT's sources, any ENVI header form), its sidecars, and its style, which
+    QGIS shows a raster with whether it exists yet or not."""
+    from .raster import files_gdal_reads  # raster.py writes through this module
+
+    path = Path(path)
+    files = [path] if path.exists() else []
+    for file in [*files, *files_gdal_reads(path)]:
+        for own in (file, *sidecars(file), style_path(file)):
+            if own not in files:
+                files.append(own)
     return files
 
 
@@ -92,8 +95,8 @@ def refuse_inputs(destination: str | os.PathLike, inputs: Iterable, parameter: s
 
     Args:
         destination: the file about to be written.
-        inputs: paths read by the run, or (parameter name, path) pairs for a clearer message;
-            GDAL strings that name no file (subdatasets, /vsi paths) are skipped.
+        inputs: paths or GDAL strings read by the run, or (parameter name, path) pairs for a clearer
+            message; everything GDAL reads for them counts (`files_of_input`).
         parameter: the parameter that names `destination`, for the message.
         styled: the run also writes the destination's default style (io/style.py), which may not be
             an input's style either: out.img beside the input out.tif would write out.qml, the style
@@ -105,15 +108,18 @@ def refuse_inputs(destination: str | os.PathLike, inputs: Iterable, parameter: s
         name, source = item if isinstance(item, tuple) else ("an input", item)
         if source is None:
             continue
-        source = Path(source)
-        if not source.exists():
-            continue
-        for ours in written:
-            for theirs in files_of_input(source, styled):
-                if _same_file(ours, theirs):
-                    what = "is" if ours == destination and theirs == source else "shares a file with"
-                    raise InputError(f"{parameter} '{destination}' {what} {name} '{source}'; inputs are never "
-                                     f"overwritten: choose another file name for {parameter}.")
+        for theirs in files_of_input(source):
+            for ours in written:
+                if not _same_file(ours, theirs):
+                    continue
+                if ours != destination:
+                    what = f"would also write '{ours}', a file of {name} '{source}'"
+                elif theirs == Path(source):
+                    what = f"is {name} '{source}'"
+                else:
+                    what = f"is a file of {name} '{source}'"
+                raise InputError(f"{parameter} '{destination}' {what}; inputs are never overwritten: choose "
+                                 f"another file name for {parameter}.")
 
 
 def describe_os_error(exc: OSError, path: str | os.PathLike, parameter: str = "OUTPUT") -> str:

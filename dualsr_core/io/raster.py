@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
@@ -22,7 +23,7 @@ import rasterio
 import rasterio.crs
 import rasterio.enums
 import rasterio.warp
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
@@ -308,6 +309,28 @@ def unreadable_reason(path: str | os.PathLike, parameter: str = "INPUT") -> str 
     except InputError as exc:
         return str(exc)
     return None
+
+
+def files_gdal_reads(path: str | os.PathLike) -> list[Path]:
+    """The files GDAL reads for the raster `path`, by its own GetFileList: the raster, every header
+    form (an ENVI scene.hdr or scene.img.hdr), existing sidecars and, for a VRT, the files it
+    references, followed through a VRT of a VRT; [] when GDAL does not open `path` as a raster."""
+    found, pending = [], [str(path)]
+    while pending:
+        current = pending.pop()
+        try:
+            with gdal_env(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                with rasterio.open(current) as dataset:
+                    files, is_vrt = [Path(f) for f in dataset.files], dataset.driver == "VRT"
+        except (RasterioIOError, OSError):
+            continue
+        for file in files:
+            if file not in found:
+                found.append(file)
+                if is_vrt and str(file) != current:
+                    pending.append(str(file))
+    return found
 
 
 def _is_nodata(raw: np.ndarray, nodata: float) -> np.ndarray:

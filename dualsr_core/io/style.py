@@ -177,7 +177,7 @@ def write_default_style(raster: str | os.PathLike, feedback: Feedback | None = N
             if target.exists():
                 remove_quietly(target)
             return None
-        with atomic_path(target, inputs=[raster]) as tmp:
+        with atomic_path(target) as tmp:  # a raster named .qml is kept above: its target exists, not ours
             tmp.write_text(qml(style), encoding="utf-8")
     except (OSError, DualSRError) as exc:
         feedback.warn(f"The true-colour style {target} was not written ({exc}); the result is complete.")

@@ -3,6 +3,7 @@ leave an earlier output as it was, killed runs leave nothing the next run does n
 import hashlib
 import os
 import pickle
+import re
 import signal
 import subprocess
 import time
@@ -13,7 +14,7 @@ import pytest
 import rasterio
 
 from ..conftest import smooth_cube, write_raster
-from ..core.io.test_atomic import small_tmpfs
+from ..core.io.test_atomic import gdalbuildvrt, small_tmpfs, write_envi
 from .conftest import QGIS_PROCESS, failed_with, qgis_process
 
 pytestmark = pytest.mark.qgis
@@ -219,3 +220,55 @@ def test_envi_header_names_the_output(qgis_env, tmp_path, scene, tiny_weights):
     assert run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=out).returncode == 0
     header = (tmp_path / "result.hdr").read_text()
     assert "dualsr-tmp" not in header and "result.img" in header
+
+
+def files(folder: Path) -> dict[str, str]:
+    """Every file under `folder` and its sha256, without the .aux.xml QGIS itself may cache an input's
+    histogram in on loading it; of a VRT, whose statistics QGIS writes into the VRT itself, the
+    files it reads."""
+    def content(path: Path) -> str:
+        if path.suffix == ".vrt":
+            return " ".join(re.findall(r"<SourceFilename[^>]*>([^<]*)<", path.read_text()))
+        return sha256(path)
+
+    return {str(p.relative_to(folder)): content(p) for p in folder.rglob("*")
+            if p.is_file() and not p.name.endswith(".aux.xml")}
+
+
+@pytest.mark.parametrize("chain", [1, 2])
+def test_the_file_a_vrt_reads_is_an_input(qgis_env, tmp_path, scene, tiny_weights, chain):
+    """gdalbuildvrt view1.vrt scene.tif (and view2.vrt of view1.vrt), then INPUT=the view, OUTPUT=scene.tif."""
+    view = gdalbuildvrt(tmp_path / "view1.vrt", scene)
+    if chain == 2:
+        view = gdalbuildvrt(tmp_path / "views" / "view2.vrt", view)
+    before = files(tmp_path)
+    for target in (scene, tmp_path / "view1.vrt")[:chain]:
+        result = run(qgis_env, "coarse", INPUT=view, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=target)
+        failed_with(result, f"OUTPUT '{target}' is a file of INPUT '{view}'; inputs are never overwritten")
+    assert files(tmp_path) == before
+
+
+@pytest.mark.parametrize("header, output", [("scene.img.hdr", "scene.img.img"), ("scene.img.hdr", "scene.bsq"),
+                                            ("scene.hdr", "scene.bsq")])
+def test_every_envi_header_name_of_an_input_is_kept(qgis_env, tmp_path, tiny_weights, header, output):
+    """scene.img with its header as scene.hdr or scene.img.hdr: an output whose header GDAL would read
+    for the input (scene.hdr first, else scene.img.hdr) is refused."""
+    src = write_envi(tmp_path / "scene.img", header)
+    before = files(tmp_path)
+    result = run(qgis_env, "coarse", INPUT=src, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=tmp_path / output)
+    written = Path(output).with_suffix(".hdr").name
+    failed_with(result, f"OUTPUT '{tmp_path / output}' would also write '{tmp_path / written}', a file of INPUT "
+                        f"'{src}'")
+    assert files(tmp_path) == before
+
+
+def test_an_inputs_style_is_an_input_of_evaluate_and_train(qgis_env, tmp_path, scene):
+    style = scene.with_suffix(".qml")
+    style.write_text("<qgis>the user's style</qgis>")
+    before = files(tmp_path)
+    evaluate = run(qgis_env, "evaluate", REFERENCE=scene, RESULT=scene, OUTPUT_CSV=tmp_path / "m.csv",
+                   OUTPUT_PLOT=style)
+    failed_with(evaluate, f"OUTPUT_PLOT '{style}' is a file of REFERENCE '{scene}'; inputs are never overwritten")
+    failed_with(run(qgis_env, "train", FOLDER=tmp_path, SCALE=2, EPOCHS=1, OUTPUT_WEIGHTS=style),
+                f"OUTPUT_WEIGHTS '{style}' is a file of a training scene '{scene}'; inputs are never overwritten")
+    assert files(tmp_path) == before

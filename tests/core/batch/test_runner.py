@@ -281,7 +281,8 @@ def test_an_output_may_not_take_another_scenes_style(tmp_path):
 
     for name in ("a.tif", "a_x2.img", "a_x2.hdr"):
         (tmp_path / name).write_bytes(b"")
-    with pytest.raises(InputError, match="an output '.*a_x2.tif' shares a file with an input '.*a_x2.img'"):
+    with pytest.raises(InputError,
+                       match="an output '.*a_x2.tif' would also write '.*a_x2.qml', a file of an input '.*a_x2.img'"):
         run_batch([str(tmp_path / "a.tif"), str(tmp_path / "a_x2.img")], tmp_path, scale=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "a_x2.hdr", "a_x2.img"]
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
+from rasterio.transform import from_origin
 
 from dualsr_core.errors import InputError
 from dualsr_core.io import atomic
@@ -64,31 +66,80 @@ def test_verify_failure_discards(tmp_path):
     assert listing(tmp_path) == []
 
 
+def write_envi(path: Path, header: str) -> Path:
+    """A 2-band ENVI raster at `path` whose header is named `header` (GDAL reads scene.hdr and scene.img.hdr)."""
+    with rasterio.open(path, "w", driver="ENVI", width=4, height=4, count=2, dtype="float32", crs="EPSG:32633",
+                       transform=from_origin(0, 120, 30, 30)) as dataset:
+        dataset.write(np.ones((2, 4, 4), "float32"))
+    path.with_suffix(".hdr").rename(path.parent / header)
+    return path
+
+
+def gdalbuildvrt(vrt: Path, source: Path) -> Path:
+    """A VRT of `source`, which it names relative to itself as gdalbuildvrt does when given relative paths."""
+    vrt.parent.mkdir(exist_ok=True)
+    subprocess.run(["gdalbuildvrt", "-q", vrt.name, os.path.relpath(source, vrt.parent)], cwd=vrt.parent, check=True)
+    return vrt
+
+
+def refused_untouched(destination: Path, source: Path, message: str):
+    """Assert that writing `destination` from `source` is refused with `message` and changes no file."""
+    folder = destination.parent
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    with pytest.raises(InputError, match=message):
+        with atomic_path(destination, inputs=[("INPUT", source)], with_sidecars=True) as tmp:
+            tmp.write_bytes(b"result")
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+
+
 @pytest.mark.parametrize("destination, source, message", [
-    ("in.tif", "in.tif", "OUTPUT '.*in.tif' is INPUT"),
-    ("in.tif.aux.xml", "in.tif", "OUTPUT .* shares a file with INPUT"),
-    ("scene.img", "scene.bsq", "shares a file with INPUT"),  # the ENVI header scene.hdr
+    ("in.tif", "in.tif", "OUTPUT '.*in.tif' is INPUT '.*in.tif'"),
+    ("in.tif.aux.xml", "in.tif", "OUTPUT '.*in.tif.aux.xml' would also write '.*in.tif.aux.xml.aux.xml'|"
+                                 "OUTPUT '.*in.tif.aux.xml' is a file of INPUT '.*in.tif'"),
 ])
 def test_inputs_and_their_files_are_refused(tmp_path, destination, source, message):
-    src = tmp_path / source
-    src.write_bytes(b"raster")
-    if src.suffix == ".bsq":
-        src.with_suffix(".hdr").write_text("ENVI\n")
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    with pytest.raises(InputError, match=message):
-        with atomic_path(tmp_path / destination, inputs=[("INPUT", src)]) as tmp:
-            tmp.write_bytes(b"result")
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    src = write_raster(tmp_path / source, np.ones((2, 4, 4), np.float32))
+    (tmp_path / "in.tif.aux.xml").write_text("<PAMDataset/>")
+    refused_untouched(tmp_path / destination, src, message)
 
 
-def test_a_styled_output_may_not_take_an_inputs_style(tmp_path):
-    src = tmp_path / "scene.tif"
-    src.write_bytes(b"raster")
-    with pytest.raises(InputError, match="OUTPUT '.*scene.img' shares a file with INPUT"):
+@pytest.mark.parametrize("header", ["scene.hdr", "scene.img.hdr"])
+@pytest.mark.parametrize("destination", ["scene.bsq", "scene.img.img"])
+def test_every_envi_header_name_is_an_inputs_file(tmp_path, header, destination):
+    """GDAL opens scene.img with scene.hdr, else scene.img.hdr: writing either header it would read is refused."""
+    src = write_envi(tmp_path / "scene.img", header)
+    written = Path(destination).with_suffix(".hdr").name
+    if written == "scene.img.hdr" and header == "scene.hdr":  # GDAL keeps reading scene.hdr
+        refuse_inputs(tmp_path / destination, [("INPUT", src)])
+    else:
+        refused_untouched(tmp_path / destination, src,
+                          f"OUTPUT '.*{destination}' would also write '.*{written}', a file of INPUT '.*scene.img'")
+
+
+@pytest.mark.parametrize("chain", [1, 2])
+def test_the_files_a_vrt_reads_are_inputs(tmp_path, chain):
+    """gdalbuildvrt view.vrt scene.tif (and a VRT of that VRT): scene.tif and view.vrt are the input too."""
+    scene = write_raster(tmp_path / "scene.tif", np.ones((2, 4, 4), np.float32))
+    views = [gdalbuildvrt(tmp_path / "view1.vrt", scene)]
+    if chain == 2:
+        views.append(gdalbuildvrt(tmp_path / "sub" / "view2.vrt", views[0]))
+    refused_untouched(tmp_path / "scene.tif", views[-1],
+                      f"OUTPUT '.*scene.tif' is a file of INPUT '.*view{chain}.vrt'; inputs are never overwritten")
+    for file in [*views[:-1], scene.with_suffix(".qml")]:
+        refused_untouched(file, views[-1], f"OUTPUT '.*{file.name}' is a file of INPUT '.*view{chain}.vrt'")
+    refuse_inputs(tmp_path / "other.tif", [("INPUT", views[-1])])
+
+
+def test_no_output_may_take_an_inputs_style(tmp_path):
+    src = write_raster(tmp_path / "scene.tif", np.ones((2, 4, 4), np.float32))
+    with pytest.raises(InputError, match="OUTPUT '.*scene.img' would also write '.*scene.qml', a file of INPUT"):
         refuse_inputs(tmp_path / "scene.img", [("INPUT", src)], styled=True)  # no scene.qml yet: its own
     (tmp_path / "scene.qml").write_text("<qgis/>")
-    with pytest.raises(InputError, match="OUTPUT '.*scene.img' shares a file with INPUT"):
+    with pytest.raises(InputError, match="OUTPUT '.*scene.img' would also write '.*scene.qml', a file of INPUT"):
         refuse_inputs(tmp_path / "scene.img", [("INPUT", src)], styled=True)
+    # A plot, table or weights file named like the style (Evaluate's OUTPUT_PLOT, Train's OUTPUT_WEIGHTS).
+    with pytest.raises(InputError, match="OUTPUT_PLOT '.*scene.qml' is a file of REFERENCE '.*scene.tif'"):
+        refuse_inputs(tmp_path / "scene.qml", [("REFERENCE", src)], "OUTPUT_PLOT")
     refuse_inputs(tmp_path / "scene.pt", [("INPUT", src)])  # weights or a table: no style written
     refuse_inputs(tmp_path / "other.img", [("INPUT", src)], styled=True)
 
