@@ -69,9 +69,11 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
         """Tell a missing path, a folder, an empty file and a file GDAL cannot read apart, by name,
-        before QGIS's generic "could not load source layer"."""
+        before QGIS's generic "could not load source layer". A sensor product (dualsr_core/io/products)
+        is checked by its reader: QGIS cannot load it as a layer, so QGIS's own check skips it."""
+        products = []
         if not self.missing_packages():
-            from ..dualsr_core.io.raster import unreadable_reason
+            from ..dualsr_core.io.products import product_kind, unreadable_reason
 
             for definition in self.parameterDefinitions():
                 value = parameters.get(definition.name())
@@ -82,7 +84,15 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
                 reason = unreadable_reason(value, definition.name())
                 if reason:
                     return False, reason
-        return super().checkParameterValues(parameters, context)
+                if product_kind(value) is not None:
+                    products.append(definition.name())
+        if not products:
+            return super().checkParameterValues(parameters, context)
+        for definition in self.parameterDefinitions():  # QGIS's check, without the products
+            if definition.name() not in products and \
+                    not definition.checkValueIsAcceptable(parameters.get(definition.name()), context):
+                return False, self.tr("Incorrect parameter value for {}").format(definition.name())
+        return True, ""
 
     @staticmethod
     def adv(param):
@@ -91,7 +101,14 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
         return param
 
     def raster_path(self, parameters, name, context) -> str:
-        """File path of a raster parameter; only GDAL-backed layers can be read by dualsr_core."""
+        """File path of a raster parameter; only GDAL-backed layers and sensor products (given by their
+        path) can be read by dualsr_core."""
+        value = parameters.get(name)
+        if isinstance(value, str) and not self.missing_packages():
+            from ..dualsr_core.io.products import product_kind
+
+            if product_kind(value) is not None:
+                return value
         layer = self.parameterAsRasterLayer(parameters, name, context)
         if layer is None:
             raise self.failure(self.invalidRasterError(parameters, name))

@@ -43,12 +43,18 @@ _post_processors = deque(maxlen=256)  # QGIS keeps a bare pointer: the Python ob
 
 def name_loaded_result(algorithm, parameters, context, output: str, scale_text: str):
     """When QGIS will load `output`, name the layer `<input layer> <scale_text> (<label>)`, for
-    example `enmap_potsdam x2 (DualSR)`, and give it the style written beside the file."""
+    example `enmap_potsdam x2 (DualSR)` (a sensor product by its mission, level and date:
+    `ENMAP01 L2A 2022-07-24 x2 (DualSR)`), and give it the style written beside the file."""
     if not context.willLoadLayerOnCompletion(output):
         return
-    layer = algorithm.parameterAsRasterLayer(parameters, "INPUT", context)
+    from ..dualsr_core.io.products import display_name
+
+    value = parameters.get("INPUT")
+    product = display_name(value) if isinstance(value, str) else None
+    layer = None if product else algorithm.parameterAsRasterLayer(parameters, "INPUT", context)
     details = context.layerToLoadOnCompletionDetails(output)
-    details.name = f"{layer.name() if layer else 'result'} {scale_text} ({RESULT_LABELS[algorithm.name()]})"
+    source = product or (layer.name() if layer else "result")
+    details.name = f"{source} {scale_text} ({RESULT_LABELS[algorithm.name()]})"
     details.forceName = True
     _post_processors.append(DefaultStyle())
     details.setPostProcessor(_post_processors[-1])

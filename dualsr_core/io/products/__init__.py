@@ -13,6 +13,7 @@ must is refused with one sentence naming what is missing.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..raster import RasterReader
@@ -45,6 +46,21 @@ def product_kind(path: str | os.PathLike) -> str | None:
     if name.endswith(".NC"):
         return EMIT if name.startswith("EMIT_L2A_RFL") or _has_emit_layout(path) else None
     return None
+
+
+def display_name(path: str | os.PathLike) -> str | None:
+    """A short name for a product's results, from its file name: mission, level and acquisition
+    date, for example `ENMAP01 L2A 2022-06-09`; None for any other input."""
+    kind = product_kind(path)
+    if kind is None:
+        return None
+    path = Path(path)
+    name = path.name if not path.is_dir() else path.resolve().name
+    mission = {ENMAP: name.split("-")[0].upper(), DESIS: "DESIS", PRISMA: "PRISMA", EMIT: "EMIT"}[kind]
+    level = re.search(r"L[12][A-D]", name.upper())
+    date = re.search(r"(?<![0-9])(20[0-9]{2})([0-9]{2})([0-9]{2})", name)
+    parts = [mission, level.group(0) if level else None, "-".join(date.groups()) if date else None]
+    return " ".join(p for p in parts if p)
 
 
 def open_raster(path: str | os.PathLike, parameter: str = "INPUT"):

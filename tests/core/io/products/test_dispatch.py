@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dualsr_core.errors import InputError
-from dualsr_core.io.products import is_product_member, open_raster, product_kind, unreadable_reason
+from dualsr_core.io.products import display_name, is_product_member, open_raster, product_kind, unreadable_reason
 from dualsr_core.io.raster import RasterReader
 from dualsr_core.io.scenes import find_scenes
 
@@ -52,3 +52,14 @@ def test_a_folder_scan_takes_each_product_once(tmp_path):
     assert is_product_member(image) and not is_product_member(enmap) and not is_product_member(plain)
     assert find_scenes(tmp_path / "scenes") == sorted([enmap.resolve(), (tmp_path / "scenes" / PRISMA_NAME).resolve(),
                                                        plain.resolve()])
+
+
+def test_display_names_give_mission_level_and_date(tmp_path):
+    enmap = write_enmap(tmp_path / ENMAP_ID)
+    desis, _ = write_desis(tmp_path / DESIS_ID)
+    write_prisma(tmp_path / PRISMA_NAME)
+    write_emit(tmp_path / EMIT_NAME)
+    names = {enmap: "ENMAP01 L2A 2022-06-09", enmap.parent: "ENMAP01 L2A 2022-06-09", desis: "DESIS L2A 2020-07-02",
+             tmp_path / PRISMA_NAME: "PRISMA L2D 2020-11-07", tmp_path / EMIT_NAME: "EMIT L2A 2022-08-15"}
+    assert {path: display_name(path) for path in names} == names
+    assert display_name(write_raster(tmp_path / "plain.tif", np.ones((1, 2, 2), np.float32))) is None

@@ -1,0 +1,71 @@
+"""Sensor products as inputs of the QGIS algorithms, given by their path as downloaded: the one-step
+DualSR at x2 on each kind, and a product's result named after its mission, level and date."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from ..core.io.products.synthetic import (DESIS_ID, EMIT_NAME, ENMAP_ID, PRISMA_NAME, write_desis, write_emit,
+                                          write_enmap, write_prisma)
+
+pytestmark = pytest.mark.qgis
+
+
+def product(kind: str, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if kind == "enmap":
+        return write_enmap(folder / ENMAP_ID)
+    if kind == "desis":
+        return write_desis(folder / DESIS_ID)[0]
+    if kind == "prisma":
+        write_prisma(folder / PRISMA_NAME)
+        return folder / PRISMA_NAME
+    write_emit(folder / EMIT_NAME)
+    return folder / EMIT_NAME
+
+
+@pytest.fixture
+def project():
+    from qgis.core import QgsProject
+
+    yield QgsProject.instance()
+    QgsProject.instance().removeAllMapLayers()
+
+
+@pytest.mark.parametrize("kind, name", [("enmap", "ENMAP01 L2A 2022-06-09"), ("desis", "DESIS L2A 2020-07-02"),
+                                        ("prisma", "PRISMA L2D 2020-11-07"), ("emit", "EMIT L2A 2022-08-15")])
+def test_dualsr_x2_on_each_product(qgis_processing, project, tmp_path, tiny_weights, kind, name):
+    from dualsr_core.io.products import open_raster
+
+    source = product(kind, tmp_path / "in")
+    out = tmp_path / "result.tif"
+    result = qgis_processing.runAndLoadResults("dualsr:dualsr", {
+        "INPUT": str(source), "SCALE": "2", "WEIGHTS": str(tiny_weights[2]), "PRECISION": "fp32",
+        "SCHEDULE": "band", "OUTPUT": str(out)})
+    assert result["OUTPUT"] == str(out)
+    layers = [layer for layer in project.mapLayers().values() if layer.source() == str(out)]
+    assert [layer.name() for layer in layers] == [f"{name} x2 (DualSR)"]
+    with open_raster(source) as reader, rasterio.open(out) as written:
+        assert (written.width, written.height, written.count) == (reader.width * 2, reader.height * 2, reader.count)
+        a, b, c, d, e, f = reader.transform[:6]
+        assert written.transform[:6] == (a / 2, b, c, d, e / 2, f) and written.crs == reader.crs
+        for band in range(reader.count):
+            tags = written.tags(band + 1)
+            assert {key: tags.get(key) for key in ("wavelength", "fwhm", "bbl")} == \
+                {key: reader.band_tags(band).get(key) for key in ("wavelength", "fwhm", "bbl")}
+        assert written.tags()["SCENE_ID"] == reader.scene_id
+        flagged = np.array(reader.bad_band_list())
+        if flagged.any():
+            assert (written.read(int(np.argmax(flagged)) + 1) == written.nodata).all()
+    assert out.with_suffix(".qml").is_file()
+
+
+def test_a_broken_product_is_refused_before_the_run(qgis_processing, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    source = product("enmap", tmp_path)
+    next(source.parent.glob("*SPECTRAL_IMAGE.TIF")).unlink()
+    with pytest.raises(QgsProcessingException, match="looks like an EnMAP L2A product but no .*SPECTRAL_IMAGE.TIF"):
+        qgis_processing.run("dualsr:degrade", {"INPUT": str(source), "SCALE": "2", "OUTPUT": str(tmp_path / "o.tif")})
+    assert not (tmp_path / "o.tif").exists()
