@@ -69,11 +69,12 @@ def files_of_input(path: str | os.PathLike) -> list[Path]:
     """Every file of an input that a writer could clobber: the files GDAL reads for it (io/raster.py's
     files_gdal_reads: a VRT's sources, any ENVI header form), its sidecars, and its style, which
     QGIS shows a raster with whether it exists yet or not."""
+    from .products import files_of_product  # a sensor product's images beside its metadata
     from .raster import files_gdal_reads  # raster.py writes through this module
 
     path = Path(path)
     files = [path] if path.exists() else []
-    for file in [*files, *files_gdal_reads(path)]:
+    for file in [*files, *files_gdal_reads(path), *files_of_product(path)]:
         for own in (file, *sidecars(file), style_path(file)):
             if own not in files:
                 files.append(own)

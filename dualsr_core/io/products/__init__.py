@@ -98,6 +98,24 @@ def unreadable_reason(path: str | os.PathLike, parameter: str = "INPUT") -> str 
     return None
 
 
+def files_of_product(path: str | os.PathLike) -> list[Path]:
+    """The files a product given as `path` is made of ([] for any other input): the files of an
+    EnMAP or DESIS product beside its METADATA.XML (its images, headers, quality layers), else the
+    product file itself. No output may replace one of them."""
+    kind = product_kind(path)
+    if kind is None:
+        return []
+    path = Path(path)
+    if path.is_dir():
+        from .enmap import metadata_in_folder
+
+        path = metadata_in_folder(path)
+    if kind not in (ENMAP, DESIS) or path.suffix.lower() == ".zip":
+        return [path]
+    prefix = path.name[:-len("-METADATA.XML")] + "-"
+    return sorted(p for p in path.parent.iterdir() if p.is_file() and p.name.startswith(prefix))
+
+
 def is_product_member(path: str | os.PathLike) -> bool:
     """Whether `path` is one of the files of an EnMAP or DESIS product folder other than its
     METADATA.XML (the spectral image, quality layers, quicklooks): a folder scan takes the product

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from dualsr_core.errors import InputError
-from dualsr_core.io.products import display_name, is_product_member, open_raster, product_kind, unreadable_reason
+from dualsr_core.io.products import (display_name, files_of_product, is_product_member, open_raster, product_kind,
+                                    unreadable_reason)
 from dualsr_core.io.raster import RasterReader
 from dualsr_core.io.scenes import find_scenes
 
@@ -63,3 +64,17 @@ def test_display_names_give_mission_level_and_date(tmp_path):
              tmp_path / PRISMA_NAME: "PRISMA L2D 2020-11-07", tmp_path / EMIT_NAME: "EMIT L2A 2022-08-15"}
     assert {path: display_name(path) for path in names} == names
     assert display_name(write_raster(tmp_path / "plain.tif", np.ones((1, 2, 2), np.float32))) is None
+
+
+def test_no_output_replaces_a_file_of_a_product(tmp_path):
+    from dualsr_core.io.atomic import refuse_inputs
+
+    enmap = write_enmap(tmp_path / ENMAP_ID)
+    image = next(enmap.parent.glob("*SPECTRAL_IMAGE.TIF"))
+    assert files_of_product(enmap.parent) == files_of_product(enmap) == sorted(enmap.parent.iterdir())
+    for given in (enmap, enmap.parent):
+        with pytest.raises(InputError, match="SPECTRAL_IMAGE.TIF"):
+            refuse_inputs(image, [("INPUT", given)])
+    write_prisma(tmp_path / PRISMA_NAME)
+    assert files_of_product(tmp_path / PRISMA_NAME) == [tmp_path / PRISMA_NAME]
+    refuse_inputs(tmp_path / "elsewhere.tif", [("INPUT", enmap)])
