@@ -248,9 +248,11 @@ def _local_indices(unit: _Unit) -> tuple[list[int], np.ndarray | None]:
 
 
 class _Progress:
-    """Progress per run of bands; after the first tile (the calibration) an estimate of the whole run.
+    """Progress per run of bands, and from the second tile on an estimate of the whole run.
 
     Work is weighted by pixels x bands, so small edge tiles and bad bands do not skew the estimate.
+    The first tile carries the warm-up and the calibration (several times a tile's time on a CPU), so
+    the rate is measured from its end on: an estimate from it ran three times too long.
     """
 
     def __init__(self, feedback: Feedback, units: list, tiles: int):
@@ -260,6 +262,7 @@ class _Progress:
         self.tiles_done = 0
         self.work = 0.0
         self.started = time.perf_counter()
+        self.first_tile = (0.0, 0.0)  # (seconds, fraction) when the first tile ended
         self.next_log = 0.0
 
     @staticmethod
@@ -277,10 +280,16 @@ class _Progress:
             return
         self.tiles_done += 1
         elapsed = self.elapsed()
-        left = elapsed / fraction - elapsed
-        if self.tiles_done == 1 and self.tiles > 1:
-            self.feedback.log(f"Calibration: the first tile took {elapsed:.1f} s; estimated run time "
-                              f"{elapsed / fraction:.0f} s for {self.tiles} tiles.")
+        if self.tiles_done == 1:
+            self.first_tile = (elapsed, fraction)
+            if self.tiles > 1:
+                self.feedback.log(f"First tile done in {elapsed:.1f} s, with the warm-up and the calibration; the "
+                                  "time estimate follows the next tile.")
+            return
+        first_seconds, first_fraction = self.first_tile
+        left = (elapsed - first_seconds) / (fraction - first_fraction) * (1.0 - fraction)
+        if self.tiles_done == 2 and self.tiles > 2:
+            self.feedback.log(f"Estimated run time {elapsed + left:.0f} s for {self.tiles} tiles.")
         elif fraction >= self.next_log or self.tiles_done == self.tiles:
             self.feedback.log(f"Tiles {self.tiles_done}/{self.tiles} done, {elapsed:.0f} s elapsed, "
                               f"about {left:.0f} s left.")
