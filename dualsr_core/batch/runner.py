@@ -63,8 +63,10 @@ def _is_input_file(file: Path) -> bool:
 
 
 def output_path(output_dir: Path, relative: Path, scale: int, driver: str) -> Path:
+    from ..io.products import output_stem
+
     suffix = ".img" if driver == "ENVI" else ".tif"
-    return output_dir / relative.parent / f"{relative.stem}_x{scale}{suffix}"
+    return output_dir / relative.parent / f"{output_stem(relative)}_x{scale}{suffix}"
 
 
 def _weights_file(weights, scale: int) -> Path:

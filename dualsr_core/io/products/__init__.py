@@ -63,6 +63,13 @@ def display_name(path: str | os.PathLike) -> str | None:
     return " ".join(p for p in parts if p)
 
 
+def output_stem(path: str | os.PathLike) -> str:
+    """The name an output of `path` starts with: its stem, or for an EnMAP or DESIS METADATA.XML
+    the product's id (`<id>-METADATA.XML` gives `<id>`); by the name alone."""
+    name = Path(path).name
+    return name[:-len("-METADATA.XML")] if name.upper().endswith("-METADATA.XML") else Path(path).stem
+
+
 def open_raster(path: str | os.PathLike, parameter: str = "INPUT"):
     """The reader of an input: a product reader for a sensor product, else a `RasterReader`.
 
