@@ -66,17 +66,20 @@ class _Grids:
 
 
 def _down(u_window, u_valid, grids: _Grids, rows: tuple, cols: tuple, u_rows: tuple, u_cols: tuple):
-    """D(U) on V rows/cols from a U window starting at (u_rows[0], u_cols[0]); and its validity."""
+    """D(U) on V rows/cols from a U window starting at (u_rows[0], u_cols[0]); and its validity,
+    band by band: a pixel of D is valid where its kernel reaches no invalid pixel of that band."""
     wy = grids.down_y[rows[0]:rows[1], u_rows[0]:u_rows[1]]
     wx = grids.down_x[cols[0]:cols[1], u_cols[0]:u_cols[1]]
     down = resize.apply_weights(u_window, wy, wx)
+    if u_valid.all():
+        return down, np.ones(down.shape, dtype=bool)
     return down, ~spread_invalid(~u_valid, wy, wx)
 
 
-def _read(reader: RasterReader, rows: tuple, cols: tuple, good: list[int]):
-    """A window as float64, its per-band validity, and the pixels valid in every good band."""
+def _read(reader: RasterReader, rows: tuple, cols: tuple):
+    """A window as float64 (0 where invalid) and its validity, band by band."""
     cube, valid = reader.read(Region(rows[0], cols[0], rows[1] - rows[0], cols[1] - cols[0]))
-    return cube.astype(np.float64), valid, valid[good].all(axis=0)
+    return cube.astype(np.float64), valid
 
 
 def good_bands(reader: RasterReader) -> list[int]:
@@ -96,11 +99,12 @@ def mean_angle(u: RasterReader, v: RasterReader, grids: _Grids, tile: int, good:
         feedback.check_cancelled()
         rows, cols = part.rows, part.cols
         u_rows, u_cols = resize.window_rows(grids.down_y, *rows), resize.window_rows(grids.down_x, *cols)
-        window, _, valid = _read(u, u_rows, u_cols, good)
-        down, down_valid = _down(window[good], valid, grids, rows, cols, u_rows, u_cols)
-        ref, _, ref_valid = _read(v, rows, cols, good)
+        window, valid = _read(u, u_rows, u_cols)
+        down, down_valid = _down(window[good], valid[good], grids, rows, cols, u_rows, u_cols)
+        ref, ref_valid = _read(v, rows, cols)
         angles = metrics.sam_map(ref[good], down)
-        use = down_valid & ref_valid & np.isfinite(angles)
+        # An angle needs the whole spectrum: a pixel invalid in any good band of D or V is left out.
+        use = (down_valid & ref_valid[good]).all(axis=0) & np.isfinite(angles)
         total += float(angles[use].sum())
         count += int(use.sum())
         feedback.progress((done + 1) / len(parts))
@@ -120,18 +124,17 @@ def correct(u: RasterReader, v: RasterReader, grids: _Grids, c: float, writer: R
         need_rows, need_cols = resize.window_rows(grids.down_y, *z_rows), resize.window_rows(grids.down_x, *z_cols)
         u_rows = (min(need_rows[0], rows[0]), max(need_rows[1], rows[1]))
         u_cols = (min(need_cols[0], cols[0]), max(need_cols[1], cols[1]))
-        window, band_valid, valid = _read(u, u_rows, u_cols, good)
-        down, down_valid = _down(window[good], valid, grids, z_rows, z_cols, u_rows, u_cols)
-        ref, _, ref_valid = _read(v, z_rows, z_cols, good)
-        residual = np.where(down_valid & ref_valid, ref[good] - down, 0.0)  # no correction from nodata
+        window, valid = _read(u, u_rows, u_cols)
+        down, down_valid = _down(window[good], valid[good], grids, z_rows, z_cols, u_rows, u_cols)
+        ref, ref_valid = _read(v, z_rows, z_cols)
+        # No correction from nodata, band by band: a pixel invalid in one band is nodata in that band only.
+        residual = np.where(down_valid & ref_valid[good], ref[good] - down, 0.0)
         update = resize.apply_weights(c * residual, grids.up_y[rows[0]:rows[1], z_rows[0]:z_rows[1]],
                                       grids.up_x[cols[0]:cols[1], z_cols[0]:z_cols[1]])
         inner = (slice(rows[0] - u_rows[0], rows[1] - u_rows[0]), slice(cols[0] - u_cols[0], cols[1] - u_cols[0]))
         corrected = window[(slice(None), *inner)].astype(np.float32)
         corrected[good] += update.astype(np.float32)
-        out_valid = band_valid[(slice(None), *inner)].copy()
-        out_valid[good] = valid[inner]
-        writer.write(corrected, out_valid, rows[0], cols[0])
+        writer.write(corrected, valid[(slice(None), *inner)], rows[0], cols[0])
         feedback.progress((done + 1) / len(tiles))
 
 

@@ -6,6 +6,7 @@ from rasterio.transform import from_origin
 
 from dualsr_core.errors import InputError
 from dualsr_core.feedback import Feedback
+from dualsr_core.stages.coarse import super_resolve
 from dualsr_core.stages.fine import back_project, refine
 
 from ...conftest import smooth_cube, write_raster
@@ -166,3 +167,37 @@ def test_progress_moves_through_the_whole_run_and_the_log_names_stages_in_words(
     text = "\n".join(logs)
     assert "for the coarse x4 result" in text and "for the reference (the coarse x2 result)" in text
     assert not any(" U" in line or " V" in line or "U." in line for line in logs), logs
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+@pytest.mark.parametrize("stages", ["dualsr", "fine"])
+def test_nodata_stays_per_band(tmp_path, tiny_weights, scale, stages):
+    """A -inf in band 3 of one pixel is nodata in band 3 only, exactly as Coarse writes it, and the result
+    equals that of the same input with the value set to nodata. DualSR computes the coarse results itself;
+    Fine is given them (COARSE, and REFERENCE at x4)."""
+    cube = smooth_cube(8, 20, 18, seed=4)
+    holed = {}
+    for name, value in (("inf", -np.inf), ("nodata", -1.0)):
+        changed = cube.copy()
+        changed[3, 9, 7] = value
+        holed[name] = write_raster(tmp_path / f"{name}.tif", changed, nodata=-1.0)
+    coarse = dict(precision="fp32", schedule="band")
+    results = {}
+    for name, src in holed.items():
+        super_resolve(src, tmp_path / f"{name}_coarse.tif", scale, weights=tiny_weights[scale], **coarse)
+        given = {}
+        if stages == "fine":
+            given["coarse_path"] = tmp_path / f"{name}_coarse.tif"
+            if scale == 4:
+                super_resolve(src, tmp_path / f"{name}_half.tif", 2, weights=tiny_weights[2], **coarse)
+                given["reference_path"] = tmp_path / f"{name}_half.tif"
+        out = tmp_path / f"{name}_x{scale}.tif"
+        refine(src, out, scale, weights=tiny_weights[scale], reference_weights=tiny_weights[2], **coarse, **given)
+        with rasterio.open(out) as ds:
+            results[name] = ds.read()
+    with rasterio.open(tmp_path / "nodata_coarse.tif") as ds:
+        coarse_nodata = ds.read() == -1.0
+    assert coarse_nodata.sum() == coarse_nodata[3].sum() == scale * scale  # Coarse: that pixel of band 3 only
+    assert np.array_equal(results["inf"] == -1.0, coarse_nodata)  # the other 7 bands are valid at that pixel
+    assert np.array_equal(results["inf"], results["nodata"])
+    assert np.isfinite(results["inf"]).all()
