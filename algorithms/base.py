@@ -20,8 +20,7 @@ from ..provider.compat import FLAG_ADVANCED
 
 HELP_URL = "https://github.com/dualsr-qgis/dualsr-qgis#readme"
 # qgis_process help lists a choice's options by number, but these algorithms take the value itself.
-CHOICES = ("From qgis_process, give a choice by its value (SCALE=4, DEVICE=cpu), not by the option number its "
-           "help lists.")
+SHELL_CHOICES = "give a choice by its value (SCALE=4, DEVICE=cpu), not by the option number its help lists."
 CITATION = ("Method: Q. Li, Y. Yuan, X. Jia, Q. Wang, Dual-Stage Approach Toward Hyperspectral Image "
             "Super-Resolution, IEEE Transactions on Image Processing 31, 2022.")
 
@@ -154,8 +153,12 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
         return QgsProcessingException(message)
 
     @staticmethod
-    def help_text(*paragraphs: str) -> str:
-        """Plain-text help: paragraphs joined by newlines, readable in the dialog and in qgis_process help."""
-        return "\n".join(paragraphs + (CHOICES, CITATION))
+    def help_text(*paragraphs: str, shell: str = "") -> str:
+        """Plain-text help: paragraphs joined by newlines, readable in the dialog and in qgis_process help.
+
+        The paragraphs speak of the parameters by the labels the dialog shows; what only a shell user
+        needs (parameter ids, choices by value) goes into `shell`, on a last "From the shell" line."""
+        last = " ".join(filter(None, ["From the shell (qgis_process):", SHELL_CHOICES, shell]))
+        return "\n".join(paragraphs + (CITATION, last))
 
 

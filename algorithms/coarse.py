@@ -28,13 +28,14 @@ class CoarseAlgorithm(SuperResolutionAlgorithm):
                     "than 5 bands repeat neighbours). Integer rasters are read with their scale factor, or as "
                     "reflectance x 10000 when they have none. Nodata pixels stay nodata and do not affect their "
                     "neighbours. Bands flagged bad (bbl = 0) are written as nodata, or as their bicubic upsampling "
-                    "(BAD_BANDS)."),
+                    "(\"Write bad bands as\", under Advanced)."),
             self.tr("Output: a tiled, compressed GeoTIFF on the same extent and CRS with the pixel size divided "
                     "by the scale, the input's data type, nodata, band names and wavelength metadata; a "
-                    "Cloud-Optimised GeoTIFF with COG, ENVI for an output name ending in .img, .bsq, .bil, .bip "
-                    "or .dat."),
-            self.tr("Weights: leave empty to use the weights bundled for the chosen scale (x2, x3 and x4; none "
-                    "for x8), or give a .pt file made by DualSR Train; its scale must match."),
+                    "Cloud-Optimised GeoTIFF with \"Write a Cloud-Optimised GeoTIFF\", ENVI for an output name "
+                    "ending in .img, .bsq, .bil, .bip or .dat."),
+            self.tr("Weights file: leave it empty to use the weights bundled for the chosen scale (x2, x3 and x4; "
+                    "none for x8), or choose a .pt file made by Train; its scale must match."),
+            shell=self.tr("The weights file is WEIGHTS."),
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)

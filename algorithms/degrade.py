@@ -12,7 +12,7 @@ from qgis.core import (
 from ..dualsr_core.options import DEGRADE_TILE
 from ..provider.compat import NUMBER_INTEGER
 from .base import DualSRAlgorithm
-from .superres_base import SCALES, name_loaded_result
+from .superres_base import DEFAULT_SCALE, SCALES, name_loaded_result
 
 
 class DegradeAlgorithm(DualSRAlgorithm):
@@ -47,7 +47,7 @@ class DegradeAlgorithm(DualSRAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("High-resolution raster")))
         self.addParameter(QgsProcessingParameterEnum(self.SCALE, self.tr("Scale factor"), options=SCALES,
-                                                     defaultValue="2", usesStaticStrings=True))
+                                                     defaultValue=DEFAULT_SCALE, usesStaticStrings=True))
         self.addParameter(self.adv(QgsProcessingParameterNumber(self.TILE_SIZE, self.tr("Tile size (output pixels)"),
                                                                 NUMBER_INTEGER, defaultValue=DEGRADE_TILE, minValue=8)))
         self.addParameter(self.adv(QgsProcessingParameterBoolean(self.OUTPUT_FLOAT,

@@ -23,11 +23,12 @@ class CoarseFineAlgorithm(FineAlgorithm):
             self.tr("Input and output as DualSR Coarse: reflectance of any band count; the output keeps the CRS, "
                     "extent, data type, nodata and spectral metadata with the pixel size divided by the scale."),
             self.tr("Weights: empty uses the bundled weights for the scale and for half the scale (bundled for x2, "
-                    "x3 and x4; x8 needs WEIGHTS)."),
+                    "x3 and x4; x8 needs weights made by Train)."),
+            shell=self.tr("The weights for the scale are WEIGHTS, for half the scale REFERENCE_WEIGHTS."),
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
-        self.add_input_parameters(default_scale="4")
+        self.add_input_parameters()
         weights, reference_weights, iterations = self.weights_and_iterations()
         for param in (weights, reference_weights, self.adv(iterations)):
             self.addParameter(param)

@@ -13,7 +13,7 @@ from qgis.core import (
 from ..dualsr_core.options import EVALUATE_TILE
 from ..provider.compat import NUMBER_DOUBLE, NUMBER_INTEGER
 from .base import DualSRAlgorithm
-from .superres_base import SCALES
+from .superres_base import DEFAULT_SCALE, SCALES
 
 
 class EvaluateAlgorithm(DualSRAlgorithm):
@@ -54,7 +54,7 @@ class EvaluateAlgorithm(DualSRAlgorithm):
                     "(bbl = 0) in either raster, and bands with no valid pixel."),
             self.tr("Reflectance range: the peak value for PSNR and SSIM, 1.0 for reflectance between 0 and 1. "
                     "Identical rasters give PSNR 100. Scale: the super-resolution factor, used by ERGAS only."),
-            self.tr("Outputs: the metrics as numbers (for models and qgis_process), a CSV table with the per-band "
+            self.tr("Outputs: the metrics as numbers (a model can pass them on), a CSV table with the per-band "
                     "PSNR, and optionally an HTML report and a PNG plot of PSNR against wavelength."),
         )
 
@@ -66,7 +66,7 @@ class EvaluateAlgorithm(DualSRAlgorithm):
         data_range.setHelp(self.tr("Peak reflectance for PSNR and SSIM: 1.0 for reflectance between 0 and 1."))
         self.addParameter(data_range)
         scale = QgsProcessingParameterEnum(self.SCALE, self.tr("Scale factor (for ERGAS)"), options=SCALES,
-                                           defaultValue="2", usesStaticStrings=True)
+                                           defaultValue=DEFAULT_SCALE, usesStaticStrings=True)
         scale.setHelp(self.tr("The factor the result was super-resolved by; only ERGAS uses it."))
         self.addParameter(scale)
         tile = QgsProcessingParameterNumber(self.TILE_SIZE, self.tr("Tile size (pixels)"), NUMBER_INTEGER,

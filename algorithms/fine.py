@@ -25,30 +25,34 @@ class FineAlgorithm(SuperResolutionAlgorithm):
 
     def shortHelpString(self):  # noqa: N802 (QGIS API name)
         return self.help_text(
-            self.tr("The fine stage of DualSR. U, the coarse result at the chosen scale, is downsampled to the grid "
-                    "of a reference V; the difference V - down(U), weighted by c = the mean spectral angle between "
-                    "them in degrees capped at 1, is upsampled and added to U. Resizing is MATLAB's antialiased "
-                    "bicubic imresize."),
-            self.tr("x4 and x8: V is the coarse result at half the scale (x4 uses x2, x8 uses x4), made with the "
-                    "bundled weights for that scale unless you give a REFERENCE raster or REFERENCE_WEIGHTS. x2 and "
-                    "x3: half the scale is no CoarSR scale, so V is the low-resolution input itself (classic "
-                    "back-projection). Bands flagged bad pass through unchanged."),
-            self.tr("COARSE: leave empty to run DualSR Coarse first (with WEIGHTS; bundled for x2, x3 and x4, "
-                    "none for x8), or give its output to reuse it. Rasters given must be on the input grid divided "
-                    "by their scale. EXTENT and BANDS apply only when COARSE and REFERENCE are empty."),
+            self.tr("The fine stage of DualSR. The coarse result at the chosen scale is downsampled to the grid of "
+                    "a reference; the difference between the reference and the downsampled result, weighted by "
+                    "the mean spectral angle between them (in degrees, at most 1), is upsampled and added to the "
+                    "coarse result. Resizing is MATLAB's antialiased bicubic imresize."),
+            self.tr("x4 and x8: the reference is the coarse result at half the scale (x4 uses x2, x8 uses x4), made "
+                    "with the bundled weights for that scale unless you give a reference raster or weights for "
+                    "half the scale. x2 and x3: half the scale is no CoarSR scale, so the reference is the "
+                    "low-resolution input itself (classic back-projection). Bands flagged bad pass through "
+                    "unchanged."),
+            self.tr("Leave the coarse result at the scale empty to run DualSR Coarse first (with the weights for "
+                    "the scale; bundled for x2, x3 and x4, none for x8), or give its output to reuse it. Rasters "
+                    "given must be on the input grid divided by their scale. \"Process only this extent\" and "
+                    "\"Bands\" apply only when both coarse results are left empty."),
             self.tr("Output: like DualSR Coarse, on the input extent and CRS with the pixel size divided by the "
                     "scale, in the input's data type, with nodata and spectral metadata."),
+            shell=self.tr("The coarse result at the scale is COARSE, the reference REFERENCE, their weights WEIGHTS "
+                          "and REFERENCE_WEIGHTS."),
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
-        self.add_input_parameters(default_scale="4")
-        coarse = QgsProcessingParameterRasterLayer(self.COARSE, self.tr("Coarse result at the scale (U, optional)"),
+        self.add_input_parameters()
+        coarse = QgsProcessingParameterRasterLayer(self.COARSE, self.tr("Coarse result at the scale (optional)"),
                                                    optional=True)
-        coarse.setHelp(self.tr("Output of DualSR Coarse at SCALE for this input; empty runs it."))
+        coarse.setHelp(self.tr("Output of DualSR Coarse at the scale factor for this input; empty runs it."))
         reference = QgsProcessingParameterRasterLayer(self.REFERENCE,
-                                                      self.tr("Coarse result at half the scale (V, optional)"),
+                                                      self.tr("Reference: coarse result at half the scale (optional)"),
                                                       optional=True)
-        reference.setHelp(self.tr("Output of DualSR Coarse at SCALE/2 for this input; empty runs it. "
+        reference.setHelp(self.tr("Output of DualSR Coarse at half the scale factor for this input; empty runs it. "
                                   "Not used for x2 and x3."))
         for param in (coarse, reference, *self.weights_and_iterations()):
             self.addParameter(param)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import deque
+from pathlib import Path
 
 from qgis.core import (
     QgsProcessingLayerPostProcessorInterface,
@@ -26,6 +27,10 @@ BAD_BAND_MODES = list(options.BAD_BAND_MODES)
 SCHEDULES = list(options.SCHEDULES)
 DEFAULT_TILE = options.DEFAULT_TILE
 RESULT_LABELS = {"coarse": "Coarse", "fine": "Fine", "dualsr": "DualSR", "degrade": "Degraded"}
+# One default scale for every algorithm: the scale of the first bundled weights and of Train's recipe.
+DEFAULT_SCALE = "2"
+# A stat, not a read: the Scale list says x8 needs the user's own weights when none are bundled.
+BUNDLED_X8 = (Path(__file__).resolve().parents[1] / "weights" / "coarsr_x8.pt").is_file()
 
 
 class DefaultStyle(QgsProcessingLayerPostProcessorInterface):
@@ -76,11 +81,14 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
     BAND_CHUNK = "BAND_CHUNK"
     OUTPUT = "OUTPUT"
 
-    def add_input_parameters(self, default_scale: str = "2"):
+    def add_input_parameters(self):
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Low-resolution hyperspectral raster")))
-        scale = QgsProcessingParameterEnum(self.SCALE, self.tr("Scale factor"), options=SCALES,
-                                           defaultValue=default_scale, usesStaticStrings=True)
-        scale.setHelp(self.tr("Output pixel size = input pixel size / scale."))
+        label = self.tr("Scale factor") if BUNDLED_X8 else self.tr("Scale factor (x8 needs weights you trained)")
+        scale = QgsProcessingParameterEnum(self.SCALE, label, options=SCALES, defaultValue=DEFAULT_SCALE,
+                                           usesStaticStrings=True)
+        without_x8 = "" if BUNDLED_X8 else self.tr(" Weights are bundled for x2, x3 and x4; x8 needs weights made "
+                                                   "by Train.")
+        scale.setHelp(self.tr("Output pixel size = input pixel size / scale.") + without_x8)
         self.addParameter(scale)
         extent = QgsProcessingParameterExtent(self.EXTENT, self.tr("Process only this extent"), optional=True)
         extent.setHelp(self.tr("In any CRS; transformed to the raster's and snapped outwards to whole input pixels. "
@@ -124,9 +132,9 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
         schedule = QgsProcessingParameterEnum(self.SCHEDULE, self.tr("Band schedule"), options=SCHEDULES,
                                               defaultValue="auto", usesStaticStrings=True)
         schedule.setHelp(self.tr("band: one band at a time (small working set, usually fastest on CPUs); batched: "
-                                 "BAND_CHUNK bands at once (GPUs). Both give the same result; auto times both on "
-                                 "the first tile and takes batched, which needs more memory, only when it is at least "
-                                 "1.5 times as fast."))
+                                 "as many bands at once as \"Bands per batch\" says (GPUs). Both give the same "
+                                 "result; auto times both on the first tile and takes batched, which needs more "
+                                 "memory, only when it is at least 1.5 times as fast."))
         chunk = QgsProcessingParameterNumber(self.BAND_CHUNK, self.tr("Bands per batch (batched schedule)"),
                                              NUMBER_INTEGER, defaultValue=16, minValue=1, maxValue=512)
         chunk.setHelp(self.tr("More bands per batch keep a GPU busier and need more memory."))

@@ -15,7 +15,7 @@ from qgis.core import (
 from ..dualsr_core.training.config import TrainConfig as Defaults  # torch-free
 from ..provider.compat import FILE_BEHAVIOR_FILE, FILE_BEHAVIOR_FOLDER, NUMBER_DOUBLE, NUMBER_INTEGER, TYPE_RASTER
 from .base import DualSRAlgorithm
-from .superres_base import DEVICES, SCALES
+from .superres_base import DEFAULT_SCALE, DEVICES, SCALES
 
 
 class TrainAlgorithm(DualSRAlgorithm):
@@ -58,23 +58,26 @@ class TrainAlgorithm(DualSRAlgorithm):
                     "method (MATLAB antialiased bicubic downsampling by the scale) with its augmentation (rescaled "
                     "copies at 1, 0.75 and 0.5, 90 degree rotations and a flip), stores the patches in an HDF5 "
                     "file, and trains CoarSR with an L1 loss, Adam and a learning rate halved every third of the "
-                    "epochs. SPECTRAL_WEIGHT (advanced, default 0) adds a spectral-gradient term: the L1 between "
-                    "the predicted and the true change from each band to the next, which weighs errors that bend "
-                    "the spectrum (SAM); it did not improve the bundled weights, so it is off by default."),
+                    "epochs. \"Weight of the spectral-gradient loss term\" (under Advanced, default 0) adds the L1 "
+                    "between the predicted and the true change from each band to the next, which weighs errors "
+                    "that bend the spectrum (SAM); it did not improve the bundled weights, so it is off by default."),
             self.tr("The defaults are the recipe of the first stage of the bundled x2 weights: 32 feature "
                     "channels and 1 residual block, each mini-batch trained on a random run of 16 consecutive "
-                    "bands, and a network that starts as the bicubic upsampling (the command line has options to "
-                    "change these two). The x3 and x4 files used smaller patches and fewer epochs "
-                    "(weights/README.md)."),
-            self.tr("A part of each scene (VAL_FRACTION of its area) is held out and never trained on; PSNR, SSIM "
-                    "and SAM are measured on it after every epoch and the best weights are kept. A scene too small "
-                    "for a window is all training; with no window at all the last epoch's weights are kept and "
-                    "PSNR is empty. Bad bands (bbl = 0) and nodata pixels never enter the loss or the metrics."),
+                    "bands, and a network that starts as the bicubic upsampling. The x3 and x4 files used smaller "
+                    "patches and fewer epochs (weights/README.md)."),
+            self.tr("A part of each scene (the validation fraction of its area) is held out and never trained on; "
+                    "PSNR, SSIM and SAM are measured on it after every epoch and the best weights are kept. A scene "
+                    "too small for a window is all training; with no window at all the last epoch's weights are "
+                    "kept and PSNR is empty. Bad bands (bbl = 0) and nodata pixels never enter the loss or the "
+                    "metrics."),
             self.tr("The patches and a checkpoint live in a folder beside the output named after it; running again "
                     "with the same output resumes where a cancelled or killed run stopped. A CSV log and a "
-                    "training-curve PNG are written beside the weights (outputs CSV and CURVE)."),
-            self.tr("The weights file feeds the WEIGHTS parameter of DualSR Coarse, Fine and DualSR, also in a "
-                    "model. WEIGHTS here fine-tunes existing weights instead of starting from scratch."),
+                    "training-curve PNG are written beside the weights."),
+            self.tr("The trained weights are the weights file of DualSR Coarse, Fine and DualSR, also in a model. "
+                    "\"Start from weights\" fine-tunes existing weights instead of starting from scratch."),
+            shell=self.tr("The scenes are INPUT (or a FOLDER), the trained weights OUTPUT_WEIGHTS, the weights to "
+                          "start from WEIGHTS; the CSV log and the curve are the outputs CSV and CURVE. 'python -m "
+                          "dualsr_core train' has the options this dialog lacks (--band-window, --zero-last)."),
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
@@ -85,7 +88,7 @@ class TrainAlgorithm(DualSRAlgorithm):
         self.addParameter(QgsProcessingParameterFile(self.FOLDER, self.tr("Or a folder of scenes"),
                                                      behavior=FILE_BEHAVIOR_FOLDER, optional=True))
         self.addParameter(QgsProcessingParameterEnum(self.SCALE, self.tr("Scale factor"), options=SCALES,
-                                                     defaultValue="2", usesStaticStrings=True))
+                                                     defaultValue=DEFAULT_SCALE, usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterNumber(self.EPOCHS, self.tr("Epochs"), NUMBER_INTEGER,
                                                        defaultValue=Defaults.epochs, minValue=1))
         self.addParameter(QgsProcessingParameterNumber(self.BATCH_SIZE, self.tr("Batch size"), NUMBER_INTEGER,

@@ -5,7 +5,7 @@ import pytest
 
 pytestmark = pytest.mark.qgis
 
-ALGORITHMS = ["coarse", "fine", "dualsr", "train", "evaluate", "degrade"]
+ALGORITHMS = ["coarse", "fine", "dualsr", "train", "evaluate", "degrade", "importproduct"]
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +51,26 @@ def test_missing_torch_message_keeps_the_install_command_in_the_desktop_html(reg
     script = Path(module.__file__).resolve().parents[1] / "installer" / "install.py"
     assert not ok and "PyTorch is not importable" in shown.toPlainText()
     assert f"'python3 {script}' with the Python that runs QGIS" in shown.toPlainText()
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_help_speaks_of_the_dialog_and_keeps_shell_advice_for_its_last_line(registry, name):
+    """The dialog's help names parameters by their labels; ids and qgis_process advice are on the last line only."""
+    algorithm = registry.algorithmById(f"dualsr:{name}")
+    *body, last = algorithm.shortHelpString().split("\n")
+    assert last.startswith("From the shell (qgis_process): give a choice by its value")
+    ids = [p.name() for p in algorithm.parameterDefinitions()]  # outputs are named after metrics (PSNR, CSV)
+    named = [pid for pid in ids if any(re.search(rf"\b{pid}\b", line) for line in body)]
+    assert not named and not any("qgis_process" in line for line in body), named
+
+
+def test_one_default_scale_and_x8_said_to_need_own_weights(registry):
+    from pathlib import Path
+
+    scales = {name: registry.algorithmById(f"dualsr:{name}").parameterDefinition("SCALE")
+              for name in ALGORITHMS if registry.algorithmById(f"dualsr:{name}").parameterDefinition("SCALE")}
+    assert set(scales) == {"coarse", "fine", "dualsr", "train", "evaluate", "degrade"}
+    assert {p.defaultValue() for p in scales.values()} == {"2"}
+    bundled_x8 = (Path(__file__).resolve().parents[2] / "weights" / "coarsr_x8.pt").is_file()
+    for name in ("coarse", "fine", "dualsr"):
+        assert ("x8 needs weights you trained" in scales[name].description()) is not bundled_x8
