@@ -12,6 +12,7 @@ from ..algorithms.degrade import DegradeAlgorithm
 from ..algorithms.dualsr import CoarseFineAlgorithm
 from ..algorithms.evaluate import EvaluateAlgorithm
 from ..algorithms.fine import FineAlgorithm
+from ..algorithms.import_product import ImportProductAlgorithm
 from ..algorithms.train import TrainAlgorithm
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
@@ -35,6 +36,10 @@ class ShippedModel(QgsProcessingModelAlgorithm):
     def createInstance(self):  # noqa: N802 (QGIS API name)
         return ShippedModel(self.path)
 
+    def shortHelpString(self):  # noqa: N802 (QGIS API name)
+        """The model's description as plain text (QGIS would give its HTML page, which qgis_process prints)."""
+        return self.helpContent().get("ALG_DESC", "")
+
 
 class DualSRProvider(QgsProcessingProvider):
     def id(self):
@@ -54,7 +59,7 @@ class DualSRProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
         for algorithm in (CoarseAlgorithm(), FineAlgorithm(), CoarseFineAlgorithm(), TrainAlgorithm(),
-                          EvaluateAlgorithm(), DegradeAlgorithm()):
+                          EvaluateAlgorithm(), DegradeAlgorithm(), ImportProductAlgorithm()):
             self.addAlgorithm(algorithm)
         for path in sorted(MODELS_DIR.glob("*.model3")):
             self.addAlgorithm(ShippedModel(path))
