@@ -69,3 +69,23 @@ def test_a_broken_product_is_refused_before_the_run(qgis_processing, tmp_path):
     with pytest.raises(QgsProcessingException, match="looks like an EnMAP L2A product but no .*SPECTRAL_IMAGE.TIF"):
         qgis_processing.run("dualsr:degrade", {"INPUT": str(source), "SCALE": "2", "OUTPUT": str(tmp_path / "o.tif")})
     assert not (tmp_path / "o.tif").exists()
+
+
+@pytest.mark.parametrize("kind", ["enmap", "emit"])
+def test_import_sensor_product_loads_the_product_named_and_styled(qgis_processing, project, tmp_path, kind):
+    from dualsr_core.io.products import open_raster
+    from qgis.core import QgsApplication
+
+    assert QgsApplication.processingRegistry().algorithmById("dualsr:importproduct") is not None
+    source = product(kind, tmp_path / "in")
+    out = tmp_path / "imported.tif"
+    result = qgis_processing.runAndLoadResults("dualsr:importproduct", {"INPUT": str(source), "OUTPUT": str(out)})
+    assert result["OUTPUT"] == str(out)
+    layers = [layer for layer in project.mapLayers().values() if layer.source() == str(out)]
+    name = {"enmap": "ENMAP01 L2A 2022-06-09", "emit": "EMIT L2A 2022-08-15"}[kind]
+    assert [layer.name() for layer in layers] == [name]
+    assert layers[0].renderer().type() == "multibandcolor" and out.with_suffix(".qml").is_file()
+    with open_raster(source) as reader, open_raster(out) as imported:
+        assert imported.wavelengths_um() == reader.wavelengths_um()
+        assert imported.bad_band_list() == reader.bad_band_list()
+        assert imported.transform == reader.transform

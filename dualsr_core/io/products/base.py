@@ -15,7 +15,7 @@ import os
 import numpy as np
 from rasterio.transform import Affine
 
-from ...errors import InputError
+from ...errors import InputError, MissingDependencyError
 from ..raster import RasterReader
 from ..raster import _is_nodata as is_nodata
 from ...tools.tiling import Region, window_grid
@@ -198,3 +198,15 @@ def decimal(value) -> float:
 def product_error(parameter: str, path: str | os.PathLike, product: str, missing: str) -> InputError:
     """The one sentence for a file that looks like `product` but is not: what is missing."""
     return InputError(f"{parameter} '{path}' looks like {product} but {missing}.")
+
+
+def require_h5py(product: str):
+    """h5py, or an error that says how to install it (the HDF5 products need it, EnMAP and DESIS not)."""
+    try:
+        import h5py
+    except ImportError as exc:
+        import sys
+
+        raise MissingDependencyError(f"Reading {product} needs h5py, which is not importable ({exc}). Install it into "
+                                     f"the Python that runs QGIS: '{sys.executable} -m pip install h5py'.") from exc
+    return h5py

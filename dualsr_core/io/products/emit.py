@@ -21,7 +21,7 @@ import rasterio.crs
 from rasterio.transform import Affine
 
 from ...tools.tiling import Region
-from .base import ProductReader, band_name, decimal, product_error, sorted_subset
+from .base import ProductReader, band_name, decimal, product_error, require_h5py, sorted_subset
 
 REFLECTANCE = "reflectance"
 GLT = ("location/glt_x", "location/glt_y")
@@ -40,8 +40,7 @@ class EmitL2AReader(ProductReader):
     product = "an EMIT L2A reflectance product"
 
     def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
-        import h5py
-
+        h5py = require_h5py(self.product)
         self.path, self.parameter = str(path), parameter
         self.scene_id = Path(path).stem
         try:

@@ -24,7 +24,7 @@ import rasterio.crs
 from rasterio.transform import Affine
 
 from ...tools.tiling import Region
-from .base import ProductReader, band_name, decimal, product_error, sorted_subset
+from .base import ProductReader, band_name, decimal, product_error, require_h5py, sorted_subset
 
 FIELDS = "HDFEOS/SWATHS/PRS_L2D_HCO/Data Fields"
 CUBES = {"VNIR": "VNIR_Cube", "SWIR": "SWIR_Cube"}
@@ -41,8 +41,7 @@ class PrismaL2DReader(ProductReader):
     product = "a PRISMA L2D product"
 
     def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
-        import h5py
-
+        h5py = require_h5py(self.product)
         self.path, self.parameter = str(path), parameter
         self.scene_id = Path(path).stem
         try:

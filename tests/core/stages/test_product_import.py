@@ -1,0 +1,59 @@
+"""Import sensor product: the stored values, grid and spectral metadata of each product kind in a
+GeoTIFF, byte for byte where the product is a GeoTIFF already, with its true-colour style."""
+import numpy as np
+import pytest
+import rasterio
+
+from dualsr_core.errors import InputError
+from dualsr_core.io.products import open_raster
+from dualsr_core.stages.product_import import import_product
+from dualsr_core.tools.tiling import Region
+
+from ..io.products.synthetic import (DESIS_ID, EMIT_NAME, ENMAP_ID, PRISMA_NAME, enmap_pixels, write_desis,
+                                     write_emit, write_enmap, write_prisma)
+from ...conftest import write_raster
+
+
+def product(kind, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    if kind == "enmap":
+        return write_enmap(folder / ENMAP_ID)
+    if kind == "desis":
+        return write_desis(folder / DESIS_ID)[0]
+    if kind == "prisma":
+        write_prisma(folder / PRISMA_NAME)
+        return folder / PRISMA_NAME
+    write_emit(folder / EMIT_NAME)
+    return folder / EMIT_NAME
+
+
+@pytest.mark.parametrize("kind", ["enmap", "desis", "prisma", "emit"])
+def test_import_writes_what_the_reader_reads(tmp_path, kind, monkeypatch):
+    from dualsr_core.stages import product_import
+
+    monkeypatch.setattr(product_import, "IMPORT_TILE", 7)  # many windows, none aligned with anything
+    source = product(kind, tmp_path / "in")
+    out = tmp_path / "imported.tif"
+    result = import_product(source, out)
+    assert result["OUTPUT"] == str(out)
+    with open_raster(source) as reader, open_raster(out) as imported:
+        assert (imported.width, imported.height, imported.count) == (reader.width, reader.height, reader.count)
+        assert imported.transform == reader.transform and imported.crs == reader.crs
+        assert imported.dtype == reader.dtype and imported.nodata == reader.nodata
+        assert imported.wavelengths_um() == reader.wavelengths_um()
+        assert imported.bad_band_list() == reader.bad_band_list()
+        assert [imported.band_tags(b).get("fwhm") for b in range(reader.count)] == \
+            [reader.band_tags(b).get("fwhm") for b in range(reader.count)]
+        whole = Region(0, 0, reader.height, reader.width)
+        for ours, theirs in zip(imported.read(whole), reader.read(whole), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+    if kind == "enmap":
+        with rasterio.open(out) as written:
+            np.testing.assert_array_equal(written.read(), enmap_pixels(24, 20))  # the stored integers
+    assert out.with_suffix(".qml").is_file()
+
+
+def test_import_refuses_what_is_no_product(tmp_path):
+    plain = write_raster(tmp_path / "plain.tif", np.ones((2, 3, 3), np.float32))
+    with pytest.raises(InputError, match="is not a sensor product DualSR reads"):
+        import_product(plain, tmp_path / "out.tif")
