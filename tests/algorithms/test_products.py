@@ -89,3 +89,17 @@ def test_import_sensor_product_loads_the_product_named_and_styled(qgis_processin
         assert imported.wavelengths_um() == reader.wavelengths_um()
         assert imported.bad_band_list() == reader.bad_band_list()
         assert imported.transform == reader.transform
+
+
+def test_the_shipped_model_imports_and_super_resolves(qgis_processing, tmp_path, tiny_weights):
+    from dualsr_core.io.products import open_raster
+
+    source = product("enmap", tmp_path / "in")
+    result = qgis_processing.run("dualsr:importproductthendualsr", {
+        "input": str(source), "weights": str(tiny_weights[2]), "import:imported": str(tmp_path / "imported.tif"),
+        "dualsr:superresolved": str(tmp_path / "x2.tif")})
+    assert result["import:imported"] == str(tmp_path / "imported.tif")
+    with open_raster(source) as reader, rasterio.open(tmp_path / "x2.tif") as written:
+        assert (written.width, written.height) == (reader.width * 2, reader.height * 2)
+        assert [written.tags(b + 1)["bbl"] for b in range(reader.count)] == \
+            [reader.band_tags(b)["bbl"] for b in range(reader.count)]

@@ -132,6 +132,47 @@ def coarse_then_fine() -> QgsProcessingModelAlgorithm:
     return model
 
 
+def import_then_dualsr() -> QgsProcessingModelAlgorithm:
+    """The shipped model for downloaded products: Import sensor product, then DualSR (coarse + fine) x2
+    on the imported raster; the imported raster is an output too, to look at or to chain further."""
+    from dualsr.algorithms.import_product import PRODUCT_FILTER
+
+    model = QgsProcessingModelAlgorithm("Import sensor product then DualSR (x2)", "Models", "models")
+    model.setHelpContent({"ALG_DESC": "An EnMAP L2A, DESIS L2A, PRISMA L2D or EMIT L2A product as downloaded, "
+                                      "imported as a raster with its wavelengths, bad bands and true-colour style, "
+                                      "then super-resolved x2 by DualSR (coarse + fine). Every DualSR tool also "
+                                      "reads the product directly; this model keeps the imported raster."})
+    inputs = (QgsProcessingParameterFile("input", "Sensor product (as downloaded)", fileFilter=PRODUCT_FILTER),
+              QgsProcessingParameterFile("weights", "Weights for x2 (empty: bundled)", extension="pt",
+                                         optional=True))
+    for definition, x in zip(inputs, (160, 440)):
+        component = QgsProcessingModelParameter(definition.name())
+        component.setPosition(QPointF(x, 60))
+        model.addModelParameter(definition, component)
+    children = (
+        ("dualsr:importproduct", "import", "Import sensor product", QPointF(160, 200),
+         {"INPUT": source_param("input")}, ("imported", "Imported raster", QPointF(40, 320))),
+        ("dualsr:dualsr", "dualsr", "DualSR (coarse + fine) x2", QPointF(300, 340),
+         {"INPUT": child_output("import", "OUTPUT"), "WEIGHTS": source_param("weights"), "SCALE": static("2")},
+         ("superresolved", "Super-resolved raster (x2)", QPointF(300, 460))),
+    )
+    for algorithm_id, child_id, description, position, sources, (output_id, label, output_position) in children:
+        child = QgsProcessingModelChildAlgorithm(algorithm_id)
+        child.setChildId(child_id)
+        child.setDescription(description)
+        child.setPosition(position)
+        for name, source in sources.items():
+            child.addParameterSources(name, source)
+        with_defaults(child)
+        output = QgsProcessingModelOutput(output_id, label)
+        output.setChildId(child_id)
+        output.setChildOutputName("OUTPUT")
+        output.setPosition(output_position)
+        child.setModelOutputs({output_id: output})
+        model.addChildAlgorithm(child)
+    return model
+
+
 def train_then_coarse() -> QgsProcessingModelAlgorithm:
     """Train x2 weights on given scenes, then DualSR Coarse with them: the weights file chains."""
     model = QgsProcessingModelAlgorithm("Train then coarse", "DualSR tests")
@@ -162,7 +203,8 @@ def main():
     QgsApplication.processingRegistry().addProvider(provider)
     targets = {HERE / "coarse_then_statistics.model3": coarse_then_statistics,
                HERE / "train_then_coarse.model3": train_then_coarse,
-               HERE.parent.parent / "models" / "dualsr_coarse_then_fine.model3": coarse_then_fine}
+               HERE.parent.parent / "models" / "dualsr_coarse_then_fine.model3": coarse_then_fine,
+               HERE.parent.parent / "models" / "import_product_then_dualsr.model3": import_then_dualsr}
     for path, build in targets.items():
         path.parent.mkdir(exist_ok=True)
         if not build().toFile(str(path)):

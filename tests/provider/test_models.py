@@ -18,7 +18,7 @@ def provider(qgis_processing):
 @pytest.mark.parametrize("path", MODELS, ids=[p.name for p in MODELS])
 def test_model_opens_valid_and_laid_out(provider, path):
     """What the Modeler shows on opening the file: no invalid step, no box on another, every input and output
-    labelled, the raster first, every parameter of every step set (a mandatory one without a value is invalid
+    labelled, the raster (or the sensor product file) first, every parameter of every step set (a mandatory one without a value is invalid
     even where it has a default)."""
     from qgis.core import QgsProcessingModelAlgorithm
 
@@ -37,7 +37,7 @@ def test_model_opens_valid_and_laid_out(provider, path):
     assert len(set(positions)) == len(positions) and (0, 0) not in positions, positions
     inputs = model.parameterDefinitions()
     assert all(d.description() and d.description() != d.name() for d in inputs), [d.name() for d in inputs]
-    assert inputs[0].type() == "raster", [d.name() for d in inputs]
+    assert inputs[0].type() in ("raster", "file"), [d.name() for d in inputs]
     assert all(c.description() for c in children)
     listed = provider.algorithm(path.stem.replace("_", ""))
     assert listed is not None and listed.group() == "Models" and listed.displayName() == model.name()

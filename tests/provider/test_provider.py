@@ -18,7 +18,7 @@ def registry(qgis_processing):
 def test_provider_is_registered(registry):
     provider = registry.providerById("dualsr")
     assert provider.name() == "DualSR"
-    assert sorted(a.name() for a in provider.algorithms()) == sorted(ALGORITHMS + ["dualsrcoarsethenfine"])
+    assert sorted(a.name() for a in provider.algorithms()) == sorted(ALGORITHMS + ["dualsrcoarsethenfine", "importproductthendualsr"])
     assert provider.supportedOutputRasterLayerExtensions() == ["tif", "img"]
     assert not provider.icon().isNull()
 
@@ -74,3 +74,17 @@ def test_one_default_scale_and_x8_said_to_need_own_weights(registry):
     bundled_x8 = (Path(__file__).resolve().parents[2] / "weights" / "coarsr_x8.pt").is_file()
     for name in ("coarse", "fine", "dualsr"):
         assert ("x8 needs weights you trained" in scales[name].description()) is not bundled_x8
+
+
+def test_every_algorithm_has_an_icon_of_its_own(registry):
+    """Drawn for this plugin (provider/icons), one per algorithm, none the generic gear."""
+    from qgis.core import QgsApplication
+
+    def image(icon):
+        return icon.pixmap(32, 32).toImage()
+
+    gear = image(QgsApplication.getThemeIcon("/processingAlgorithm.svg"))
+    images = {name: image(registry.algorithmById(f"dualsr:{name}").icon()) for name in ALGORITHMS}
+    assert all(not picture.isNull() and picture != gear for picture in images.values())
+    assert len({bytes(picture.constBits().asstring(picture.sizeInBytes())) for picture in images.values()}) == \
+        len(ALGORITHMS)
