@@ -18,7 +18,8 @@ def registry(qgis_processing):
 def test_provider_is_registered(registry):
     provider = registry.providerById("dualsr")
     assert provider.name() == "DualSR"
-    assert sorted(a.name() for a in provider.algorithms()) == sorted(ALGORITHMS + ["dualsrcoarsethenfine", "importproductthendualsr"])
+    assert sorted(a.name() for a in provider.algorithms()) == sorted(ALGORITHMS + ["dualsrcoarsethenfine",
+                                                                               "importproductthendualsr"])
     assert provider.supportedOutputRasterLayerExtensions() == ["tif", "img"]
     assert not provider.icon().isNull()
 
