@@ -6,6 +6,7 @@ the menu entry, the message bar and the installer dialog live in initGui.
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 from qgis.core import Qgis, QgsApplication
 
@@ -40,7 +41,10 @@ class DualSRPlugin:
             from qgis.PyQt.QtGui import QAction  # Qt6
         except ImportError:
             from qgis.PyQt.QtWidgets import QAction  # Qt5
-        self.install_action = QAction("Install PyTorch...", self.iface.mainWindow())
+        from qgis.PyQt.QtGui import QIcon
+
+        icon = QIcon(str(Path(__file__).resolve().parent / "provider" / "icons" / "install.svg"))
+        self.install_action = QAction(icon, "Install PyTorch...", self.iface.mainWindow())
         self.install_action.triggered.connect(self.show_installer)
         self.iface.addPluginToMenu(MENU, self.install_action)
         if torch_missing():

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from qgis.core import QgsApplication, QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
 
 import html
 import importlib.util
 import sys
+from pathlib import Path
 
 from ..dualsr_core.network.torch_support import require_torch, torch_status
 from ..dualsr_core.errors import Cancelled, DualSRError
@@ -19,6 +21,7 @@ from ..dualsr_core.feedback import Feedback
 from ..provider.compat import FLAG_ADVANCED
 
 HELP_URL = "https://github.com/dualsr-qgis/dualsr-qgis#readme"
+ICONS = Path(__file__).resolve().parents[1] / "provider" / "icons"  # <algorithm name>.svg
 # qgis_process help lists a choice's options by number, but these algorithms take the value itself.
 SHELL_CHOICES = "give a choice by its value (SCALE=4, DEVICE=cpu), not by the option number its help lists."
 CITATION = ("Method: Q. Li, Y. Yuan, X. Jia, Q. Wang, Dual-Stage Approach Toward Hyperspectral Image "
@@ -47,6 +50,9 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
 
     def helpUrl(self):  # noqa: N802 (QGIS API name)
         return HELP_URL
+
+    def icon(self):
+        return QIcon(str(ICONS / f"{self.name()}.svg"))
 
     def missing_packages(self) -> str:
         """A message naming the Python packages this tool needs and lacks ('' when none)."""

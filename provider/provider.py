@@ -36,6 +36,9 @@ class ShippedModel(QgsProcessingModelAlgorithm):
     def createInstance(self):  # noqa: N802 (QGIS API name)
         return ShippedModel(self.path)
 
+    def icon(self):
+        return QIcon(str(Path(__file__).with_name("icon.svg")))
+
     def shortHelpString(self):  # noqa: N802 (QGIS API name)
         """The model's description as plain text (QGIS would give its HTML page, which qgis_process prints)."""
         return self.helpContent().get("ALG_DESC", "")

@@ -75,7 +75,7 @@ def test_missing_torch_shows_a_message_bar_button_and_a_menu_entry(plugin_dir, t
         iface = FakeIface()
         plugin = dualsr.classFactory(iface)
         plugin.initGui()
-        menus = [(m, a.text()) for m, a in iface.menus]
+        menus = [(m, a.text(), not a.icon().isNull()) for m, a in iface.menus]
         items = iface.bar.items()
         buttons = [b.text() for b in items[0].findChildren(QPushButton)] if items else []
         text = items[0].text() if items else ""
@@ -91,7 +91,7 @@ def test_missing_torch_shows_a_message_bar_button_and_a_menu_entry(plugin_dir, t
              summary=summary, after_unload=[len(iface.menus), len(iface.bar.items())],
              provider=QgsApplication.processingRegistry().providerById("dualsr") is not None)
     """, plugin_dir, tmp_path)
-    assert report["menus"] == [["&DualSR", "Install PyTorch..."]]
+    assert report["menus"] == [["&DualSR", "Install PyTorch...", True]]
     assert "Install PyTorch" in report["buttons"] and "PyTorch is not installed" in report["text"]
     assert report["from_button"] and report["from_menu"]
     assert "Packages: torch (CPU build)" in report["summary"]

@@ -86,6 +86,7 @@ def test_every_algorithm_has_an_icon_of_its_own(registry):
 
     gear = image(QgsApplication.getThemeIcon("/processingAlgorithm.svg"))
     images = {name: image(registry.algorithmById(f"dualsr:{name}").icon()) for name in ALGORITHMS}
-    assert all(not picture.isNull() and picture != gear for picture in images.values())
+    assert all(not picture.isNull() and picture != gear for picture in images.values()), \
+        [name for name, picture in images.items() if picture.isNull() or picture == gear]
     assert len({bytes(picture.constBits().asstring(picture.sizeInBytes())) for picture in images.values()}) == \
         len(ALGORITHMS)
