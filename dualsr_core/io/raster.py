@@ -290,11 +290,12 @@ class RasterReader:
         self.close()
 
 
-def _disk_full(folder: Path) -> bool:
-    """Whether the file system of `folder` has no block left (GDAL's ENVI writer does not say why a
-    write failed)."""
+def _disk_full(folder: Path, needed_bytes: int = 1) -> bool:
+    """Whether the file system of `folder` has less than `needed_bytes` left (GDAL's ENVI and COG
+    writers do not say why a write failed)."""
     try:
-        return os.statvfs(folder).f_bavail == 0
+        stats = os.statvfs(folder)
+        return stats.f_bavail * stats.f_frsize < needed_bytes
     except OSError:
         return False
 
@@ -471,7 +472,8 @@ class RasterWriter:
                 dataset, self._dataset = self._dataset, None
                 with self._gdal_errors_fatal():
                     dataset.close()
-                    if exc is None and self.driver == "COG":
+                if exc is None and self.driver == "COG":  # only from a GeoTIFF closed without an error
+                    with self._gdal_errors_fatal():
                         self._convert_to_cog()
         except BaseException as error:
             own = error if exc is None else None
@@ -635,7 +637,9 @@ class RasterWriter:
                                   creationOptions=["COMPRESS=DEFLATE", f"PREDICTOR={predictor}",
                                                    "BIGTIFF=IF_SAFER", "OVERVIEWS=AUTO"])
             if done is None:
-                raise InputError(f"GDAL could not write a COG for '{self.path}': {gdal.GetLastErrorMsg()}")
+                # The COG is a second copy of the GeoTIFF beside it: it needs about as much space.
+                raise write_error(self.path, gdal.GetLastErrorMsg() or "GDAL's COG driver failed", self.parameter,
+                                  needed_bytes=self.tmp_path.stat().st_size)
             done = None
             # The COG driver drops band metadata domains other than the default one; keep IMAGERY in
             # the .aux.xml sidecar, since updating the COG in place would break its layout.
@@ -698,9 +702,10 @@ def grids_match(transform: Affine, other: Affine, width: int, height: int) -> bo
     return True
 
 
-def write_error(path: Path, detail: str, parameter: str = "OUTPUT") -> InputError:
-    """The error of a failed write, in one sentence that says what to do."""
-    if "no space left" in detail.lower() or _disk_full(path.parent):
+def write_error(path: Path, detail: str, parameter: str = "OUTPUT", needed_bytes: int = 1) -> InputError:
+    """The error of a failed write, in one sentence that says what to do; `needed_bytes` is the
+    space the write needed, below which the disk counts as full."""
+    if "no space left" in detail.lower() or _disk_full(path.parent, needed_bytes):
         return InputError(f"{parameter} '{path}' could not be written: the disk is full; free some space or "
                           "choose another folder.")
     return InputError(f"{parameter} '{path}' could not be written ({detail}); check the disk or choose another "

@@ -183,19 +183,24 @@ def test_a_folder_as_destination_and_an_unwritable_folder(tmp_path):
             pass
 
 
-def test_full_disk_is_an_error_and_the_earlier_raster_survives(tmp_path):
+@pytest.mark.parametrize("name, driver, size", [
+    ("out.tif", None, "200k"), ("out.img", None, "200k"),
+    ("out.tif", "COG", "200k"),  # the GeoTIFF the COG is made from fails
+    ("out.tif", "COG", "700k"),  # the GeoTIFF fits, its COG copy does not
+])
+def test_full_disk_is_an_error_and_the_earlier_raster_survives(tmp_path, name, driver, size):
     from dualsr_core.io.raster import RasterReader, RasterWriter
 
     noise = np.random.default_rng(0).integers(0, 10000, (16, 64, 64), dtype=np.uint16)  # incompressible
     src = write_raster(tmp_path / "in.tif", noise)
-    with small_tmpfs(tmp_path / "small") as folder:
+    with small_tmpfs(tmp_path / "small", size) as folder:
         earlier = folder / "out.tif"
         earlier.write_bytes(b"an earlier good output")
-        for name in ("out.tif", "out.img"):
-            with RasterReader(src) as reader, pytest.raises(InputError, match="the disk is full"):
-                with RasterWriter(folder / name, reader, 2) as writer:
-                    result = np.random.default_rng(1).random((16, 128, 128), dtype=np.float32)  # 512 KiB encoded
-                    writer.write(result, np.ones(result.shape, bool), 0, 0)
+        with RasterReader(src) as reader, pytest.raises(InputError, match=f"^OUTPUT '{folder / name}' could not be "
+                                                                          "written: the disk is full"):
+            with RasterWriter(folder / name, reader, 2, driver=driver) as writer:
+                result = np.random.default_rng(1).random((16, 128, 128), dtype=np.float32)  # 512 KiB encoded
+                writer.write(result, np.ones(result.shape, bool), 0, 0)
         assert listing(folder) == ["out.tif"] and earlier.read_bytes() == b"an earlier good output"
 
 
