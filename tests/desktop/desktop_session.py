@@ -2,8 +2,10 @@
 
 It opens the DualSR Coarse dialog as a user would, runs Coarse with processing.runAndLoadResults,
 writes what QGIS loaded (layer name, renderer bands) to a JSON file, saves a screenshot of the main
-window and quits. The settings come from the environment variable DUALSR_DESKTOP (JSON: input,
-output, report, screenshot). Not a test module: pytest does not collect it.
+window, opens the installer from the plugin's menu entry and closes it with Esc, Close and the
+window's close event (recording the Python its plan names), and quits. The settings come from the
+environment variable DUALSR_DESKTOP (JSON: input, output, report, screenshot). Not a test module:
+pytest does not collect it.
 """
 import json
 import os
@@ -88,9 +90,37 @@ def screenshot():
         QgsApplication.processEvents()
         REPORT["screenshot_saved"] = iface.mainWindow().grab().save(SETTINGS["screenshot"])
         REPORT["steps"].append("screenshot")
-        write_report()
+        QTimer.singleShot(200, installer)
     except Exception:
         fail("screenshot")
+
+
+def installer():
+    try:
+        from qgis.PyQt.QtCore import Qt
+        from qgis.PyQt.QtTest import QTest
+
+        plugin = qgis.utils.plugins["dualsr"]
+        closed = {}
+        for way in ("esc", "close button", "window close"):
+            plugin.install_action.trigger()  # Plugins > DualSR > Install PyTorch...
+            dialog = plugin.dialog
+            QgsApplication.processEvents()
+            shown = dialog.isVisible()
+            if way == "esc":
+                QTest.keyClick(dialog, Qt.Key.Key_Escape)
+            elif way == "close button":
+                dialog.close_button.click()
+            else:
+                dialog.close()  # what the title bar's close button sends
+            QgsApplication.processEvents()
+            closed[way] = shown and not dialog.isVisible()
+        REPORT["installer_closed"] = closed
+        REPORT["installer_python"] = dialog.plan.python if dialog.plan else dialog.summary.text()
+        REPORT["steps"].append("installer")
+        write_report()
+    except Exception:
+        fail("installer")
         return
     quit_qgis()
 

@@ -46,8 +46,13 @@ def run_desktop(tmp_path, plugin_dir, settings):
     ini.write_text("[PythonPlugins]\ndualsr=true\n")  # the plugin enabled, as the plugin manager leaves it
     torch = pytest.importorskip("torch")
     env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "QGIS_CUSTOM_CONFIG_PATH")}
+    # A python3 first on PATH that is not QGIS's (a pyenv shim): the installer must not take it.
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "python3").write_text("#!/bin/sh\nexec /usr/bin/python3 -I -c 'print(3, 11); print(\"/opt/pyenv\")'\n")
+    (shim / "python3").chmod(0o755)
     env.update(QGIS_PLUGINPATH=str(plugin_dir), PYTHONPATH=str(Path(torch.__file__).resolve().parents[1]),
-               DUALSR_DESKTOP=json.dumps(settings))
+               DUALSR_DESKTOP=json.dumps(settings), PATH=f"{shim}{os.pathsep}{env['PATH']}")
     command = [XVFB_RUN, "-a", "-s", "-screen 0 1280x800x24", QGIS, "--profiles-path", str(profiles),
                "--nologo", "--noversioncheck", "--code", str(SESSION)]
     # A session of its own, so that xvfb-run, Xvfb and QGIS are killed together if it hangs.
@@ -86,7 +91,9 @@ def test_coarse_from_the_desktop_loads_a_named_true_colour_layer(tmp_path, plugi
         shutil.copyfile(settings["screenshot"], shots / f"coarse-qgis-{version}.png")
 
     assert "error" not in report, report["error"]
-    assert report["steps"] == ["dialog", "coarse", "screenshot"], report
+    assert report["steps"] == ["dialog", "coarse", "screenshot", "installer"], report
+    assert report["installer_closed"] == {"esc": True, "close button": True, "window close": True}
+    assert "shim" not in report["installer_python"] and os.path.isfile(report["installer_python"]), report
     assert report["plugin_loaded"] and report["algorithm"]
     assert report["dialog_title"].endswith("DualSR Coarse")  # 3.40 puts the group name before it
     assert report["result"]["OUTPUT"] == settings["output"]
