@@ -21,6 +21,7 @@ from .torch_support import require_torch
 FORMAT = "dualsr-coarsr-weights/1"
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "weights"  # the plugin folder's weights/
 REQUIRED = ("format", "scale", "n_feats", "n_blocks", "n_asfm", "sha256")
+WHOLE_NUMBERS = ("scale", "n_feats", "n_blocks", "n_asfm")  # header fields that build the network
 
 
 def bundled_path(scale: int) -> Path:
@@ -74,11 +75,12 @@ def save(path: str | os.PathLike, model, header: dict, half: bool = False, input
 
 
 def read(path: str | os.PathLike, expected_scale: int | None = None,
-         parameter: str = "WEIGHTS") -> tuple[dict, dict]:
+         parameter: str = "WEIGHTS", reference_of: int | None = None) -> tuple[dict, dict]:
     """Read and check a weights file; return (header, state_dict).
 
     Raises WeightsError, naming `parameter`, when the file is missing, not a weights file, damaged
-    (sha256), or made for another scale than `expected_scale`.
+    (sha256), or made for another scale than `expected_scale`; `reference_of` is the SCALE whose
+    reference (at half of it) the weights are for, so that the message advises the right scale.
     """
     torch = require_torch()
     path = Path(path)
@@ -99,18 +101,34 @@ def read(path: str | os.PathLike, expected_scale: int | None = None,
         raise WeightsError(f"{parameter} file '{path}' is a torch file but not a DualSR weights file "
                            "(no header/state_dict); use weights written by DualSR Train.")
     header, state = payload["header"], payload["state_dict"]
+    if not isinstance(header, dict) or not isinstance(state, dict) or \
+            not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise WeightsError(f"{parameter} file '{path}' is a torch file but not a DualSR weights file (its header "
+                           "or state dict is not a table of names); use weights written by DualSR Train.")
     missing = [key for key in REQUIRED if key not in header]
     if missing or header["format"] != FORMAT:
         raise WeightsError(f"{parameter} file '{path}' has an unknown header (missing "
                            f"{', '.join(missing) or 'nothing'}, format {header.get('format')!r}, expected "
                            f"{FORMAT!r}); use weights written by DualSR Train.")
+    for key in WHOLE_NUMBERS:
+        if isinstance(header[key], bool) or not isinstance(header[key], int) or header[key] < 1:
+            raise WeightsError(f"{parameter} file '{path}' has an unreadable header: {key} is {header[key]!r}, "
+                               "not a whole number; use weights written by DualSR Train.")
     if state_sha256(state) != header["sha256"]:
         raise WeightsError(f"{parameter} file '{path}' is damaged: its sha256 does not match its header; "
                            "copy or train it again.")
-    if expected_scale is not None and int(header["scale"]) != int(expected_scale):
-        raise WeightsError(f"{parameter} file '{path}' was trained for scale x{header['scale']} but SCALE is "
-                           f"x{expected_scale}. Choose SCALE {header['scale']} or weights for x{expected_scale}.")
+    if expected_scale is not None and header["scale"] != int(expected_scale):
+        raise WeightsError(_scale_mismatch(path, header["scale"], int(expected_scale), parameter, reference_of))
     return header, state
+
+
+def _scale_mismatch(path: Path, trained: int, expected: int, parameter: str, reference_of: int | None) -> str:
+    if reference_of is None:
+        return (f"{parameter} file '{path}' was trained for scale x{trained} but SCALE is x{expected}. Choose SCALE "
+                f"{trained} or weights for x{expected}.")
+    return (f"{parameter} file '{path}' was trained for scale x{trained} but the reference of SCALE {reference_of} "
+            f"is made at x{expected}. Choose {parameter} trained for x{expected}, or leave it empty for the bundled "
+            f"x{expected} weights.")
 
 
 def resolve(path: str | os.PathLike | None, scale: int, parameter: str = "WEIGHTS") -> Path:
@@ -124,9 +142,10 @@ def resolve(path: str | os.PathLike | None, scale: int, parameter: str = "WEIGHT
     return path
 
 
-def check_weights(path: str | os.PathLike | None, scale: int, parameter: str = "WEIGHTS") -> tuple[dict, dict]:
-    """Read and check the weights a run will use (see `resolve`); return (header, state_dict)."""
-    return read(resolve(path, scale, parameter), expected_scale=scale, parameter=parameter)
+def check_weights(path: str | os.PathLike | None, scale: int, parameter: str = "WEIGHTS",
+                  reference_of: int | None = None) -> tuple[dict, dict]:
+    """Read and check the weights a run will use (see `resolve` and `read`); return (header, state_dict)."""
+    return read(resolve(path, scale, parameter), expected_scale=scale, parameter=parameter, reference_of=reference_of)
 
 
 def load_model(path: str | os.PathLike | None, scale: int, device=None, parameter: str = "WEIGHTS"):

@@ -204,7 +204,7 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
     if coarse_path is None:
         check_weights(weights, scale, "WEIGHTS")
     if ratio != scale and reference_path is None:
-        check_weights(reference_weights, scale // 2, "REFERENCE_WEIGHTS")
+        check_weights(reference_weights, scale // 2, "REFERENCE_WEIGHTS", reference_of=scale)
     with open_raster(input_path) as original, work_folder(output_path, "fine") as work:
         region = original.region_from_bounds(extent, extent_crs, feedback.warn) if extent is not None else None
         # Each step's share of the bar follows its work: a coarse run its output pixels (scale

@@ -188,8 +188,33 @@ def test_weights_errors_name_the_problem(qgis_env, tmp_path, scene, tiny_weights
 def test_fine_checks_reference_weights_before_any_stage(qgis_env, tmp_path, scene, tiny_weights):
     result = run(qgis_env, "dualsr", INPUT=scene, SCALE=4, WEIGHTS=tiny_weights[4], REFERENCE_WEIGHTS=tiny_weights[3],
                  OUTPUT=tmp_path / "o.tif")
-    failed_with(result, f"REFERENCE_WEIGHTS file '{tiny_weights[3]}' was trained for scale x3 but SCALE is x2")
+    failed_with(result, f"REFERENCE_WEIGHTS file '{tiny_weights[3]}' was trained for scale x3 but the reference of "
+                        "SCALE 4 is made at x2. Choose REFERENCE_WEIGHTS trained for x2, or leave it empty for the "
+                        "bundled x2 weights.")
     assert "running DualSR Coarse" not in result.stdout
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("scale", "has an unreadable header: scale is 'two', not a whole number"),
+    ("header", "is a torch file but not a DualSR weights file (its header or state dict is not a table of names)"),
+    ("state", "is a torch file but not a DualSR weights file (its header or state dict is not a table of names)"),
+])
+def test_a_malformed_weights_file_is_one_sentence(qgis_env, tmp_path, scene, tiny_weights, damage, message):
+    torch = pytest.importorskip("torch")
+    payload = torch.load(tiny_weights[2], weights_only=True)
+    if damage == "scale":
+        payload["header"]["scale"] = "two"  # the sha256 still matches: only the header is wrong
+    elif damage == "header":
+        payload["header"] = list(payload["header"].items())
+    else:
+        payload["state_dict"] = list(payload["state_dict"].values())
+    malformed = tmp_path / "malformed.pt"
+    torch.save(payload, malformed)
+    before = files(tmp_path)
+    stderr = failed_with(run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=malformed, OUTPUT=tmp_path / "o.tif"),
+                         f"WEIGHTS file '{malformed}' {message}")
+    assert stderr.count(message) == 1
+    assert files(tmp_path) == before
 
 
 @pytest.mark.parametrize("name, expected", [
