@@ -12,10 +12,9 @@ from qgis.PyQt.QtGui import QIcon
 
 import html
 import importlib.util
-import sys
 from pathlib import Path
 
-from ..dualsr_core.network.torch_support import require_torch, torch_status
+from ..dualsr_core.network.torch_support import require_torch, running_python, torch_status
 from ..dualsr_core.errors import Cancelled, DualSRError
 from ..dualsr_core.feedback import Feedback
 from ..provider.compat import FLAG_ADVANCED
@@ -59,8 +58,9 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
         missing = [name for name in self.needs_packages if importlib.util.find_spec(name) is None]
         if not missing:
             return ""
+        python = running_python()
         return (f"Missing Python package(s): {', '.join(missing)}. Install them into the Python that runs QGIS "
-                f"({sys.executable}), e.g. '{sys.executable} -m pip install {' '.join(missing)}'.")
+                f"({python}), e.g. '{python} -m pip install {' '.join(missing)}'.")
 
     def canExecute(self):  # noqa: N802 (QGIS API name)
         """Only the desktop asks, and it shows the reason as HTML: escaped, so no path or `<...>` is lost."""

@@ -16,9 +16,29 @@ from ..options import DEVICES
 INSTALL_SCRIPT = Path(__file__).resolve().parents[2] / "installer" / "install.py"
 _INSTALL_HINT = (
     "In QGIS use Plugins > DualSR > Install PyTorch...; from a shell run "
-    "'python3 {script}' with the Python that runs QGIS ({python}), "
+    "'{python} {script}' (the Python that runs QGIS), "
     "or '{python} -m pip install torch' (see the plugin README)."
 )
+
+
+def running_python() -> str:
+    """The python executable of the interpreter running this code, for install advice.
+
+    Embedded in QGIS, `sys.executable` is only a guess (on Linux the first python3 on PATH, a pyenv
+    shim say; on Windows qgis-bin.exe), so it counts only where it is a python inside this
+    interpreter's prefix; otherwise the prefix's own python of this version is named.
+    """
+    executable = Path(sys.executable)
+    prefixes = [Path(sys.prefix), Path(sys.exec_prefix)]
+    if executable.name.lower().startswith("python") and \
+            any(executable.parent in (prefix, prefix / "bin", prefix / "Scripts") for prefix in prefixes):
+        return str(executable)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for prefix in prefixes:
+        for candidate in (prefix / "bin" / f"python{version}", prefix / "bin" / "python3", prefix / "python.exe"):
+            if candidate.is_file():
+                return str(candidate)
+    return sys.executable
 
 
 def torch_status() -> tuple[bool, str]:
@@ -26,7 +46,7 @@ def torch_status() -> tuple[bool, str]:
     try:
         torch = importlib.import_module("torch")
     except (ImportError, OSError) as exc:  # OSError: a broken install ("DLL load failed" on Windows)
-        hint = _INSTALL_HINT.format(python=sys.executable, script=INSTALL_SCRIPT)
+        hint = _INSTALL_HINT.format(python=running_python(), script=INSTALL_SCRIPT)
         return False, f"PyTorch is not importable ({exc}). {hint}"
     return True, torch.__version__
 

@@ -51,7 +51,8 @@ def test_missing_torch_message_keeps_the_install_command_in_the_desktop_html(reg
     module = sys.modules[type(registry.algorithmById("dualsr:coarse")).__module__]  # <plugin>/algorithms/coarse.py
     script = Path(module.__file__).resolve().parents[1] / "installer" / "install.py"
     assert not ok and "PyTorch is not importable" in shown.toPlainText()
-    assert f"'python3 {script}' with the Python that runs QGIS" in shown.toPlainText()
+    python = sys.executable  # the venv's python, inside its prefix
+    assert f"'{python} {script}' (the Python that runs QGIS)" in shown.toPlainText()
 
 
 @pytest.mark.parametrize("name", ALGORITHMS)

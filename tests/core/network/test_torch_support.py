@@ -26,3 +26,22 @@ def test_more_threads_than_usable_cores_are_lowered_to_them(threads, monkeypatch
     torch.set_num_threads(2)
     torch_support.select_device("cpu")
     assert torch.get_num_threads() == 1
+
+
+def test_the_install_advice_names_this_interpreters_python_not_one_on_path(monkeypatch, tmp_path):
+    """Embedded in QGIS, sys.executable is the first python3 on PATH (here a pyenv shim) or QGIS itself."""
+    import sys
+
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / f"python{version}").touch()
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    monkeypatch.setattr(sys, "exec_prefix", str(tmp_path))
+    for guess in ("/root/.pyenv/shims/python3", "/usr/bin/qgis_process.bin"):
+        monkeypatch.setattr(sys, "executable", guess)
+        assert torch_support.running_python() == str(tmp_path / "bin" / f"python{version}")
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))  # a venv's own python
+    assert torch_support.running_python() == str(tmp_path / "bin" / "python")
+    monkeypatch.setitem(sys.modules, "torch", None)
+    ok, message = torch_support.torch_status()
+    assert not ok and f"'{tmp_path / 'bin' / 'python'} -m pip install torch'" in message
