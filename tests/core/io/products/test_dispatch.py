@@ -78,3 +78,23 @@ def test_no_output_replaces_a_file_of_a_product(tmp_path):
     write_prisma(tmp_path / PRISMA_NAME)
     assert files_of_product(tmp_path / PRISMA_NAME) == [tmp_path / PRISMA_NAME]
     refuse_inputs(tmp_path / "elsewhere.tif", [("INPUT", enmap)])
+
+
+def test_degrade_and_evaluate_take_a_product(tmp_path):
+    from rasterio.transform import Affine
+
+    from dualsr_core.evaluation.evaluate import evaluate
+    from dualsr_core.stages.degrade import degrade
+    from dualsr_core.stages.product_import import import_product
+
+    prisma = tmp_path / PRISMA_NAME
+    write_prisma(prisma)
+    degrade(prisma, tmp_path / "low.tif", 2)
+    with open_raster(prisma) as reader, open_raster(tmp_path / "low.tif") as low:
+        assert (low.width, low.height) == (reader.width // 2, reader.height // 2)
+        a, b, c, d, e, f = reader.transform[:6]
+        assert low.transform == Affine(a * 2, b, c, d, e * 2, f)
+        assert low.wavelengths_um() == reader.wavelengths_um() and low.bad_band_list() == reader.bad_band_list()
+    import_product(prisma, tmp_path / "imported.tif", default_style=False)
+    report = evaluate(prisma, tmp_path / "imported.tif")
+    assert report["RMSE"] == 0.0 and report["EXCLUDED_BANDS"] == [14, 15]  # the unused bands, flagged bad
