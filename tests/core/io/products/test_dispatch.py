@@ -98,3 +98,15 @@ def test_degrade_and_evaluate_take_a_product(tmp_path):
     import_product(prisma, tmp_path / "imported.tif", default_style=False)
     report = evaluate(prisma, tmp_path / "imported.tif")
     assert report["RMSE"] == 0.0 and report["EXCLUDED_BANDS"] == [14, 15]  # the unused bands, flagged bad
+
+
+def test_a_training_scene_from_a_product_keeps_its_bad_bands_out(tmp_path):
+    from dualsr_core.io.scenes import load_scene
+
+    enmap = write_enmap(tmp_path / ENMAP_ID)
+    scene = load_scene(enmap)
+    with open_raster(enmap) as reader:
+        flagged = reader.bad_band_list()
+        assert scene.cube.shape == (reader.count, reader.height, reader.width)
+    assert scene.good_bands.tolist() == [not bad for bad in flagged]
+    assert scene.order.tolist() == [b for b in range(len(flagged)) if not flagged[b]]  # by wavelength
