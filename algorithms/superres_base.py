@@ -14,6 +14,7 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
 )
+from qgis.PyQt.QtCore import QVariant
 
 from ..dualsr_core import options
 from ..provider.compat import NUMBER_INTEGER
@@ -170,16 +171,19 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
         )
 
     def band_numbers(self, parameters, context) -> list[int]:
-        """BANDS as given: QGIS turns a band number the raster lacks into 0, which would hide it from
-        the message naming the missing bands."""
+        """BANDS as given, [] (all bands) when empty: QGIS turns an empty value, text and a band number
+        the raster lacks into band 0, which would hide them from the messages naming them."""
         value = parameters.get(self.BANDS)
+        if value is None or isinstance(value, QVariant) and value.isNull():
+            return []
         items = value.replace(";", ",").split(",") if isinstance(value, str) else value
-        if isinstance(items, (list, tuple)):
-            try:
-                return [int(str(item).strip()) for item in items if str(item).strip()]
-            except ValueError:
-                pass  # not plain numbers (an expression, say): QGIS's own parsing
-        return self.parameterAsInts(parameters, self.BANDS, context)
+        if not isinstance(items, (list, tuple)):
+            return self.parameterAsInts(parameters, self.BANDS, context)  # an expression from a model
+        try:
+            return [int(str(item).strip()) for item in items if str(item).strip()]
+        except ValueError:
+            raise self.failure(f"BANDS is '{value}'; give band numbers separated by commas, such as 1,5,9, or "
+                               "leave it empty for all bands.") from None
 
     def scale(self, parameters, context) -> int:
         return int(self.parameterAsEnumString(parameters, self.SCALE, context))

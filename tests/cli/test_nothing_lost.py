@@ -240,6 +240,19 @@ def test_bands_that_do_not_exist_are_named(qgis_env, tmp_path, tiny_weights):
                     OUTPUT=tmp_path / "o.tif"), "BANDS 15 do not exist: INPUT has 12 bands.")
 
 
+def test_empty_bands_mean_all_and_text_is_one_sentence(qgis_env, tmp_path, tiny_weights):
+    src = write_raster(tmp_path / "in.tif", smooth_cube(6, 8, 8))
+    out = tmp_path / "o.tif"
+    result = run(qgis_env, "coarse", INPUT=src, SCALE=2, BANDS="", WEIGHTS=tiny_weights[2], OUTPUT=out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with rasterio.open(out) as ds:
+        assert (ds.count, ds.width) == (6, 16)
+    failed_with(run(qgis_env, "coarse", INPUT=src, SCALE=2, BANDS="abc", WEIGHTS=tiny_weights[2],
+                    OUTPUT=tmp_path / "p.tif"),
+                "BANDS is 'abc'; give band numbers separated by commas, such as 1,5,9, or leave it empty for all bands.")
+    assert not (tmp_path / "p.tif").exists()
+
+
 def test_envi_header_names_the_output(qgis_env, tmp_path, scene, tiny_weights):
     out = tmp_path / "result.img"
     assert run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=out).returncode == 0
