@@ -249,7 +249,8 @@ def test_empty_bands_mean_all_and_text_is_one_sentence(qgis_env, tmp_path, tiny_
         assert (ds.count, ds.width) == (6, 16)
     failed_with(run(qgis_env, "coarse", INPUT=src, SCALE=2, BANDS="abc", WEIGHTS=tiny_weights[2],
                     OUTPUT=tmp_path / "p.tif"),
-                "BANDS is 'abc'; give band numbers separated by commas, such as 1,5,9, or leave it empty for all bands.")
+                "BANDS is 'abc'; give band numbers separated by commas, such as 1,5,9, or leave it empty for all "
+                "bands.")
     assert not (tmp_path / "p.tif").exists()
 
 
