@@ -12,12 +12,13 @@ from qgis.PyQt.QtGui import QIcon
 
 import html
 import importlib.util
+import sys
 from pathlib import Path
 
 from ..dualsr_core.network.torch_support import require_torch, running_python, torch_status
 from ..dualsr_core.errors import Cancelled, DualSRError
 from ..dualsr_core.feedback import Feedback
-from ..provider.compat import FLAG_ADVANCED
+from ..provider.compat import FLAG_ADVANCED, NUMBER_INTEGER
 
 HELP_URL = "https://github.com/dualsr-qgis/dualsr-qgis#readme"
 ICONS = Path(__file__).resolve().parents[1] / "provider" / "icons"  # <algorithm name>.svg
@@ -25,6 +26,13 @@ ICONS = Path(__file__).resolve().parents[1] / "provider" / "icons"  # <algorithm
 SHELL_CHOICES = "give a choice by its value (SCALE=4, DEVICE=cpu), not by the option number its help lists."
 CITATION = ("Method: Q. Li, Y. Yuan, X. Jia, Q. Wang, Dual-Stage Approach Toward Hyperspectral Image "
             "Super-Resolution, IEEE Transactions on Image Processing 31, 2022.")
+
+
+def _finite(limit: float) -> str | None:
+    """A number parameter's limit as written ('512', '1e-07'), None where unset (QGIS's +-DBL_MAX)."""
+    if abs(limit) >= sys.float_info.max:
+        return None
+    return str(int(limit)) if float(limit).is_integer() else repr(float(limit))
 
 
 class DualSRAlgorithm(QgsProcessingAlgorithm):
@@ -91,13 +99,33 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
                     return False, reason
                 if product_kind(value) is not None:
                     products.append(definition.name())
-        if not products:
-            return super().checkParameterValues(parameters, context)
-        for definition in self.parameterDefinitions():  # QGIS's check, without the products
-            if definition.name() not in products and \
-                    not definition.checkValueIsAcceptable(parameters.get(definition.name()), context):
-                return False, self.tr("Incorrect parameter value for {}").format(definition.name())
+        for definition in self.parameterDefinitions():  # QGIS's check, without the products, saying why
+            value = parameters.get(definition.name())
+            if definition.name() not in products and not definition.checkValueIsAcceptable(value, context):
+                return False, self.unacceptable(definition, value)
         return True, ""
+
+    def unacceptable(self, definition, value) -> str:
+        """Why QGIS refuses `value` for `definition`, in one sentence with the values it takes (QGIS
+        itself says only "Incorrect parameter value for X")."""
+        name = definition.name()
+        if definition.type() == "number":
+            whole = "whole " if definition.dataType() == NUMBER_INTEGER else ""
+            low, high = (_finite(definition.minimum()), _finite(definition.maximum()))
+            limits = f"from {low} to {high}" if low is not None and high is not None else \
+                f"of at least {low}" if low is not None else f"of at most {high}" if high is not None else ""
+            return f"{name} is {value} but must be a {whole}number {limits}".strip() + "."
+        if definition.type() == "enum":
+            return f"{name} is '{value}' but must be one of {', '.join(definition.options())}."
+        if definition.type() == "multilayer" and not self.missing_packages():
+            from ..dualsr_core.io.products import unreadable_reason
+
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for item in items:
+                reason = isinstance(item, str) and unreadable_reason(item, name)
+                if reason:
+                    return reason
+        return self.tr("Incorrect parameter value for {}").format(name)
 
     @staticmethod
     def adv(param):

@@ -254,6 +254,24 @@ def test_empty_bands_mean_all_and_text_is_one_sentence(qgis_env, tmp_path, tiny_
     assert not (tmp_path / "p.tif").exists()
 
 
+@pytest.mark.parametrize("algorithm, given, message", [
+    ("coarse", {"OVERLAP": 9999}, "OVERLAP is 9999 but must be a whole number from 0 to 512."),
+    ("coarse", {"TILE_SIZE": 2}, "TILE_SIZE is 2 but must be a whole number from 8 to 4096."),
+    ("coarse", {"SCALE": 5}, "SCALE is '5' but must be one of 2, 3, 4, 8."),
+    ("train", {"LEARNING_RATE": 5}, "LEARNING_RATE is 5 but must be a number from 1e-07 to 1."),
+    ("train", {"INPUT": "notes.txt"}, "INPUT '{folder}/notes.txt' is not a raster GDAL can read"),
+])
+def test_a_value_out_of_range_says_the_range(qgis_env, tmp_path, algorithm, given, message):
+    src = write_raster(tmp_path / "in.tif", smooth_cube(6, 8, 8))
+    (tmp_path / "notes.txt").write_text("hello")
+    parameters = {"INPUT": src, "SCALE": 2, "OUTPUT" if algorithm == "coarse" else "OUTPUT_WEIGHTS": tmp_path / "o"}
+    parameters.update({key: tmp_path / value if value == "notes.txt" else value for key, value in given.items()})
+    before = files(tmp_path)
+    stderr = failed_with(run(qgis_env, algorithm, **parameters), message.format(folder=tmp_path))
+    assert "Incorrect parameter value" not in stderr
+    assert files(tmp_path) == before
+
+
 def test_envi_header_names_the_output(qgis_env, tmp_path, scene, tiny_weights):
     out = tmp_path / "result.img"
     assert run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=out).returncode == 0
