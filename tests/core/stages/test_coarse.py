@@ -228,11 +228,12 @@ def test_runs_of_bands_carry_the_state_exactly(make_raster, tmp_path, tiny_weigh
 
 @pytest.mark.skipif(not __import__("dualsr_core.network.int8", fromlist=["x"]).openvino_available(),
                     reason="OpenVINO is not installed")
-def test_precision_int8_writes_a_raster_close_to_fp32_and_auto_says_why_it_keeps_fp32(make_raster, tmp_path,
-                                                                                       monkeypatch):
+def test_precision_int8_writes_a_raster_close_to_fp32_and_auto_times_the_candidates(make_raster, tmp_path,
+                                                                                   monkeypatch):
     from dualsr_core.network import engine
 
-    monkeypatch.setattr(engine, "_cpu_flags", lambda: {"avx2", "avx512_vnni"})  # no fast bf16: auto's choice known
+    monkeypatch.setattr(engine, "_cpu_flags", lambda: {"avx2", "avx512_vnni"})  # no native bf16: fp32 and int8
+    monkeypatch.setattr(engine, "_measured_precisions", {})
     cube = smooth_cube(12, 40, 40)
     src = make_raster(cube, wavelengths_nm=WAVELENGTHS[:12])
     outputs, logs = {}, {}
@@ -245,9 +246,21 @@ def test_precision_int8_writes_a_raster_close_to_fp32_and_auto_says_why_it_keeps
         assert result["PRECISION"] == ("fp32" if precision == "auto" else precision)
     fp32, in_int8 = read(outputs["fp32"])[0], read(outputs["int8"])[0]
     assert "precision int8 (as asked)" in logs["int8"]
-    assert "precision fp32 (auto: int8's set-up" in logs["auto"]
-    assert "would not pay off on 19,200 band-pixels" in logs["auto"]
+    assert ("precision fp32 (auto: a job of 19,200 band-pixels is too small to repay timing fp32, int8)"
+            in logs["auto"])
     assert 0 < np.abs(in_int8 - fp32).max() < 0.02 and np.sqrt(np.mean((in_int8 - fp32) ** 2)) < 0.002
+    # A large job (here: any job) times both on the first tile and writes what the chosen precision writes.
+    monkeypatch.setattr(engine, "MEASURE_MIN_BAND_PIXELS", 0)
+    lines = []
+    result = super_resolve(src, tmp_path / "measured.tif", 2, precision="auto", output_float=True,
+                           feedback=Feedback(log=lines.append))
+    chosen = result["PRECISION"]
+    assert chosen in ("fp32", "int8")
+    measured = "\n".join(lines)
+    assert "precision auto (auto: fp32, int8 to be timed on the first tile)" in measured
+    assert f"Precision {chosen} (auto: chosen by measurement on 2 band(s) of the first tile, best of 3: fp32 " \
+           in measured and "int8" in measured.split(f"Precision {chosen} (")[1]
+    np.testing.assert_array_equal(read(tmp_path / "measured.tif")[0], read(outputs[chosen])[0])
 
 
 @pytest.mark.parametrize("tiles", [10, 25])
