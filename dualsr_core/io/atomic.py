@@ -125,7 +125,13 @@ def refuse_inputs(destination: str | os.PathLike, inputs: Iterable, parameter: s
 
 def describe_os_error(exc: OSError, path: str | os.PathLike, parameter: str = "OUTPUT") -> str:
     """One sentence for a failed write: what failed, why, and what to do."""
+    path = Path(path)
     reason = _OS_REASONS.get(exc.errno, exc.strerror or str(exc))
+    blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:  # creating the folders failed on a file (EEXIST) or went through one (ENOTDIR)
+        reason = f"'{blocker}' is a file, not a folder; choose another path"
+    elif exc.errno == errno.ENOENT and path.parent.is_dir():
+        reason = "its folder takes no new files (a system folder such as /proc); choose another folder"
     return f"{parameter} '{path}' could not be written: {reason}."
 
 

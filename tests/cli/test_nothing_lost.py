@@ -77,15 +77,24 @@ def test_a_full_disk_fails_and_keeps_the_earlier_output(qgis_env, tmp_path, tiny
         assert listing(folder) == [name] and earlier.read_bytes() == b"an earlier good output"
 
 
-@pytest.mark.parametrize("folder, reason", [("/proc/dualsr", "could not be written"),
-                                            ("read-only", "read-only file system; choose another folder")])
+@pytest.mark.parametrize("folder, reason", [
+    ("/proc/dualsr", "OUTPUT '/proc/dualsr/o.tif' could not be written: the folder does not exist and cannot be "),
+    ("/proc", "OUTPUT '/proc/o.tif' could not be written: its folder takes no new files"),
+    ("scene.qml", "OUTPUT '{tmp}/scene.qml/o.tif' could not be written: '{tmp}/scene.qml' is a file, not a folder"),
+    ("scene.qml/deeper", "could not be written: '{tmp}/scene.qml' is a file, not a folder; choose another path."),
+    ("read-only", "read-only file system; choose another folder"),
+])
 def test_unwritable_destinations_are_one_sentence(qgis_env, tmp_path, scene, tiny_weights, folder, reason):
+    scene.with_suffix(".qml").write_text("<qgis>the user's style</qgis>")
+    before = files(tmp_path)
     if folder == "read-only":
         with small_tmpfs(tmp_path / "ro", options=",ro") as mount:
             result = run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=mount / "o.tif")
     else:
-        result = run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=f"{folder}/o.tif")
-    failed_with(result, reason)
+        output = Path(folder if folder.startswith("/") else tmp_path / folder) / "o.tif"
+        result = run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=output)
+    failed_with(result, reason.format(tmp=tmp_path))
+    assert files(tmp_path) == before
 
 
 def start_killable(env, algorithm, **parameters):
