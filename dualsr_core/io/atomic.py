@@ -281,7 +281,8 @@ def _discard(tmp: Path, pairs: list[tuple[Path, Path]]) -> None:
 @contextmanager
 def work_folder(beside: str | os.PathLike, purpose: str = "work") -> Iterator[Path]:
     """A temporary folder beside `beside` (same file system, so results can be renamed out of it),
-    removed when the block ends, and by `sweep_stale` of a later run if this process is killed."""
+    removed when the block ends, and by `sweep_stale` of a later run if this process is killed.
+    Errors that name a file in it name `beside` instead."""
     beside = Path(beside)
     folder = temporary_name(beside.with_name(f"{beside.stem}-{purpose}"))
     try:
@@ -290,5 +291,10 @@ def work_folder(beside: str | os.PathLike, purpose: str = "work") -> Iterator[Pa
         raise InputError(describe_os_error(exc, beside)) from exc
     try:
         yield folder
+    except InputError as exc:
+        if str(folder) not in str(exc):
+            raise
+        # A file written in the folder failed (a full disk, say): the user named `beside`, not this folder.
+        raise InputError(re.sub(re.escape(f"'{folder}") + r"[^']*'", f"'{beside}'", str(exc))) from exc
     finally:
         remove_quietly(folder)

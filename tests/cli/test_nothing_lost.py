@@ -65,14 +65,16 @@ def test_an_input_is_never_the_output(qgis_env, tmp_path, scene, tiny_weights, a
     assert {p.name: sha256(p) for p in tmp_path.iterdir() if not p.name.endswith(".aux.xml")} == before
 
 
-@pytest.mark.parametrize("name, cog", [("out.tif", False), ("out.img", False), ("out.tif", True)])
-def test_a_full_disk_fails_and_keeps_the_earlier_output(qgis_env, tmp_path, tiny_weights, name, cog):
+@pytest.mark.parametrize("algorithm, name, cog", [("coarse", "out.tif", False), ("coarse", "out.img", False),
+                                                   ("coarse", "out.tif", True), ("dualsr", "out.tif", False)])
+def test_a_full_disk_fails_and_keeps_the_earlier_output(qgis_env, tmp_path, tiny_weights, algorithm, name, cog):
+    """DualSR's coarse result, written in a work folder beside OUTPUT, fails first: the message names OUTPUT."""
     noise = np.random.default_rng(0).integers(1, 10000, (16, 64, 64), dtype=np.uint16)  # incompressible
     src = write_raster(tmp_path / "in.tif", noise)
     with small_tmpfs(tmp_path / "small") as folder:
         earlier = folder / name
         earlier.write_bytes(b"an earlier good output")
-        result = run(qgis_env, "coarse", INPUT=src, SCALE=2, WEIGHTS=tiny_weights[2], COG=cog, OUTPUT=earlier)
+        result = run(qgis_env, algorithm, INPUT=src, SCALE=2, WEIGHTS=tiny_weights[2], COG=cog, OUTPUT=earlier)
         failed_with(result, f"OUTPUT '{earlier}' could not be written: the disk is full")
         assert listing(folder) == [name] and earlier.read_bytes() == b"an earlier good output"
 
