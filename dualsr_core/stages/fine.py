@@ -206,6 +206,13 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
     if ratio != scale and reference_path is None:
         check_weights(reference_weights, scale // 2, "REFERENCE_WEIGHTS", reference_of=scale)
     with open_raster(input_path) as original, work_folder(output_path, "fine") as work:
+        # A given raster on the wrong grid is refused before any stage, not after a coarse run.
+        if coarse_path is not None:
+            with RasterReader(coarse_path, "COARSE") as u:
+                _check_grid(original, u, scale, "COARSE")
+        if reference_path is not None:
+            with open_raster(reference_path, "REFERENCE") as v:
+                _check_grid(original, v, scale // ratio, "REFERENCE")
         region = original.region_from_bounds(extent, extent_crs, feedback.warn) if extent is not None else None
         # Each step's share of the bar follows its work: a coarse run its output pixels (scale
         # squared, per input pixel), a back-projection iteration a quarter of the result's (it reads

@@ -127,6 +127,18 @@ def test_mismatched_coarse_grid_is_refused(fine_rasters):
     assert not (folder / "out.tif").exists()
 
 
+def test_a_coarse_raster_on_the_wrong_grid_is_refused_before_any_stage(fine_rasters, tiny_weights):
+    """At x4 without REFERENCE the coarse x2 reference is computed first: COARSE is checked before it."""
+    folder, u, _ = fine_rasters
+    write_raster(folder / "wrong.tif", u[:, :40], transform=from_origin(300000, 5800000, 7.5, 7.5))
+    logs, fractions = [], []
+    with pytest.raises(InputError, match="COARSE is 44 x 40 pixels but must be the input grid x4"):
+        refine(folder / "lr.tif", folder / "out.tif", 4, coarse_path=folder / "wrong.tif",
+               reference_weights=tiny_weights[2], feedback=Feedback(log=logs.append, progress=fractions.append))
+    assert logs == [] and fractions == []
+    assert sorted(p.name for p in folder.iterdir()) == ["lr.tif", "u.tif", "v.tif", "wrong.tif"]
+
+
 @pytest.mark.parametrize("name, shift", [("COARSE", 3.75), ("REFERENCE", 1e-3)])
 def test_a_raster_off_the_input_grid_is_refused_by_name(fine_rasters, name, shift):
     """Right size and pixel size, origin moved by half a pixel of U (or a millimetre of V)."""
