@@ -20,6 +20,10 @@ from ..errors import InputError
 from ..io.atomic import atomic_path
 
 CHECKPOINT_FORMAT = "dualsr-checkpoint/1"
+# The settings of a checkpoint's signature known before the patches are built, by the Train
+# parameter that sets each (the config field has the signature key's name).
+EARLY_SETTINGS = {"scale": "SCALE", "epochs": "EPOCHS", "batch_size": "BATCH_SIZE", "patch_size": "PATCH_SIZE",
+                  "lr": "LEARNING_RATE", "seed": "SEED"}
 # The loop's counters a checkpoint carries besides the model, optimiser, scheduler and generators.
 LOOP_STATE = ("epoch", "batch", "iteration", "loss_sum", "loss_count", "best", "history", "seconds")
 
@@ -59,6 +63,26 @@ def save_checkpoint(path: Path, signature: dict, model, optimizer, scheduler, st
         torch.save(payload, tmp)
 
 
+def refuse_other_settings(path: Path, config, elsewhere: str) -> None:
+    """Raise InputError, before any work, when the checkpoint at `path` belongs to a run whose SCALE,
+    EPOCHS, BATCH_SIZE, PATCH_SIZE, LEARNING_RATE or SEED differ from `config`'s: building the patches
+    of the new settings would first replace the old run's. `elsewhere` says how to train beside it
+    (another OUTPUT_WEIGHTS, say). A checkpoint that does not load is left to `load_checkpoint`."""
+    if not path.is_file():
+        return
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        saved = json.loads(payload["signature"])
+    except Exception:  # damaged or foreign: load_checkpoint says so, after the patches
+        return
+    differ = [f"{name} {saved[key]} there, {getattr(config, key)} now" for key, name in EARLY_SETTINGS.items()
+              if key in saved and saved[key] != getattr(config, key)]
+    if differ:
+        raise InputError(f"The work folder '{path.parent}' holds an unfinished training with other settings "
+                         f"({', '.join(differ)}); rerun with those settings to resume, choose {elsewhere}, or "
+                         f"delete the work folder to start afresh.")
+
+
 def load_checkpoint(path: Path, signature: dict, model, optimizer, scheduler) -> dict:
     """Restore model, optimiser, scheduler and generators from a checkpoint of a run with this
     signature; returns its LOOP_STATE values. InputError for a damaged, foreign or other-settings file."""
@@ -68,14 +92,14 @@ def load_checkpoint(path: Path, signature: dict, model, optimizer, scheduler) ->
         raise InputError(f"Checkpoint '{path}' cannot be read ({exc.__class__.__name__}). Delete it to start "
                          "training afresh.") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(f"'{path}' is not a DualSR training checkpoint. Delete it or choose another workdir.")
+        raise InputError(f"'{path}' is not a DualSR training checkpoint. Delete it to start training afresh.")
     saved = json.loads(payload["signature"])
     wanted = json.loads(json.dumps(signature, sort_keys=True))
     differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
     if differ:
         detail = ", ".join(f"{k} {saved.get(k)!r} there, {wanted.get(k)!r} now" for k in differ[:4])
         raise InputError(f"Checkpoint '{path}' belongs to a run with other settings ({detail}). Rerun with those "
-                         "settings to resume, or delete the checkpoint (or choose another workdir) to start afresh.")
+                         "settings to resume, or delete the checkpoint to start afresh.")
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])

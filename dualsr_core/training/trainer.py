@@ -52,7 +52,8 @@ def train(scene_paths, output_weights, scale: int | TrainConfig, feedback: Feedb
             raise TypeError(f"train() got unexpected keyword argument(s) {', '.join(unknown)}")
         config = TrainConfig(scale=scale, **settings)
     require_torch()
-    from .loop import Distributed, TrainingScenes, run  # torch from here on
+    from .checkpoint import refuse_other_settings  # torch from here on
+    from .loop import Distributed, TrainingScenes, run
     from .patches import PatchDataset, build_patches
 
     feedback = feedback or Feedback()
@@ -72,6 +73,8 @@ def train(scene_paths, output_weights, scale: int | TrainConfig, feedback: Feedb
         for key in ("OUTPUT_WEIGHTS", "CSV", "CURVE"):
             refuse_inputs(files[key], inputs, "OUTPUT_WEIGHTS")
         prepare_folder(output, "OUTPUT_WEIGHTS")
+        refuse_other_settings(files["CHECKPOINT"], config,
+                              "another --workdir" if config.workdir else "another OUTPUT_WEIGHTS")
     with _work_folder(workdir, files["CHECKPOINT"], dist.is_main):
         names = scene_names(paths)
         by_path = {p: n for p, n in zip(paths, names)}

@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -275,10 +276,21 @@ def test_rerun_of_a_finished_run_returns_its_result(reference, tmp_path, scene):
     assert (tmp_path / "w.pt").read_bytes() == before
 
 
-def test_a_checkpoint_of_other_settings_is_refused(reference, tmp_path, scene):
+@pytest.mark.parametrize("setting, value, named", [("lr", 3e-4, "LEARNING_RATE 0.0001 there, 0.0003 now"),
+                                                    ("scale", 3, "SCALE 2 there, 3 now")])
+def test_a_checkpoint_of_other_settings_is_refused_before_the_patches(reference, tmp_path, scene, setting, value,
+                                                                      named):
+    """The work folder of the same OUTPUT_WEIGHTS is kept whole: the patches of SCALE 3 would replace SCALE 2's."""
     shutil.copytree(reference[0], tmp_path, dirs_exist_ok=True)
-    with pytest.raises(InputError, match="other settings.*lr"):
-        run(tmp_path, scene, lr=3e-4)
+    work = {p.name: p.read_bytes() for p in (tmp_path / "w.work").iterdir()}
+    assert "patches.h5" in work
+    logs = []
+    with pytest.raises(InputError, match=re.escape(f"holds an unfinished training with other settings ({named}); "
+                                                   "rerun with those settings to resume, choose another "
+                                                   "OUTPUT_WEIGHTS, or delete the work folder")):
+        run(tmp_path, scene, feedback=Feedback(log=logs.append), **{setting: value})
+    assert logs == []
+    assert {p.name: p.read_bytes() for p in (tmp_path / "w.work").iterdir()} == work
 
 
 def test_a_whole_config_trains_like_its_keyword_arguments(reference, tmp_path, scene):
