@@ -55,6 +55,9 @@ def main():
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--weights", type=Path, default=ROOT / "weights",
                         help="folder of coarsr_x<scale>.pt files (default: the bundled weights)")
+    parser.add_argument("--fp32-only", action="store_true",
+                        help="skip the bf16 and int8 comparisons (int8 compiles once per window): a quicker "
+                             "comparison of candidate weights")
     args = parser.parse_args()
     split = fixed_split_keeping_mtimes(args.data, ROOT / "build" / "weights" / "mosaics")
     if split is None:
@@ -76,10 +79,11 @@ def main():
         engine = CoarseEngine(model, device, "fp32")
         bf16_error = ""
         try:
-            engine_bf16 = CoarseEngine(model, device, "bf16")
+            engine_bf16 = None if args.fp32_only else CoarseEngine(model, device, "bf16")
+            bf16_error = "--fp32-only"
         except InputError as exc:  # a CPU that cannot run bf16 convolutions (AVX2 only)
             engine_bf16, bf16_error = None, str(exc)
-        measure_int8 = device.type == "cpu" and int8.openvino_available()
+        measure_int8 = device.type == "cpu" and int8.openvino_available() and not args.fp32_only
         int8_changes = []
         half = None
         if scale in (4, 8) and weights_file(scale // 2).is_file():
@@ -140,7 +144,8 @@ def main():
             print(f"Coarse in int8 instead of fp32: PSNR change {min(int8_changes):+.4f} to "
                   f"{max(int8_changes):+.4f} dB (budget: within 0.05 dB on every window)")
         else:
-            print("Coarse in int8: not measured (needs a CPU device and OpenVINO)")
+            print("Coarse in int8: not measured (" + ("--fp32-only" if args.fp32_only else
+                                                       "needs a CPU device and OpenVINO") + ")")
         print(f"Inference: {flops / 1e6:.3f} M FLOPs per low-resolution pixel and band")
 
 
