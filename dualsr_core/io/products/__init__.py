@@ -96,11 +96,11 @@ def unreadable_reason(path: str | os.PathLike, parameter: str = "INPUT") -> str 
     """Why `path` cannot be read as an input (raster or product), in one sentence; None when it can."""
     if product_kind(path) is None:
         return raster_unreadable_reason(path, parameter)
-    from ...errors import InputError
+    from ...errors import DualSRError
 
     try:
         open_raster(path, parameter).close()
-    except InputError as exc:
+    except DualSRError as exc:  # InputError, or MissingDependencyError where h5py is missing
         return str(exc)
     return None
 
@@ -141,8 +141,12 @@ def is_product_member(path: str | os.PathLike) -> bool:
 
 
 def _has_emit_layout(path: Path) -> bool:
-    """Whether an HDF5-based `.nc` holds EMIT's reflectance, band parameters and GLT."""
-    import h5py
+    """Whether an HDF5-based `.nc` holds EMIT's reflectance, band parameters and GLT; False without
+    h5py (GDAL reads the file then, as any netCDF)."""
+    try:
+        import h5py
+    except ImportError:
+        return False
 
     try:
         with h5py.File(path, "r") as file:

@@ -110,3 +110,22 @@ def test_a_training_scene_from_a_product_keeps_its_bad_bands_out(tmp_path):
         assert scene.cube.shape == (reader.count, reader.height, reader.width)
     assert scene.good_bands.tolist() == [not bad for bad in flagged]
     assert scene.order.tolist() == [b for b in range(len(flagged)) if not flagged[b]]  # by wavelength
+
+
+def test_without_h5py_a_plain_netcdf_goes_to_gdal(tmp_path, monkeypatch):
+    import sys
+
+    write_raster(tmp_path / "plain.tif", np.ones((1, 3, 4), np.float32))
+    (tmp_path / "plain.tif").rename(tmp_path / "plain.nc")  # any .nc: GDAL reads it, h5py is never needed
+    monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py fails as where it is not installed
+    assert product_kind(tmp_path / "plain.nc") is None
+    assert unreadable_reason(tmp_path / "plain.nc") is None
+
+
+def test_without_h5py_a_hdf5_product_is_one_sentence_saying_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    write_prisma(tmp_path / PRISMA_NAME)
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    reason = unreadable_reason(tmp_path / PRISMA_NAME, "REFERENCE")
+    assert reason.startswith("Reading a PRISMA L2D product needs h5py") and "pip install h5py" in reason
