@@ -81,12 +81,11 @@ class RasterReader:
                              "other raster file.") from exc
         ds = self.dataset
         if ds.count < 1:
-            subdatasets = list(ds.subdatasets)
+            tags = ds.tags(ns="SUBDATASETS")  # GDAL's own names, quoted as gdal_translate takes them
+            subdatasets = [tags.get(f"SUBDATASET_{n}_NAME", name) for n, name in enumerate(ds.subdatasets, 1)]
             self.close()
             if subdatasets:
-                shown = ", ".join(subdatasets[:5]) + (" ..." if len(subdatasets) > 5 else "")
-                raise InputError(f"{parameter} '{self.path}' is a container of {len(subdatasets)} subdatasets; "
-                                 f"choose one of them as the input: {shown}")
+                raise InputError(_container_advice(self.path, subdatasets, parameter))
             raise InputError(f"{parameter} '{self.path}' has no raster bands.")
         self.width, self.height, self.count = ds.width, ds.height, ds.count
         self.dtype = np.dtype(ds.dtypes[0])
@@ -288,6 +287,17 @@ class RasterReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _container_advice(path: str, subdatasets: list[str], parameter: str) -> str:
+    """The sentence for an HDF5 or netCDF container: QGIS and qgis_process open none of its
+    subdataset names as a raster layer, so it names a gdal_translate line that makes a VRT of one."""
+    parts = [name.rsplit(":", 1)[-1].strip("/") for name in subdatasets]
+    shown = ", ".join(parts[:8]) + (" ..." if len(parts) > 8 else "")
+    vrt = Path(path).with_name(f"{Path(path).stem}_{re.sub(r'[^A-Za-z0-9]+', '_', parts[0]).strip('_')}.vrt")
+    return (f"{parameter} '{path}' is a container of {len(subdatasets)} subdatasets ({shown}), which QGIS does not "
+            f"open as a raster layer: make a VRT of the one to use, e.g. gdal_translate -of VRT '{subdatasets[0]}' "
+            f"'{vrt}', and give that VRT as {parameter}.")
 
 
 def _disk_full(folder: Path, needed_bytes: int = 1) -> bool:

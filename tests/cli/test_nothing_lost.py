@@ -4,6 +4,7 @@ import hashlib
 import os
 import pickle
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -281,6 +282,25 @@ def test_a_value_out_of_range_says_the_range(qgis_env, tmp_path, algorithm, give
     stderr = failed_with(run(qgis_env, algorithm, **parameters), message.format(folder=tmp_path))
     assert "Incorrect parameter value" not in stderr
     assert files(tmp_path) == before
+
+
+def test_a_container_input_names_a_line_that_makes_a_usable_input(qgis_env, tmp_path, tiny_weights):
+    h5py = pytest.importorskip("h5py")
+    container = tmp_path / "scene.h5"
+    with h5py.File(container, "w") as f:
+        f["a_cube"] = smooth_cube(6, 8, 8)
+        f["mask"] = np.ones((8, 8), np.uint8)
+    stderr = failed_with(run(qgis_env, "coarse", INPUT=container, SCALE=2, WEIGHTS=tiny_weights[2],
+                             OUTPUT=tmp_path / "o.tif"),
+                         f"INPUT '{container}' is a container of 2 subdatasets (a_cube, mask), which QGIS does not "
+                         "open as a raster layer: make a VRT of the one to use, e.g. gdal_translate -of VRT")
+    line = re.search(r"e\.g\. (gdal_translate .*?), and give that VRT as INPUT\.", stderr)[1]
+    subprocess.run(shlex.split(line), check=True, capture_output=True)
+    vrt = tmp_path / "scene_a_cube.vrt"
+    result = run(qgis_env, "coarse", INPUT=vrt, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=tmp_path / "o.tif")
+    assert result.returncode == 0, result.stdout + result.stderr
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        assert (ds.count, ds.width, ds.height) == (6, 16, 16)
 
 
 def test_envi_header_names_the_output(qgis_env, tmp_path, scene, tiny_weights):
