@@ -1,28 +1,12 @@
 """Sensor products as inputs of the QGIS algorithms, given by their path as downloaded: the one-step
 DualSR at x2 on each kind, and a product's result named after its mission, level and date."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 import rasterio
 
-from ..core.io.products.synthetic import (DESIS_ID, EMIT_NAME, ENMAP_ID, PRISMA_NAME, write_desis, write_emit,
-                                          write_enmap, write_prisma)
+from ..core.io.products.synthetic import product
 
 pytestmark = pytest.mark.qgis
-
-
-def product(kind: str, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    if kind == "enmap":
-        return write_enmap(folder / ENMAP_ID)
-    if kind == "desis":
-        return write_desis(folder / DESIS_ID)[0]
-    if kind == "prisma":
-        write_prisma(folder / PRISMA_NAME)
-        return folder / PRISMA_NAME
-    write_emit(folder / EMIT_NAME)
-    return folder / EMIT_NAME
 
 
 @pytest.fixture

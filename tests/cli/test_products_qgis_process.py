@@ -3,8 +3,7 @@ downloaded, checked for grid, spectral metadata and style."""
 import pytest
 import rasterio
 
-from ..core.io.products.synthetic import (DESIS_ID, EMIT_NAME, ENMAP_ID, PRISMA_NAME, write_desis, write_emit,
-                                          write_enmap, write_prisma)
+from ..core.io.products.synthetic import product
 from .conftest import QGIS_PROCESS, qgis_process
 
 pytestmark = pytest.mark.qgis
@@ -12,24 +11,11 @@ if QGIS_PROCESS is None:
     pytest.skip("qgis_process is not installed", allow_module_level=True)
 
 
-def product(kind, folder):
-    folder.mkdir(parents=True, exist_ok=True)
-    if kind == "enmap":
-        return write_enmap(folder / ENMAP_ID).parent  # the product folder, as unpacked
-    if kind == "desis":
-        return write_desis(folder / DESIS_ID)[0]
-    if kind == "prisma":
-        write_prisma(folder / PRISMA_NAME)
-        return folder / PRISMA_NAME
-    write_emit(folder / EMIT_NAME)
-    return folder / EMIT_NAME
-
-
 @pytest.mark.parametrize("kind", ["enmap", "desis", "prisma", "emit"])
 def test_dualsr_x2_on_a_product(qgis_env, tmp_path, tiny_weights, kind):
     from dualsr_core.io.products import open_raster
 
-    source = product(kind, tmp_path / "download")
+    source = product(kind, tmp_path / "download", enmap_folder=True)
     out = tmp_path / "x2.tif"
     run = qgis_process(qgis_env, "run", "dualsr:dualsr", "--", f"INPUT={source}", "SCALE=2",
                        f"WEIGHTS={tiny_weights[2]}", "PRECISION=fp32", "SCHEDULE=band", f"OUTPUT={out}")

@@ -43,8 +43,9 @@ class ProductReader:
     `transform`, `dtype` (the stored values), `nodata` (a stored value, or None), `scales` and
     `offsets` (reflectance = stored x scale + offset, per band), `scale_source` (where they come
     from), `wavelengths_nm` and `fwhm_nm` (per band, None where unknown), `flagged` (per band, True
-    where the product says the band is bad), `band_names`, `product` (for example "EnMAP L2A") and
-    `scene_id`; and implement `_read_raw` and `close`.
+    where the product says the band is bad), `band_names` and `scene_id`; set as class attributes `product`
+    (the phrase of error messages, for example "an EnMAP L2A product") and `label` (the product's
+    name in the outputs' PRODUCT tag, for example "EnMAP L2A"); and implement `_read_raw` and `close`.
     """
 
     scale_assumed = False  # the encoding is the product's own, never the x10000 guess
@@ -65,6 +66,7 @@ class ProductReader:
     flagged: list[bool]
     band_names: list[str]
     product: str
+    label: str
     scene_id: str
 
     _invalid: np.ndarray | None = None
@@ -85,7 +87,7 @@ class ProductReader:
     @property
     def dataset(self) -> ProductTags:
         """Product-level items the writer copies into every output: which product and scene."""
-        return ProductTags({"PRODUCT": self.product, "SCENE_ID": self.scene_id})
+        return ProductTags({"PRODUCT": self.label, "SCENE_ID": self.scene_id})
 
     @property
     def descriptions(self) -> list[str]:

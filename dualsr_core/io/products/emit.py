@@ -38,6 +38,7 @@ class EmitL2AReader(ProductReader):
     """An EMIT L2A reflectance `.nc` file, on its map grid."""
 
     product = "an EMIT L2A reflectance product"
+    label = "EMIT L2A"
 
     def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
         h5py = require_h5py(self.product)

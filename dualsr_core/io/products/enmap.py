@@ -57,7 +57,7 @@ def metadata_in_folder(folder: Path) -> Path | None:
 class _TiffProduct(ProductReader):
     """The shared part: find the image beside the metadata, open it, read its windows."""
 
-    product = ""
+    product = label = ""
 
     def _open_image(self, image: str):
         self.image = RasterReader(image, self.parameter)
@@ -88,6 +88,7 @@ class EnmapL2AReader(_TiffProduct):
     """An EnMAP L2A product: its folder, its `*-METADATA.XML`, or the ZIP as delivered."""
 
     product = "an EnMAP L2A product"
+    label = "EnMAP L2A"
 
     def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
         self.path, self.parameter = str(path), parameter
@@ -168,6 +169,7 @@ class DesisL2AReader(_TiffProduct):
     """A DESIS L2A product: its folder or its `*-METADATA.xml`."""
 
     product = "a DESIS L2A product"
+    label = "DESIS L2A"
 
     def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
         self.path, self.parameter = str(path), parameter

@@ -39,6 +39,7 @@ class PrismaL2DReader(ProductReader):
     """A PRISMA L2D `.he5` file."""
 
     product = "a PRISMA L2D product"
+    label = "PRISMA L2D"
 
     def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
         h5py = require_h5py(self.product)

@@ -9,22 +9,8 @@ from dualsr_core.io.products import open_raster
 from dualsr_core.stages.product_import import import_product
 from dualsr_core.tools.tiling import Region
 
-from ..io.products.synthetic import (DESIS_ID, EMIT_NAME, ENMAP_ID, PRISMA_NAME, enmap_pixels, write_desis,
-                                     write_emit, write_enmap, write_prisma)
+from ..io.products.synthetic import enmap_pixels, product
 from ...conftest import write_raster
-
-
-def product(kind, folder):
-    folder.mkdir(parents=True, exist_ok=True)
-    if kind == "enmap":
-        return write_enmap(folder / ENMAP_ID)
-    if kind == "desis":
-        return write_desis(folder / DESIS_ID)[0]
-    if kind == "prisma":
-        write_prisma(folder / PRISMA_NAME)
-        return folder / PRISMA_NAME
-    write_emit(folder / EMIT_NAME)
-    return folder / EMIT_NAME
 
 
 @pytest.mark.parametrize("kind", ["enmap", "desis", "prisma", "emit"])
@@ -47,8 +33,10 @@ def test_import_writes_what_the_reader_reads(tmp_path, kind, monkeypatch):
         whole = Region(0, 0, reader.height, reader.width)
         for ours, theirs in zip(imported.read(whole), reader.read(whole), strict=True):
             np.testing.assert_array_equal(ours, theirs)
-    if kind == "enmap":
-        with rasterio.open(out) as written:
+    with rasterio.open(out) as written:
+        label = {"enmap": "EnMAP L2A", "desis": "DESIS L2A", "prisma": "PRISMA L2D", "emit": "EMIT L2A"}[kind]
+        assert written.tags()["PRODUCT"] == label  # the product's name, not the phrase of its error messages
+        if kind == "enmap":
             np.testing.assert_array_equal(written.read(), enmap_pixels(24, 20))  # the stored integers
     assert out.with_suffix(".qml").is_file()
 

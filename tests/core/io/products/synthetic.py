@@ -209,3 +209,19 @@ def write_emit(path: Path, sensor_rows: int = 30, sensor_cols: int = 26, height:
         if omit:
             del f[omit]
     return cube, glt_x, glt_y
+
+
+def product(kind: str, folder: Path, enmap_folder: bool = False) -> Path:
+    """A product of `kind` ('enmap', 'desis', 'prisma' or 'emit') written in `folder`, as a user gives
+    it: the METADATA.XML (EnMAP: the product folder with `enmap_folder`), the .he5 or the .nc."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if kind == "enmap":
+        metadata = write_enmap(folder / ENMAP_ID)
+        return metadata.parent if enmap_folder else metadata
+    if kind == "desis":
+        return write_desis(folder / DESIS_ID)[0]
+    if kind == "prisma":
+        write_prisma(folder / PRISMA_NAME)
+        return folder / PRISMA_NAME
+    write_emit(folder / EMIT_NAME)
+    return folder / EMIT_NAME
