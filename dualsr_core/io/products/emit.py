@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio.crs
+import rasterio.errors
 from rasterio.transform import Affine
 
 from ...tools.tiling import Region
@@ -32,6 +33,7 @@ CHUNK_CACHE_BYTES = 64 * 2**20
 # own area (plus a margin): the box is what is read, and a thin diagonal swath makes it large.
 BOX_RATIO = 4
 BOX_MARGIN = 64 * 64
+GLT_CHECK_ROWS = 1024  # rows of the GLT checked at a time when the product is opened
 
 
 class EmitL2AReader(ProductReader):
@@ -82,9 +84,32 @@ class EmitL2AReader(ProductReader):
         self.nodata = float(np.asarray(fill).ravel()[0]) if fill is not None else FILL
         self.scales, self.offsets = np.ones(count), np.zeros(count)
         self.scale_source = "EMIT reflectance (float)"
-        self.transform = Affine.from_gdal(*(float(v) for v in np.asarray(file.attrs["geotransform"]).ravel()))
+        try:
+            geotransform = [float(v) for v in np.asarray(file.attrs["geotransform"]).ravel()]
+        except (TypeError, ValueError):
+            geotransform = []
+        if len(geotransform) != 6 or not np.isfinite(geotransform).all():
+            raise product_error(self.parameter, self.path, self.product, "its geotransform is not six numbers")
+        self.transform = Affine.from_gdal(*geotransform)
         wkt = file.attrs["spatial_ref"]
-        self.crs = rasterio.crs.CRS.from_wkt(wkt.decode() if isinstance(wkt, bytes) else str(wkt))
+        try:
+            self.crs = rasterio.crs.CRS.from_wkt(wkt.decode(errors="replace") if isinstance(wkt, bytes) else str(wkt))
+        except rasterio.errors.CRSError as exc:
+            raise product_error(self.parameter, self.path, self.product, f"its spatial_ref is no CRS ({exc})") from None
+        self._check_glt()
+
+    def _check_glt(self):
+        """Refuse a GLT entry beyond the reflectance's rows or columns, once, here: a read would fail
+        on it mid-run. Read in strips of rows (the GLT is as large as the map grid)."""
+        limits = {"glt_y": self.cube.shape[0], "glt_x": self.cube.shape[1]}
+        for row0 in range(0, self.height, GLT_CHECK_ROWS):
+            for name, glt in (("glt_y", self.glt_y), ("glt_x", self.glt_x)):
+                strip = np.abs(glt[row0:row0 + GLT_CHECK_ROWS].astype(np.int64))
+                if strip.size and int(strip.max()) > limits[name]:
+                    raise product_error(self.parameter, self.path, self.product,
+                                        f"its GLT names sensor pixels outside its reflectance ({name} up to "
+                                        f"{int(strip.max())} where the reflectance has {limits[name]} "
+                                        f"{'rows' if name == 'glt_y' else 'columns'})")
 
     def _read_raw(self, region: Region, bands: list[int]) -> np.ndarray:
         out = np.full((len(bands), region.height, region.width), self.nodata, dtype=self.dtype)

@@ -192,18 +192,27 @@ class DesisL2AReader(_TiffProduct):
         missing = [k for k in ("wavelength", "fwhm", "data gain values", "data offset values") if k not in header]
         if missing:
             raise product_error(parameter, path, self.product, f"{header_path.name} has no {', '.join(missing)}")
-        self._open_image(image)
-        lists = {key: _floats(header[key]) for key in ("wavelength", "fwhm", "data gain values", "data offset values")}
+        keys = ("wavelength", "fwhm", "data gain values", "data offset values", "data ignore value")
+        lists = {key: self._numbers(header, key, header_path.name) for key in keys}
+        ignore = lists.pop("data ignore value")
+        self._open_image(image)  # after the header is read: nothing to close when it is refused
         for key, values in lists.items():
             self._check_count(len(values), f"{header_path.name} '{key}'")
         self.wavelengths_nm, self.fwhm_nm = lists["wavelength"], lists["fwhm"]
         self.scales = np.array(lists["data gain values"], dtype=np.float64) * DESIS_REFLECTANCE_SCALE
         self.offsets = np.array(lists["data offset values"], dtype=np.float64) * DESIS_REFLECTANCE_SCALE
         self.scale_source = f"DESIS {header_path.name} gains/offsets, reflectance x 10000"
-        ignore = _floats(header.get("data ignore value", ""))
         self.nodata = self.image.nodata if self.image.nodata is not None else (ignore[0] if ignore else None)
         self.flagged = [False] * self.count
         self.band_names = [band_name(b + 1, w) for b, w in enumerate(self.wavelengths_nm)]
+
+    def _numbers(self, header: dict[str, str], key: str, name: str) -> list[float]:
+        """The numbers of a header item ([] where it is absent), or the sentence naming the item."""
+        try:
+            return _floats(header.get(key, ""))
+        except ValueError:
+            raise product_error(self.parameter, self.path, self.product,
+                                f"{name} '{key}' is not a list of numbers") from None
 
 
 def _require_level_2a(reader: _TiffProduct):

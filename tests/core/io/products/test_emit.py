@@ -93,3 +93,21 @@ def test_a_thin_window_across_the_swath_is_read_in_parts(product, monkeypatch):
         reflectance, _ = reader.read(Region(20, 0, 2, 40))
     assert len(boxes) > 1
     np.testing.assert_array_equal(reflectance, np.where(ortho[:, 20:22] != EMIT_FILL, ortho[:, 20:22], 0))
+
+
+@pytest.mark.parametrize("damage, sentence", [
+    (lambda f: f.attrs.__setitem__("geotransform", EMIT_GEOTRANSFORM[:4]), "its geotransform is not six numbers"),
+    (lambda f: f.attrs.__setitem__("geotransform", np.bytes_("north up")), "its geotransform is not six numbers"),
+    (lambda f: f.attrs.__setitem__("spatial_ref", np.bytes_("GEOGCS[garbage")), "its spatial_ref is no CRS"),
+    (lambda f: f["location/glt_x"].__setitem__((30, 20), -27), "its GLT names sensor pixels outside its reflectance"),
+    (lambda f: f["location/glt_y"].__setitem__((3, 4), 31), "its GLT names sensor pixels outside its reflectance")])
+def test_garbage_in_an_emit_file_is_one_sentence_and_closes_it(tmp_path, damage, sentence):
+    import h5py
+
+    write_emit(tmp_path / EMIT_NAME)  # 30 sensor rows x 26 columns
+    with h5py.File(tmp_path / EMIT_NAME, "r+") as f:
+        damage(f)
+    with pytest.raises(InputError, match=f"^REFERENCE '.*' looks like an EMIT L2A reflectance product but {sentence}"):
+        open_raster(tmp_path / EMIT_NAME, "REFERENCE")
+    with h5py.File(tmp_path / EMIT_NAME, "r+"):  # HDF5 refuses to open for writing a file still open for reading
+        pass

@@ -143,6 +143,31 @@ def test_desis_without_its_header_names_it(tmp_path):
         open_raster(metadata)
 
 
+@pytest.mark.parametrize("key, garbage", [("wavelength", "{401.9, n/a}"), ("data gain values", "{1.0, x}"),
+                                          ("data ignore value", "none")])
+def test_garbage_in_a_desis_header_is_one_sentence_and_leaves_no_file_open(tmp_path, monkeypatch, key, garbage):
+    import re
+
+    from dualsr_core.io.products import enmap as enmap_module
+    from dualsr_core.io.raster import RasterReader
+
+    opened = []
+
+    class Recorded(RasterReader):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    monkeypatch.setattr(enmap_module, "RasterReader", Recorded)
+    metadata, _ = write_desis(tmp_path / DESIS_ID)
+    header = tmp_path / DESIS_ID / f"{DESIS_ID}-SPECTRAL_IMAGE.hdr"
+    header.write_text(re.sub(rf"^{key} = .*$", f"{key} = {garbage}", header.read_text(), flags=re.M))
+    with pytest.raises(InputError, match=f"REFERENCE .* looks like a DESIS L2A product but {DESIS_ID}-SPECTRAL_IMAGE"
+                                         f".hdr '{key}' is not a list of numbers"):
+        open_raster(metadata, "REFERENCE")
+    assert all(reader.dataset is None for reader in opened)
+
+
 def test_coarse_runs_on_an_enmap_product(tmp_path, enmap, tiny_weights):
     pytest.importorskip("torch")
     from dualsr_core.stages.coarse import super_resolve
