@@ -36,6 +36,9 @@ def find_inputs(items: list, output_dir: Path) -> list[tuple[Path, Path]]:
     output_dir = output_dir.resolve()
     for item in items:
         path = Path(item)
+        if path.is_dir() and (path.resolve() == output_dir or output_dir in path.resolve().parents):
+            raise InputError(f"--output '{output_dir}' is the --input folder '{item}' or holds it, so its scenes "
+                             "would be taken for outputs; choose an --output folder outside the inputs.")
         if path.is_dir():
             for file in sorted(path.rglob("*")):
                 relative = file.relative_to(path)
@@ -177,6 +180,12 @@ def run_batch(inputs: list, output_dir, scale: int, method: str = "coarse", weig
         for file in files_written(target, True):
             if file in input_files:
                 refuse_inputs(target, [input_files[file]], "an output", styled=True)
+    from ..network.weights import check_weights
+
+    # Checked once here, in the command line's names, rather than by every scene's task in QGIS's.
+    check_weights(weights, scale, "--weights", scale_name="--scale")
+    if method == "dualsr" and scale in (4, 8):
+        check_weights(reference_weights, scale // 2, "--reference-weights", reference_of=scale, scale_name="--scale")
     signature = options_signature(method, scale, weights, reference_weights, iterations, tile_size, overlap,
                                   precision, schedule, band_chunk, output_float, bad_bands, driver)
     manifest = Manifest(output_dir / MANIFEST_NAME, signature)
@@ -193,6 +202,7 @@ def run_batch(inputs: list, output_dir, scale: int, method: str = "coarse", weig
             continue
         probe = _probe(source)
         if "error" in probe:
+            feedback.log(f"Failed: {source}: {probe['error']}")
             manifest.set(str(target), {"input": str(source), "status": "failed", "error": probe["error"],
                                        "seconds": 0.0, "worker": None, "device": None, "sha256": None})
             failed_early += 1
@@ -225,7 +235,7 @@ def _probe(path: Path) -> dict:
     from ..io.products import open_raster
 
     try:
-        with open_raster(path) as reader:
+        with open_raster(path, "--input") as reader:
             return {"height": reader.height, "width": reader.width, "bands": reader.count}
     except DualSRError as exc:
         return {"error": str(exc)}

@@ -75,12 +75,13 @@ def save(path: str | os.PathLike, model, header: dict, half: bool = False, input
 
 
 def read(path: str | os.PathLike, expected_scale: int | None = None,
-         parameter: str = "WEIGHTS", reference_of: int | None = None) -> tuple[dict, dict]:
+         parameter: str = "WEIGHTS", reference_of: int | None = None, scale_name: str = "SCALE") -> tuple[dict, dict]:
     """Read and check a weights file; return (header, state_dict).
 
     Raises WeightsError, naming `parameter`, when the file is missing, not a weights file, damaged
     (sha256), or made for another scale than `expected_scale`; `reference_of` is the SCALE whose
-    reference (at half of it) the weights are for, so that the message advises the right scale.
+    reference (at half of it) the weights are for, so that the message advises the right scale, and
+    `scale_name` names SCALE (--scale on the command line).
     """
     torch = require_torch()
     path = Path(path)
@@ -118,17 +119,19 @@ def read(path: str | os.PathLike, expected_scale: int | None = None,
         raise WeightsError(f"{parameter} file '{path}' is damaged: its sha256 does not match its header; "
                            "copy or train it again.")
     if expected_scale is not None and header["scale"] != int(expected_scale):
-        raise WeightsError(_scale_mismatch(path, header["scale"], int(expected_scale), parameter, reference_of))
+        raise WeightsError(_scale_mismatch(path, header["scale"], int(expected_scale), parameter, reference_of,
+                                           scale_name))
     return header, state
 
 
-def _scale_mismatch(path: Path, trained: int, expected: int, parameter: str, reference_of: int | None) -> str:
+def _scale_mismatch(path: Path, trained: int, expected: int, parameter: str, reference_of: int | None,
+                    scale_name: str) -> str:
     if reference_of is None:
-        return (f"{parameter} file '{path}' was trained for scale x{trained} but SCALE is x{expected}. Choose SCALE "
-                f"{trained} or weights for x{expected}.")
-    return (f"{parameter} file '{path}' was trained for scale x{trained} but the reference of SCALE {reference_of} "
-            f"is made at x{expected}. Choose {parameter} trained for x{expected}, or leave it empty for the bundled "
-            f"x{expected} weights.")
+        return (f"{parameter} file '{path}' was trained for scale x{trained} but {scale_name} is x{expected}. Choose "
+                f"{scale_name} {trained} or weights for x{expected}.")
+    return (f"{parameter} file '{path}' was trained for scale x{trained} but the reference of {scale_name} "
+            f"{reference_of} is made at x{expected}. Choose {parameter} trained for x{expected}, or leave it empty for "
+            f"the bundled x{expected} weights.")
 
 
 def resolve(path: str | os.PathLike | None, scale: int, parameter: str = "WEIGHTS") -> Path:
@@ -143,9 +146,10 @@ def resolve(path: str | os.PathLike | None, scale: int, parameter: str = "WEIGHT
 
 
 def check_weights(path: str | os.PathLike | None, scale: int, parameter: str = "WEIGHTS",
-                  reference_of: int | None = None) -> tuple[dict, dict]:
+                  reference_of: int | None = None, scale_name: str = "SCALE") -> tuple[dict, dict]:
     """Read and check the weights a run will use (see `resolve` and `read`); return (header, state_dict)."""
-    return read(resolve(path, scale, parameter), expected_scale=scale, parameter=parameter, reference_of=reference_of)
+    return read(resolve(path, scale, parameter), expected_scale=scale, parameter=parameter, reference_of=reference_of,
+                scale_name=scale_name)
 
 
 def load_model(path: str | os.PathLike | None, scale: int, device=None, parameter: str = "WEIGHTS"):
