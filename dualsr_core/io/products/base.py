@@ -120,7 +120,8 @@ class ProductReader:
             return (self._invalid == self.width * self.height).tolist()
         empty = np.ones(self.count, dtype=bool)
         for window in self._survey_windows():
-            empty &= ~self._valid(self._read_raw(window, list(range(self.count)))).reshape(self.count, -1).any(axis=1)
+            every = list(range(self.count))
+            empty &= ~self._validity(window, every, self._read_raw(window, every)).reshape(self.count, -1).any(axis=1)
             if not empty.any():
                 break
         return empty.tolist()
@@ -129,8 +130,9 @@ class ProductReader:
         """Invalid pixels (nodata, NaN, infinite) per band in the whole product, counted once."""
         if self._invalid is None:
             counts = np.zeros(self.count, dtype=np.int64)
+            every = list(range(self.count))
             for window in self._survey_windows():
-                valid = self._valid(self._read_raw(window, list(range(self.count))))
+                valid = self._validity(window, every, self._read_raw(window, every))
                 counts += valid.size // self.count - np.count_nonzero(valid.reshape(self.count, -1), axis=1)
             self._invalid = counts
         return self._invalid
@@ -151,12 +153,17 @@ class ProductReader:
         """
         bands = list(range(self.count)) if bands is None else list(bands)
         raw = self._read_raw(region, bands)
-        valid = self._valid(raw)
+        valid = self._validity(region, bands, raw)
         scales = self.scales[bands].astype(np.float32)[:, None, None]
         offsets = self.offsets[bands].astype(np.float32)[:, None, None]
         reflectance = raw.astype(np.float32) * scales + offsets
         reflectance[~valid] = 0.0
         return reflectance, valid
+
+    def _validity(self, region: Region, bands: list[int], raw: np.ndarray) -> np.ndarray:
+        """Validity (B,h,w) of `raw`, the stored values of `bands` in `region`: value by value
+        (`_valid`), unless a product marks no data by pixel across its bands."""
+        return self._valid(raw)
 
     def _valid(self, raw: np.ndarray) -> np.ndarray:
         valid = np.ones(raw.shape, dtype=bool) if self.nodata is None else ~is_nodata(raw, self.nodata)

@@ -9,7 +9,9 @@
   `List_Fwhm_Swir` (nanometres); a centre wavelength of 0 marks an unused band: it is kept, last,
   flagged bad and without a wavelength.
 - Reflectance = `L2ScaleVnirMin` + stored x (`L2ScaleVnirMax` - `L2ScaleVnirMin`) / 65535 (SWIR
-  alike). A stored 0 is no data: PRISMA fills the area outside the swath with it.
+  alike). A pixel whose used bands all store 0 is no data: PRISMA fills the area outside the swath
+  with it (EnMAP-Box masks the same pixels). A 0 in some bands of a pixel only is a value: dark
+  bands (water absorption) store 0 legitimately. The unused bands hold no data.
 - Grid: the UTM corners `Product_ULcorner_easting`/`_northing` and `Product_LRcorner_easting`/
   `_northing` are the centres of the corner pixels (as EnMAP-Box's importer reads them); the pixel
   size is their distance over the pixel count less one; the CRS is `Epsg_Code`.
@@ -39,6 +41,7 @@ class PrismaL2DReader(ProductReader):
     """A PRISMA L2D `.he5` file."""
 
     product = "a PRISMA L2D product"
+    _inside: tuple[Region, np.ndarray] | None = None  # the last window's swath mask
     label = "PRISMA L2D"
 
     def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
@@ -92,6 +95,7 @@ class PrismaL2DReader(ProductReader):
         self.wavelengths_nm = [s[2] for s in used] + [None] * len(unused)
         self.fwhm_nm = [s[3] for s in used] + [None] * len(unused)
         self.flagged = [False] * len(used) + [True] * len(unused)
+        self.used = list(range(len(used)))  # the bands with a wavelength, first in this reader's order
         self.scales = np.array([s[4] for s in used + unused], dtype=np.float64)
         self.offsets = np.array([s[5] for s in used + unused], dtype=np.float64)
         self.scale_source = "PRISMA L2ScaleVnir/Swir Min and Max over 65535"
@@ -123,6 +127,25 @@ class PrismaL2DReader(ProductReader):
             block = cube[rows, stored, cols]  # rows x bands x columns
             out[mine] = np.transpose(block, (1, 0, 2))[position]
         return out
+
+    def _validity(self, region: Region, bands: list[int], raw: np.ndarray) -> np.ndarray:
+        """A pixel of a used band is valid unless every used band of it stores 0 (outside the
+        swath): from `raw` when it holds them all, else by one read of all of them in the window,
+        kept for the next read of the same window (a band-by-band schedule reads it many times)."""
+        used = set(self.used)
+        if used <= set(bands):
+            inside = np.zeros(raw.shape[1:], dtype=bool)
+            for k in {bands.index(b) for b in used}:
+                inside |= raw[k] != NODATA
+        elif self._inside is not None and self._inside[0] == region:
+            inside = self._inside[1]
+        else:
+            inside = (self._read_raw(region, self.used) != NODATA).any(axis=0)
+        self._inside = (region, inside)
+        valid = np.empty(raw.shape, dtype=bool)
+        for k, band in enumerate(bands):
+            valid[k] = inside if band in used else raw[k] != NODATA
+        return valid
 
     def close(self):
         if getattr(self, "file", None) is not None:

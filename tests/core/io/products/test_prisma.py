@@ -17,6 +17,7 @@ def expected(vnir, swir):
     """Every stored band as (wavelength, fwhm, reflectance, valid), from the stored cubes by loops
     over the bands: used bands by increasing wavelength, then the unused ones (VNIR first)."""
     used, unused = [], []
+    inside = (vnir[:, PRISMA_VNIR_CW != 0, :] != 0).any(axis=1) | (swir[:, PRISMA_SWIR_CW != 0, :] != 0).any(axis=1)
     for cube, centres, widths, detector in ((vnir, PRISMA_VNIR_CW, PRISMA_VNIR_FWHM, "Vnir"),
                                             (swir, PRISMA_SWIR_CW, PRISMA_SWIR_FWHM, "Swir")):
         low, high = (np.float32(v) for v in PRISMA_SCALES[detector])
@@ -24,7 +25,7 @@ def expected(vnir, swir):
         for k in range(cube.shape[1]):
             stored = cube[:, k, :]
             reflectance = stored.astype(np.float32) * np.float32(scale) + np.float32(float(low))
-            valid = stored != 0
+            valid = inside if centres[k] != 0 else stored != 0  # outside the swath: every band 0
             band = (float(str(centres[k])), float(str(widths[k])), np.where(valid, reflectance, 0), valid)
             (used if centres[k] != 0 else unused).append(band)
     return sorted(used, key=lambda band: band[0]) + unused
@@ -73,3 +74,32 @@ def test_a_he5_of_another_level_or_not_hdf5_is_refused(tmp_path):
     (tmp_path / "text.he5").write_text("not hdf5")
     with pytest.raises(InputError, match="it is not an HDF5 file h5py can read"):
         open_raster(tmp_path / "text.he5")
+
+
+def test_a_stored_0_is_no_data_only_where_every_band_of_the_pixel_is_0(tmp_path):
+    import h5py
+
+    vnir, swir = write_prisma(tmp_path / PRISMA_NAME)
+    dark = 1  # stored VNIR band 1 (1010.5 nm): 0 over most of the swath, as dark absorption bands store
+    vnir[3:, dark, :] = 0
+    swir[10:12, :, 5:9] = 0  # every SWIR band 0, the VNIR bands not: inside the swath
+    with h5py.File(tmp_path / PRISMA_NAME, "r+") as f:
+        f["HDFEOS/SWATHS/PRS_L2D_HCO/Data Fields/VNIR_Cube"][...] = vnir
+        f["HDFEOS/SWATHS/PRS_L2D_HCO/Data Fields/SWIR_Cube"][...] = swir
+    bands = expected(vnir, swir)
+    outside = np.zeros((21, 19), bool)
+    outside[:2, :4] = True
+    with open_raster(tmp_path / PRISMA_NAME) as reader:
+        band = reader.wavelengths_nm.index(1010.5)
+        reflectance, valid = reader.read(Region(0, 0, 21, 19))
+        np.testing.assert_array_equal(valid[:13], np.broadcast_to(~outside, (13, 21, 19)))
+        assert not valid[13:].any()  # the unused bands hold no data
+        np.testing.assert_array_equal(reflectance, np.stack([b[2] for b in bands]))
+        assert (reflectance[band, 3:] == np.float32(PRISMA_SCALES["Vnir"][0])).all()
+        alone, alone_valid = reader.read(Region(2, 3, 12, 10), [band])  # the mask needs the other bands
+        np.testing.assert_array_equal(alone_valid[0], ~outside[2:14, 3:13])
+        np.testing.assert_array_equal(alone[0], reflectance[band, 2:14, 3:13])
+        again, again_valid = reader.read(Region(2, 3, 12, 10), [band + 1])  # the same window's mask, kept
+        np.testing.assert_array_equal(again_valid[0], ~outside[2:14, 3:13])
+        np.testing.assert_array_equal(again[0], reflectance[band + 1, 2:14, 3:13])
+        assert reader.invalid_counts().tolist() == [outside.sum()] * 13 + [21 * 19] * 2
