@@ -232,7 +232,11 @@ class RasterReader:
             warn: called with a line when the extent reaches beyond the raster and is clipped.
         """
         xmin, ymin, xmax, ymax = bounds
-        if crs_wkt and self.crs and rasterio.crs.CRS.from_user_input(crs_wkt) != self.crs:
+        if crs_wkt and not self.crs:
+            raise InputError(f"EXTENT is given in {rasterio.crs.CRS.from_user_input(crs_wkt).to_string()} but "
+                             f"{self.parameter} has no CRS to place it in; assign {self.parameter} a CRS, or give "
+                             "EXTENT in the raster's own coordinates without a CRS.")
+        if crs_wkt and rasterio.crs.CRS.from_user_input(crs_wkt) != self.crs:
             xmin, ymin, xmax, ymax = rasterio.warp.transform_bounds(crs_wkt, self.crs, xmin, ymin, xmax, ymax,
                                                                     densify_pts=21)
         inverse = ~self.transform
@@ -243,8 +247,9 @@ class RasterReader:
         row0, row1 = math.floor(min(rows) + eps), math.ceil(max(rows) - eps)
         inside = (max(col0, 0), max(row0, 0), min(col1, self.width), min(row1, self.height))
         if inside[2] <= inside[0] or inside[3] <= inside[1]:
-            raise InputError(f"EXTENT ({xmin:.6g}, {ymin:.6g}, {xmax:.6g}, {ymax:.6g} in the raster's CRS) does not "
-                             f"overlap {self.parameter}.")
+            west, south, east, north = rasterio.transform.array_bounds(self.height, self.width, self.transform)
+            raise InputError(f"EXTENT {_plain(xmin, xmax, ymin, ymax)} (xmin,xmax,ymin,ymax in the raster's CRS) does "
+                             f"not overlap {self.parameter}, which covers {_plain(west, east, south, north)}.")
         if inside != (col0, row0, col1, row1) and warn is not None:
             warn(f"EXTENT reaches beyond {self.parameter}: it is clipped to the raster, {inside[2] - inside[0]} x "
                  f"{inside[3] - inside[1]} pixels instead of {col1 - col0} x {row1 - row0}.")
@@ -287,6 +292,11 @@ class RasterReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _plain(*values: float) -> str:
+    """Coordinates as QGIS writes an extent: comma-separated plain numbers (5700000, not 5.7e+06)."""
+    return ",".join(f"{value:.6f}".rstrip("0").rstrip(".") for value in values)
 
 
 def _container_advice(path: str, subdatasets: list[str], parameter: str) -> str:

@@ -303,6 +303,21 @@ def test_a_container_input_names_a_line_that_makes_a_usable_input(qgis_env, tmp_
         assert (ds.count, ds.width, ds.height) == (6, 16, 16)
 
 
+def test_extent_errors_are_in_qgis_order_and_plain_numbers(qgis_env, tmp_path, scene, tiny_weights):
+    with rasterio.open(scene) as ds:
+        west, south, east, north = (f"{v:.6f}".rstrip("0").rstrip(".") for v in ds.bounds)
+    result = run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=tmp_path / "o.tif",
+                 EXTENT="300000,300100,5000000,5000100 [EPSG:32633]")
+    failed_with(result, "EXTENT 300000,300100,5000000,5000100 (xmin,xmax,ymin,ymax in the raster's CRS) does not "
+                        f"overlap INPUT, which covers {west},{east},{south},{north}.")
+    no_crs = write_raster(tmp_path / "no_crs.tif", smooth_cube(4, 8, 8), crs=None)
+    result = run(qgis_env, "coarse", INPUT=no_crs, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=tmp_path / "o.tif",
+                 EXTENT="0,1,0,1 [EPSG:4326]")
+    failed_with(result, "EXTENT is given in EPSG:4326 but INPUT has no CRS to place it in; assign INPUT a CRS, or "
+                        "give EXTENT in the raster's own coordinates without a CRS.")
+    assert not (tmp_path / "o.tif").exists()
+
+
 def test_envi_header_names_the_output(qgis_env, tmp_path, scene, tiny_weights):
     out = tmp_path / "result.img"
     assert run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=out).returncode == 0
