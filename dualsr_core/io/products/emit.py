@@ -33,6 +33,10 @@ CHUNK_CACHE_BYTES = 64 * 2**20
 # own area (plus a margin): the box is what is read, and a thin diagonal swath makes it large.
 BOX_RATIO = 4
 BOX_MARGIN = 64 * 64
+# and no box read holds more than this many bytes: the box is read in groups of bands that fit, and
+# a window whose box does not fit even one band is split as well (a scene-sized window, a training
+# scene or a large tile, must not read the sensor cube at once).
+BOX_BYTES = 64 * 2**20
 GLT_CHECK_ROWS = 1024  # rows of the GLT checked at a time when the product is opened
 
 
@@ -123,13 +127,16 @@ class EmitL2AReader(ProductReader):
     def _gather(self, out: np.ndarray, source_rows: np.ndarray, source_cols: np.ndarray, valid: np.ndarray,
                 stored: list[int], position: np.ndarray):
         """Fill `out` (B,h,w) where `valid` from the sensor pixels (source_rows, source_cols): read
-        their bounding box, or split the window in two while that box is too large."""
+        their bounding box in groups of bands of at most BOX_BYTES, or split the window in two while
+        that box is too large for its area or for one band within BOX_BYTES."""
         if not valid.any():
             return
         r, c = source_rows[valid], source_cols[valid]
         r0, r1, c0, c1 = int(r.min()), int(r.max()) + 1, int(c.min()), int(c.max()) + 1
         height, width = valid.shape
-        if (r1 - r0) * (c1 - c0) > BOX_RATIO * height * width + BOX_MARGIN and height * width > 1:
+        box_pixels = (r1 - r0) * (c1 - c0)
+        band_bytes = max(box_pixels, len(r)) * self.dtype.itemsize  # one band of the box, or of its pixels taken
+        if (box_pixels > BOX_RATIO * height * width + BOX_MARGIN or band_bytes > BOX_BYTES) and height * width > 1:
             if height >= width:
                 half = height // 2
                 parts = (np.s_[:half, :], np.s_[half:, :])
@@ -140,8 +147,14 @@ class EmitL2AReader(ProductReader):
                 self._gather(out[(slice(None), *part)], source_rows[part], source_cols[part], valid[part],
                              stored, position)
             return
-        box = self.cube[r0:r1, c0:c1, stored]  # rows x columns x bands
-        out[:, valid] = box[r - r0, c - c0][:, position].T
+        group = max(1, BOX_BYTES // band_bytes)
+        at = np.nonzero(valid)  # the same order as r and c
+        for first in range(0, len(stored), group):
+            box = self.cube[r0:r1, c0:c1, stored[first:first + group]]  # rows x columns x bands
+            taken = box[r - r0, c - c0]  # pixels x bands
+            del box
+            for k in np.flatnonzero((position >= first) & (position < first + group)):
+                out[(k, *at)] = taken[:, position[k] - first]  # band by band: no copy of the whole group
 
     def close(self):
         if getattr(self, "file", None) is not None:

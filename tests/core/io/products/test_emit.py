@@ -111,3 +111,28 @@ def test_garbage_in_an_emit_file_is_one_sentence_and_closes_it(tmp_path, damage,
         open_raster(tmp_path / EMIT_NAME, "REFERENCE")
     with h5py.File(tmp_path / EMIT_NAME, "r+"):  # HDF5 refuses to open for writing a file still open for reading
         pass
+
+
+class RecordedCube:
+    """The reflectance dataset, recording the bytes of every box read from it."""
+
+    def __init__(self, dataset):
+        self.dataset, self.reads = dataset, []
+
+    def __getitem__(self, key):
+        box = self.dataset[key]
+        self.reads.append(box.nbytes)
+        return box
+
+
+@pytest.mark.parametrize("bands", [None, [6, 1, 6], [0, 1, 2, 3, 4, 5, 6, 7]])
+def test_no_sensor_box_read_is_above_the_byte_budget(product, monkeypatch, bands):
+    path, ortho = product
+    monkeypatch.setattr(emit, "BOX_BYTES", 16 * 16 * 4 * 3, raising=False)  # 3 bands of a 16 x 16 box
+    with open_raster(path) as reader:
+        reader.cube = RecordedCube(reader.cube)
+        reflectance, valid = reader.read(Region(0, 0, 36, 40), bands)  # the whole scene: its box is all 30 x 26
+        assert reader.cube.reads and max(reader.cube.reads) <= emit.BOX_BYTES
+    want = ortho if bands is None else ortho[bands]
+    np.testing.assert_array_equal(valid, want != EMIT_FILL)
+    np.testing.assert_array_equal(reflectance, np.where(want != EMIT_FILL, want, 0))
