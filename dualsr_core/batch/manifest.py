@@ -73,8 +73,11 @@ class Manifest:
                                 "finished": now()}
 
     def save(self):
-        """Write every record, this run's and the earlier ones of scenes not in this run, atomically."""
-        scenes = {**self.earlier, **self.records}
+        """Write this run's records and the earlier complete ones of scenes not in this run, atomically:
+        an earlier failure of a scene this run no longer has (its input removed, say) is not the
+        current state."""
+        kept = {output: r for output, r in self.earlier.items() if r.get("status") in COMPLETE}
+        scenes = {**kept, **self.records}
         ordered = [{**{k: r.get(k) for k in FIELDS}, **r} for r in scenes.values()]
         text = json.dumps({"format": FORMAT, "updated": now(), "options": self.options, "scenes": ordered},
                           indent=2) + "\n"

@@ -55,3 +55,18 @@ def test_a_foreign_manifest_is_refused_with_a_message(tmp_path):
     (tmp_path / "manifest.json").write_text('{"something": "else"}')
     with pytest.raises(InputError, match="is not a DualSR batch manifest"):
         Manifest(tmp_path / "manifest.json", OPTIONS)
+
+
+def test_an_earlier_failure_of_a_scene_no_longer_in_the_run_is_dropped(tmp_path):
+    """A broken input failed, the user removed it and ran again: the manifest describes the run as it is now."""
+    done = tmp_path / "a_x2.tif"
+    done.write_bytes(b"pixels")
+    first = Manifest(tmp_path / "manifest.json", OPTIONS)
+    first.set(str(done), {"input": "a.tif", "status": "done", "sha256": sha256(done)})
+    first.set(str(tmp_path / "broken_x2.tif"), {"input": "broken.tif", "status": "failed", "error": "not a raster"})
+    first.save()
+    second = Manifest(tmp_path / "manifest.json", OPTIONS)
+    second.set(str(tmp_path / "b_x2.tif"), {"input": "b.tif", "status": "done", "sha256": "cd" * 32})
+    second.save()
+    scenes = json.loads((tmp_path / "manifest.json").read_text())["scenes"]
+    assert sorted((s["input"], s["status"]) for s in scenes) == [("a.tif", "done"), ("b.tif", "done")]
