@@ -318,6 +318,16 @@ def test_extent_errors_are_in_qgis_order_and_plain_numbers(qgis_env, tmp_path, s
     assert not (tmp_path / "o.tif").exists()
 
 
+def test_without_gdal_pam_a_run_leaves_its_input_folder_as_it_was(qgis_env, tmp_path, scene):
+    """What the README says of QGIS's own .aux.xml: GDAL_PAM_ENABLED=NO keeps it from being written."""
+    before = {p.name: sha256(p) for p in tmp_path.iterdir()}
+    low = tmp_path / "low" / "low.tif"
+    result = qgis_process(dict(qgis_env, GDAL_PAM_ENABLED="NO"), "run", "dualsr:degrade", "--", f"INPUT={scene}",
+                          "SCALE=2", f"OUTPUT={low}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {p.name: sha256(p) for p in tmp_path.iterdir() if p.is_file()} == before
+
+
 def test_envi_header_names_the_output(qgis_env, tmp_path, scene, tiny_weights):
     out = tmp_path / "result.img"
     assert run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=out).returncode == 0
