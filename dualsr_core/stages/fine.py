@@ -33,7 +33,7 @@ from ..network.weights import check_weights
 from ..options import DEFAULT_TILE
 from ..tools import resize
 from ..tools.nodata import spread_invalid
-from ..tools.tiling import Region, window_grid
+from ..tools.tiling import Region, band_groups, window_grid
 
 
 def back_project(u: np.ndarray, v: np.ndarray, iterations: int = 1) -> tuple[np.ndarray, list[float]]:
@@ -285,12 +285,16 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
 
 
 def _extract(reader: RasterReader, path: Path, region: Region | None, bands: list[int] | None, feedback: Feedback):
-    """Copy a window and bands of a raster as float32 reflectance (NaN nodata), tile by tile."""
+    """Copy a window and bands of a raster as float32 reflectance (NaN nodata), in square tiles
+    (a product in sensor geometry reads the box a tile covers) and groups of bands of at most
+    READ_BYTES (a product has hundreds)."""
     region = region or Region(0, 0, reader.height, reader.width)
+    bands = list(range(reader.count)) if bands is None else list(bands)
     with RasterWriter(path, reader, 1, region=region, bands=bands, output_float=True, nodata=math.nan) as writer:
-        for strip in window_grid(region, 512, region.width):
-            feedback.check_cancelled()
-            cube, valid = reader.read(strip, bands)
-            done = strip.row0 + strip.height - region.row0
-            writer.write(cube, valid, strip.row0 - region.row0, 0)
-            feedback.progress(min(1.0, done / region.height))
+        tiles = window_grid(region, 512)
+        for done, tile in enumerate(tiles):
+            for group in band_groups(len(bands), tile.height * tile.width):
+                feedback.check_cancelled()
+                cube, valid = reader.read(tile, [bands[k] for k in group])
+                writer.write(cube, valid, tile.row0 - region.row0, tile.col0 - region.col0, group)
+            feedback.progress((done + 1) / len(tiles))

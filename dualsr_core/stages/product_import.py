@@ -3,7 +3,8 @@ chain in the graphical modeler: the product's grid, encoding, nodata and spectra
 (wavelength, FWHM, bad bands), and the true-colour default style.
 
 Written window by window in the product's encoding (its stored integers and their scale and offset,
-or float reflectance), so an import never holds the scene in memory and rounds no value.
+or float reflectance), in groups of bands of at most READ_BYTES, so an import never holds the scene
+in memory and rounds no value.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ..io.atomic import prepare_folder, refuse_inputs
 from ..io.products import display_name, open_raster, product_kind
 from ..io.raster import RasterWriter, output_driver
 from ..io.style import write_default_style
-from ..tools.tiling import Region, window_grid
+from ..tools.tiling import Region, band_groups, window_grid
 
 # Square windows: an EMIT window on the map grid reads the box of sensor pixels it covers.
 IMPORT_TILE = 512
@@ -49,8 +50,9 @@ def import_product(input_path: str | os.PathLike, output_path: str | os.PathLike
         with RasterWriter(output_path, reader, 1, driver=driver, log=feedback.log) as writer:
             for done, tile in enumerate(tiles):
                 feedback.check_cancelled()
-                reflectance, valid = reader.read(tile)
-                writer.write(reflectance, valid, tile.row0, tile.col0)
+                for bands in band_groups(reader.count, tile.height * tile.width):
+                    reflectance, valid = reader.read(tile, bands)
+                    writer.write(reflectance, valid, tile.row0, tile.col0, bands)
                 feedback.progress((done + 1) / len(tiles))
     if default_style:
         write_default_style(output_path, feedback)

@@ -46,6 +46,18 @@ class Tile:
         return self.core.row0 - self.read.row0, self.core.col0 - self.read.col0
 
 
+# A copy of a raster window by window (Import sensor product, Fine's extract) reads at most this
+# many bytes of float32 reflectance at once: a window of a product with hundreds of bands in groups.
+READ_BYTES = 64 * 2**20
+
+
+def band_groups(count: int, pixels: int) -> list[list[int]]:
+    """Bands 0..count-1 in consecutive groups of at most READ_BYTES of float32 over `pixels` pixels
+    (at least one band a group)."""
+    size = max(1, READ_BYTES // (4 * max(1, pixels)))
+    return [list(range(first, min(first + size, count))) for first in range(0, count, size)]
+
+
 def window_grid(region: Region, tile: int, tile_width: int | None = None) -> list[Region]:
     """Cover `region` with windows of at most tile x tile_width pixels (default square), row by row.
 

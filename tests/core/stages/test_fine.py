@@ -213,3 +213,30 @@ def test_nodata_stays_per_band(tmp_path, tiny_weights, scale, stages):
     assert np.array_equal(results["inf"] == -1.0, coarse_nodata)  # the other 7 bands are valid at that pixel
     assert np.array_equal(results["inf"], results["nodata"])
     assert np.isfinite(results["inf"]).all()
+
+
+def test_the_extract_reads_windows_in_groups_of_bands_within_the_budget(tmp_path, monkeypatch):
+    from dualsr_core.io.raster import RasterReader
+    from dualsr_core.stages.fine import _extract
+    from dualsr_core.tools import tiling
+    from dualsr_core.tools.tiling import Region
+
+    cube = smooth_cube(8, 30, 40).astype(np.float32)
+    cube[:, 3, 5] = -1.0
+    path = write_raster(tmp_path / "in.tif", cube, nodata=-1.0)
+    region, bands = Region(2, 4, 25, 33), [5, 1, 3, 0, 7]
+    monkeypatch.setattr(tiling, "READ_BYTES", 25 * 33 * 4 * 2, raising=False)  # 2 bands of the window
+    reads = []
+    read = RasterReader.read
+
+    def recorded(self, window, bands=None):
+        reads.append(window.height * window.width * (self.count if bands is None else len(bands)) * 4)
+        return read(self, window, bands)
+
+    monkeypatch.setattr(RasterReader, "read", recorded)
+    with RasterReader(path) as reader:
+        _extract(reader, tmp_path / "low.tif", region, bands, Feedback())
+        want, want_valid = read(reader, region, bands)
+    assert reads and max(reads) <= tiling.READ_BYTES
+    with rasterio.open(tmp_path / "low.tif") as written:
+        np.testing.assert_array_equal(written.read(), np.where(want_valid, want, np.nan))

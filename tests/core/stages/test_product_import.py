@@ -45,3 +45,27 @@ def test_import_refuses_what_is_no_product(tmp_path):
     plain = write_raster(tmp_path / "plain.tif", np.ones((2, 3, 3), np.float32))
     with pytest.raises(InputError, match="is not a sensor product DualSR reads"):
         import_product(plain, tmp_path / "out.tif")
+
+
+@pytest.mark.parametrize("kind", ["prisma", "emit"])
+def test_import_reads_each_window_in_groups_of_bands_within_the_budget(tmp_path, kind, monkeypatch):
+    from dualsr_core.io.products.base import ProductReader
+    from dualsr_core.tools import tiling
+
+    monkeypatch.setattr(tiling, "READ_BYTES", 40 * 36 * 4 * 3, raising=False)  # 3 bands of the larger scene
+    reads = []
+    read = ProductReader.read
+
+    def recorded(self, region, bands=None):
+        reads.append(region.height * region.width * (self.count if bands is None else len(bands)) * 4)
+        return read(self, region, bands)
+
+    monkeypatch.setattr(ProductReader, "read", recorded)
+    source = product(kind, tmp_path / "in")
+    import_product(source, tmp_path / "imported.tif", default_style=False)
+    assert reads and max(reads) <= tiling.READ_BYTES
+    monkeypatch.undo()
+    with open_raster(source) as reader, open_raster(tmp_path / "imported.tif") as imported:
+        whole = Region(0, 0, reader.height, reader.width)
+        for ours, theirs in zip(imported.read(whole), reader.read(whole), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
