@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..dualsr_core.network.torch_support import require_torch, running_python, torch_status
 from ..dualsr_core.errors import Cancelled, DualSRError
+from ..dualsr_core.io.atomic import folders_removed_on_failure
 from ..dualsr_core.feedback import Feedback
 from ..provider.compat import FLAG_ADVANCED, NUMBER_INTEGER
 
@@ -169,7 +170,8 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
         try:
             if self.needs_torch:
                 require_torch()
-            return function(*args, **kwargs)
+            with folders_removed_on_failure():
+                return function(*args, **kwargs)
         except Cancelled as exc:
             detail = str(exc).replace("Cancelled by user.", "").strip()
             raise self.failure(" ".join([self.tr("Canceled by user."), detail]).strip()) from exc

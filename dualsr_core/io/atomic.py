@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,7 @@ GDAL_SUFFIXES = (".tif", ".tiff", ".vrt")  # the other rasters a folder is searc
 _HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:24] or "host"
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)" + re.escape(TEMP_MARK) + r"(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-\d+")
 _counter = itertools.count()
+_this_thread = threading.local()
 _OS_REASONS = {
     errno.ENOSPC: "the disk is full; free some space or choose another folder",
     errno.EDQUOT: "the disk quota is exceeded; free some space or choose another folder",
@@ -186,8 +188,10 @@ def prepare_folder(destination: str | os.PathLike, parameter: str = "OUTPUT",
     destination = Path(destination)
     if destination.is_dir():
         raise InputError(f"{parameter} '{destination}' is a folder; give a file name.")
+    missing = [folder for folder in (destination.parent, *destination.parent.parents) if not folder.exists()]
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
+        _created_folders().extend(reversed(missing))
         probe = temporary_name(destination)
         with open(probe, "wb"):
             pass
@@ -196,6 +200,32 @@ def prepare_folder(destination: str | os.PathLike, parameter: str = "OUTPUT",
         raise InputError(describe_os_error(exc, destination, parameter)) from exc
     sweep_stale(destination.parent, log)
     return destination.parent
+
+
+def _created_folders() -> list[Path]:
+    """The folders `prepare_folder` created in this thread (a QGIS run has its own), outermost first."""
+    if not hasattr(_this_thread, "created"):
+        _this_thread.created = []
+    return _this_thread.created
+
+
+@contextmanager
+def folders_removed_on_failure() -> Iterator[None]:
+    """A run: when it fails, the folders it created for its outputs are removed again where they are
+    still empty, so a failed run leaves no trace."""
+    created = _created_folders()
+    start = len(created)
+    try:
+        yield
+    except BaseException:
+        for folder in reversed(created[start:]):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (someone else's file), or already gone
+                pass
+        raise
+    finally:
+        del created[start:]
 
 
 def remove_quietly(path: str | os.PathLike) -> None:

@@ -328,6 +328,16 @@ def test_without_gdal_pam_a_run_leaves_its_input_folder_as_it_was(qgis_env, tmp_
     assert {p.name: sha256(p) for p in tmp_path.iterdir() if p.is_file()} == before
 
 
+def test_a_failed_run_removes_the_folders_it_created(qgis_env, tmp_path, scene, tiny_weights):
+    output = tmp_path / "new" / "deeper" / "o.tif"
+    result = run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[3], OUTPUT=output)
+    failed_with(result, f"WEIGHTS file '{tiny_weights[3]}' was trained for scale x3 but SCALE is x2")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "new").mkdir()  # a folder that was there before the run stays
+    result = run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[3], OUTPUT=output)
+    assert result.returncode != 0 and (tmp_path / "new").is_dir() and not (tmp_path / "new" / "deeper").exists()
+
+
 def test_envi_header_names_the_output(qgis_env, tmp_path, scene, tiny_weights):
     out = tmp_path / "result.img"
     assert run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=out).returncode == 0

@@ -209,3 +209,19 @@ def test_read_only_folder_says_so_and_cleans_up_nothing_it_cannot(tmp_path):
         with pytest.raises(InputError, match="read-only file system; choose another folder"):
             with atomic_path(folder / "out.csv") as tmp:
                 tmp.write_text("x")
+
+
+def test_a_failed_run_removes_the_empty_folders_it_created(tmp_path):
+    from dualsr_core.io.atomic import folders_removed_on_failure, prepare_folder
+
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(InputError, match="later failure"):
+        with folders_removed_on_failure():
+            prepare_folder(tmp_path / "kept" / "a" / "b" / "out.tif")
+            prepare_folder(tmp_path / "other" / "out.csv")
+            (tmp_path / "other" / "earlier.csv").write_text("x")  # not empty: stays
+            raise InputError("a later failure")
+    assert listing(tmp_path) == ["kept", "other"] and listing(tmp_path / "kept") == []
+    with folders_removed_on_failure():  # success keeps them
+        prepare_folder(tmp_path / "kept" / "a" / "out.tif")
+    assert listing(tmp_path / "kept") == ["a"]
