@@ -161,7 +161,7 @@ def sweep_stale(folder: str | os.PathLike, log: Callable[[str], None] | None = N
     Returns the paths removed; `log` gets one line when there were any.
     """
     folder = Path(folder)
-    removed = []
+    removed, folders = [], 0
     try:
         entries = list(folder.iterdir())
     except OSError:
@@ -170,13 +170,17 @@ def sweep_stale(folder: str | os.PathLike, log: Callable[[str], None] | None = N
         match = _TEMP_NAME.match(entry.name)
         if not match or match["host"] != _HOST or _process_alive(int(match["pid"])):
             continue
+        is_folder = entry.is_dir() and not entry.is_symlink()
         try:
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-            removed.append(entry)
+            shutil.rmtree(entry) if is_folder else entry.unlink()
         except OSError:
             continue  # someone else's to clean; never fail a run for it
+        removed.append(entry)
+        folders += is_folder
     if removed and log:
-        log(f"Removed {len(removed)} temporary file(s) left by an interrupted earlier run in {folder}: "
+        counts = [f"{n} {kind}{'s' if n > 1 else ''}" for n, kind in
+                  ((len(removed) - folders, "temporary file"), (folders, "work folder")) if n]
+        log(f"Removed {' and '.join(counts)} left by an interrupted earlier run in {folder}: "
             f"{', '.join(p.name for p in removed[:5])}{' ...' if len(removed) > 5 else ''}")
     return removed
 

@@ -171,7 +171,11 @@ def test_leftovers_of_a_dead_process_are_swept_and_a_live_ones_kept(tmp_path):
     removed = sweep_stale(tmp_path, lines.append)
     assert sorted(p.name for p in removed) == sorted([stale_file.name, stale_folder.name])
     assert listing(tmp_path) == sorted([mine.name, other_host.name, "result.tif"])
-    assert len(lines) == 1 and "interrupted earlier run" in lines[0]
+    assert lines == [f"Removed 1 temporary file and 1 work folder left by an interrupted earlier run in {tmp_path}: "
+                     f"{', '.join(p.name for p in removed)}"]
+    stale_folder.mkdir()
+    sweep_stale(tmp_path, lines.append)
+    assert lines[-1].startswith("Removed 1 work folder left by")  # not "1 temporary file(s)" for a folder
 
 
 def test_a_folder_as_destination_and_an_unwritable_folder(tmp_path):
