@@ -19,12 +19,15 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import InputError
-from ..tools.tiling import Region
+from ..tools.tiling import Region, band_groups, window_grid
 from .atomic import ENVI_SUFFIXES, GDAL_SUFFIXES
 from .bands import good_bands, wavelength_order
 from .products import is_product_member, open_raster, product_kind
 
 MAT_SUFFIX = ".mat"
+# A scene is read into memory in square tiles of this side (a product in sensor geometry reads the
+# box each covers), each in groups of bands (tools.tiling.band_groups).
+SCENE_TILE = 512
 # Image size of bands x pixels matrices whose file does not say it (by file-name prefix).
 KNOWN_SIZES = {"samson": (95, 95), "moffett": (50, 50)}
 # Scalar variables that give the image size of a bands x pixels matrix.
@@ -127,7 +130,7 @@ def load_scene(path: str | os.PathLike, name: str | None = None) -> Scene:
         flagged = [not band.any() for band in cube]  # an all-zero band of a .mat is a removed band
     else:
         with open_raster(path) as reader:
-            cube, valid_bands = reader.read(Region(0, 0, reader.height, reader.width))
+            cube, valid_bands = _read_whole(reader)
             flagged, wavelengths = reader.bad_band_list(), reader.wavelengths_um()
     empty = ~valid_bands.any(axis=(1, 2))
     good_list = good_bands(flagged, empty)
@@ -139,6 +142,20 @@ def load_scene(path: str | os.PathLike, name: str | None = None) -> Scene:
         raise InputError(f"Scene '{path}' has no good band (every band is flagged bad or holds no valid pixel).")
     return Scene(name=name, cube=np.ascontiguousarray(cube, dtype=np.float32), valid=valid,
                  good_bands=good, order=np.asarray(order, dtype=np.int64), path=path)
+
+
+def _read_whole(reader) -> tuple[np.ndarray, np.ndarray]:
+    """Reflectance (B,H,W) and validity of a whole raster or product, read into them in square
+    tiles and groups of bands of at most READ_BYTES: only the scene itself is held, not a copy of it
+    in its stored encoding (nor, for a product in sensor geometry, the sensor cube)."""
+    cube = np.empty((reader.count, reader.height, reader.width), dtype=np.float32)
+    valid = np.empty(cube.shape, dtype=bool)
+    for tile in window_grid(Region(0, 0, reader.height, reader.width), SCENE_TILE):
+        rows, cols = slice(tile.row0, tile.row0 + tile.height), slice(tile.col0, tile.col0 + tile.width)
+        for group in band_groups(reader.count, tile.height * tile.width):
+            bands = slice(group[0], group[-1] + 1)
+            cube[bands, rows, cols], valid[bands, rows, cols] = reader.read(tile, group)
+    return cube, valid
 
 
 class MatScene(NamedTuple):

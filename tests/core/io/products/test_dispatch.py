@@ -8,6 +8,7 @@ from dualsr_core.io.products import (display_name, files_of_product, is_product_
                                     unreadable_reason)
 from dualsr_core.io.raster import RasterReader
 from dualsr_core.io.scenes import find_scenes
+from dualsr_core.tools.tiling import Region
 
 from ....conftest import write_raster
 from .synthetic import DESIS_ID, EMIT_NAME, ENMAP_ID, PRISMA_NAME, write_desis, write_emit, write_enmap, write_prisma
@@ -100,16 +101,33 @@ def test_degrade_and_evaluate_take_a_product(tmp_path):
     assert report["RMSE"] == 0.0 and report["EXCLUDED_BANDS"] == [14, 15]  # the unused bands, flagged bad
 
 
-def test_a_training_scene_from_a_product_keeps_its_bad_bands_out(tmp_path):
+def test_a_training_scene_from_a_product_keeps_its_bad_bands_out(tmp_path, monkeypatch):
+    from dualsr_core.io.products.base import ProductReader
     from dualsr_core.io.scenes import load_scene
+    from dualsr_core.tools import tiling
 
     enmap = write_enmap(tmp_path / ENMAP_ID)
+    monkeypatch.setattr(tiling, "READ_BYTES", 24 * 20 * 4 * 5, raising=False)  # 5 bands of the scene at once
+    reads = []
+    read = ProductReader.read
+
+    def recorded(self, region, bands=None):
+        reads.append(region.height * region.width * (self.count if bands is None else len(bands)) * 4)
+        return read(self, region, bands)
+
+    monkeypatch.setattr(ProductReader, "read", recorded)
     scene = load_scene(enmap)
+    assert len(reads) == 3 and max(reads) <= tiling.READ_BYTES  # 12 bands: a scene is loaded in groups of bands
+    monkeypatch.undo()
     with open_raster(enmap) as reader:
         flagged = reader.bad_band_list()
         assert scene.cube.shape == (reader.count, reader.height, reader.width)
     assert scene.good_bands.tolist() == [not bad for bad in flagged]
     assert scene.order.tolist() == [b for b in range(len(flagged)) if not flagged[b]]  # by wavelength
+    with open_raster(enmap) as reader:
+        cube, valid = reader.read(Region(0, 0, reader.height, reader.width))
+    np.testing.assert_array_equal(scene.cube, cube)
+    np.testing.assert_array_equal(scene.valid, valid[scene.good_bands].all(axis=0))
 
 
 def test_without_h5py_a_plain_netcdf_goes_to_gdal(tmp_path, monkeypatch):
