@@ -67,7 +67,9 @@ class RasterReader:
         self._env = gdal_env()
         self._env.__enter__()
         try:
-            self.dataset = rasterio.open(self.path)
+            with warnings.catch_warnings():  # a raster without a CRS is warned about once, by report_problems
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self.dataset = rasterio.open(self.path)
         except RasterioIOError as exc:
             self._env.__exit__(None, None, None)
             # GDAL strings (subdatasets, /vsi paths) are opened as they are; a message about the

@@ -338,6 +338,16 @@ def test_a_failed_run_removes_the_folders_it_created(qgis_env, tmp_path, scene, 
     assert result.returncode != 0 and (tmp_path / "new").is_dir() and not (tmp_path / "new" / "deeper").exists()
 
 
+def test_a_raster_without_georeferencing_is_warned_about_once_and_never_by_rasterio(qgis_env, tmp_path, tiny_weights):
+    src = tmp_path / "plain.tif"
+    with rasterio.open(src, "w", driver="GTiff", width=8, height=8, count=6, dtype="float32") as ds:
+        ds.write(smooth_cube(6, 8, 8))
+    result = run(qgis_env, "dualsr", INPUT=src, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=tmp_path / "o.tif")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "NotGeoreferencedWarning" not in result.stdout + result.stderr
+    assert result.stdout.count("INPUT has no coordinate reference system") == 1
+
+
 def test_envi_header_names_the_output(qgis_env, tmp_path, scene, tiny_weights):
     out = tmp_path / "result.img"
     assert run(qgis_env, "coarse", INPUT=scene, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=out).returncode == 0
