@@ -46,10 +46,15 @@ def test_dualsr_x2_on_each_product(qgis_processing, project, tmp_path, tiny_weig
 
 
 def test_a_broken_product_is_refused_before_the_run(qgis_processing, tmp_path):
-    from qgis.core import QgsProcessingException
+    from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingException
 
     source = product("enmap", tmp_path)
     next(source.parent.glob("*SPECTRAL_IMAGE.TIF")).unlink()
+    parameters = {"INPUT": str(source), "SCALE": "2", "OUTPUT": str(tmp_path / "o.tif")}
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById("dualsr:degrade")
+    ok, message = algorithm.checkParameterValues(parameters, QgsProcessingContext())  # the check, not the run
+    assert not ok and "INPUT" in message and "looks like an EnMAP L2A product but no " in message, message
+    assert message.rstrip(".").endswith("SPECTRAL_IMAGE.TIF lies beside its METADATA.XML"), message
     with pytest.raises(QgsProcessingException, match="looks like an EnMAP L2A product but no .*SPECTRAL_IMAGE.TIF"):
         qgis_processing.run("dualsr:degrade", {"INPUT": str(source), "SCALE": "2", "OUTPUT": str(tmp_path / "o.tif")})
     assert not (tmp_path / "o.tif").exists()
