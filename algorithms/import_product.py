@@ -14,6 +14,8 @@ PRODUCT_FILTER = ("Sensor products (*-METADATA.XML *-METADATA.xml *.ZIP *.zip *.
 class ImportProductAlgorithm(DualSRAlgorithm):
     INPUT = "INPUT"
     OUTPUT = "OUTPUT"
+    group_id = "data"
+    group_name = "Data"
     needs_torch = False
 
     def name(self):
@@ -32,7 +34,8 @@ class ImportProductAlgorithm(DualSRAlgorithm):
                     "folder or the ZIP), DESIS L2A (the METADATA.xml or its folder), PRISMA L2D (the .he5) or EMIT "
                     "L2A reflectance (the .nc, orthorectified through its geometry lookup table). Every DualSR "
                     "tool reads these products directly; import one to look at it first or to chain it in the "
-                    "graphical modeler."),
+                    "graphical modeler. In this dialog pick the product's METADATA.XML (EnMAP, DESIS), its ZIP, "
+                    "the .he5 or the .nc: the file picker cannot choose a folder."),
             self.tr("The output keeps the product's grid, CRS, encoding (stored integers with their scale and "
                     "offset, or float reflectance) and nodata, and carries per band the wavelength, FWHM and bad "
                     "band flag (bbl), with the true-colour style beside it. Bands are in increasing wavelength "

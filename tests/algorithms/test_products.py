@@ -65,7 +65,9 @@ def test_import_sensor_product_loads_the_product_named_and_styled(qgis_processin
     from dualsr_core.io.products import open_raster
     from qgis.core import QgsApplication
 
-    assert QgsApplication.processingRegistry().algorithmById("dualsr:importproduct") is not None
+    algorithm = QgsApplication.processingRegistry().algorithmById("dualsr:importproduct")
+    assert (algorithm.groupId(), algorithm.group()) == ("data", "Data")  # a data tool, not Super-resolution
+    assert "pick the product's METADATA.XML" in algorithm.shortHelpString()  # the dialog cannot pick a folder
     source = product(kind, tmp_path / "in")
     out = tmp_path / "imported.tif"
     result = qgis_processing.runAndLoadResults("dualsr:importproduct", {"INPUT": str(source), "OUTPUT": str(out)})
