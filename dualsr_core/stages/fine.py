@@ -14,6 +14,7 @@ exactly the whole-image result, so the output does not depend on the tile size.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -138,6 +139,19 @@ def correct(u: RasterReader, v: RasterReader, grids: _Grids, c: float, writer: R
         feedback.progress((done + 1) / len(tiles))
 
 
+def _each_warning_once(feedback: Feedback) -> Feedback:
+    """`feedback` passing each distinct warning on once: every coarse stage inspects the same input
+    (no CRS, an EXTENT beyond it) and would repeat its warnings."""
+    given = set()
+
+    def warn(message: str):
+        if message not in given:
+            given.add(message)
+            feedback.warn(message)
+
+    return dataclasses.replace(feedback, warn=warn)
+
+
 def _check_grid(low: RasterReader, other: RasterReader, factor: int, name: str):
     expected = (low.height * factor, low.width * factor)
     if (other.height, other.width) != expected:
@@ -183,7 +197,7 @@ def refine(input_path: str | os.PathLike, output_path: str | os.PathLike, scale:
         dict with OUTPUT, WEIGHTS_C (c of each iteration), SECONDS and PRECISION (of the coarse runs
         made here; None when none was: COARSE given, and at x4 and x8 REFERENCE too).
     """
-    feedback = feedback or Feedback()
+    feedback = _each_warning_once(feedback or Feedback())
     if iterations < 1:
         raise InputError(f"ITERATIONS must be >= 1, got {iterations}.")
     # V is the coarse result at s/2 where that is a CoarSR scale (x4, x8), else the input (x2, x3).
