@@ -4,7 +4,7 @@
 | --- | --- | --- |
 | EnMAP L2A | its folder, `ENMAP*-METADATA.XML`, or the `ENMAP*.ZIP` | enmap.EnmapL2AReader |
 | DESIS L2A | its folder or `DESIS*-METADATA.xml` | enmap.DesisL2AReader |
-| PRISMA L2D | `*.he5` | prisma.PrismaL2DReader |
+| PRISMA L2D | `PRS_*.he5`, or any `.he5` with PRISMA's L2D swath group | prisma.PrismaL2DReader |
 | EMIT L2A reflectance | `EMIT_L2A_RFL*.nc`, or any `.nc` with EMIT's GLT and band groups | emit.EmitL2AReader |
 
 Anything else goes to `RasterReader`. A file recognised here that does not hold what its product
@@ -20,12 +20,15 @@ from ..raster import RasterReader
 from ..raster import unreadable_reason as raster_unreadable_reason
 
 ENMAP, DESIS, PRISMA, EMIT = "enmap", "desis", "prisma", "emit"
+PRISMA_SWATH = "HDFEOS/SWATHS/PRS_L2D_HCO"  # a .he5 not named PRS_* is PRISMA L2D when it holds this
+EMIT_LAYOUT = ("reflectance", "sensor_band_parameters", "location/glt_x")
 
 
 def product_kind(path: str | os.PathLike) -> str | None:
     """Which product `path` is given as (see the module's table), or None for any other input.
 
-    By name, and for a `.nc` not named as EMIT names it, by its groups; a missing path is None.
+    By name, and for a `.he5` or `.nc` not named as PRISMA or EMIT name theirs, by its groups (any
+    other goes to GDAL, which names what it holds); a missing path is None.
     """
     path = Path(path)
     if path.is_dir():
@@ -42,9 +45,9 @@ def product_kind(path: str | os.PathLike) -> str | None:
     if name.endswith(".ZIP"):
         return ENMAP if name.startswith("ENMAP") else None
     if name.endswith(".HE5"):
-        return PRISMA
+        return PRISMA if name.startswith("PRS_") or _holds(path, PRISMA_SWATH) else None
     if name.endswith(".NC"):
-        return EMIT if name.startswith("EMIT_L2A_RFL") or _has_emit_layout(path) else None
+        return EMIT if name.startswith("EMIT_L2A_RFL") or _holds(path, *EMIT_LAYOUT) else None
     return None
 
 
@@ -140,9 +143,9 @@ def is_product_member(path: str | os.PathLike) -> bool:
     return False
 
 
-def _has_emit_layout(path: Path) -> bool:
-    """Whether an HDF5-based `.nc` holds EMIT's reflectance, band parameters and GLT; False without
-    h5py (GDAL reads the file then, as any netCDF)."""
+def _holds(path: Path, *names: str) -> bool:
+    """Whether an HDF5 file holds all these groups or variables; False for any other file, and
+    without h5py (GDAL reads the file then, as any netCDF or HDF5)."""
     try:
         import h5py
     except ImportError:
@@ -150,6 +153,6 @@ def _has_emit_layout(path: Path) -> bool:
 
     try:
         with h5py.File(path, "r") as file:
-            return all(name in file for name in ("reflectance", "sensor_band_parameters", "location/glt_x"))
+            return all(name in file for name in names)
     except OSError:
         return False

@@ -71,9 +71,25 @@ def test_a_he5_of_another_level_or_not_hdf5_is_refused(tmp_path):
         f.create_group("HDFEOS/SWATHS/PRS_L2C_HCO/Data Fields")
     with pytest.raises(InputError, match="it has no HDFEOS/SWATHS/PRS_L2D_HCO/Data Fields/VNIR_Cube"):
         open_raster(tmp_path / "PRS_L2C_STD.he5")
-    (tmp_path / "text.he5").write_text("not hdf5")
+    (tmp_path / "PRS_L2D_text.he5").write_text("not hdf5")
     with pytest.raises(InputError, match="it is not an HDF5 file h5py can read"):
-        open_raster(tmp_path / "text.he5")
+        open_raster(tmp_path / "PRS_L2D_text.he5")
+
+
+def test_a_he5_neither_named_nor_laid_out_as_prisma_goes_to_gdal(tmp_path):
+    import h5py
+
+    from dualsr_core.io.products import product_kind, unreadable_reason
+
+    write_prisma(tmp_path / PRISMA_NAME)
+    (tmp_path / PRISMA_NAME).rename(tmp_path / "renamed.he5")  # still PRISMA by its swath group
+    with h5py.File(tmp_path / "omi.he5", "w") as f:  # another mission's HDF-EOS5
+        f["HDFEOS/GRIDS/ozone/Data Fields/a"] = np.zeros((3, 4, 5), np.float32)
+        f["HDFEOS/GRIDS/ozone/Data Fields/b"] = np.zeros((3, 4, 5), np.float32)
+    (tmp_path / "text.he5").write_text("not hdf5")
+    assert [product_kind(tmp_path / name) for name in ("renamed.he5", "omi.he5", "text.he5")] == ["prisma", None, None]
+    assert "is a container of 2 subdatasets" in unreadable_reason(tmp_path / "omi.he5")  # GDAL's own reason
+    assert "is not a raster GDAL can read" in unreadable_reason(tmp_path / "text.he5")
 
 
 def test_a_stored_0_is_no_data_only_where_every_band_of_the_pixel_is_0(tmp_path):
