@@ -35,6 +35,7 @@ class TrainAlgorithm(DualSRAlgorithm):
     SEED = "SEED"
     MAX_ITERATIONS = "MAX_ITERATIONS"
     SPECTRAL_WEIGHT = "SPECTRAL_WEIGHT"
+    POSITIONS_PER_KILOPIXEL = "POSITIONS_PER_KILOPIXEL"
     OUTPUT_WEIGHTS = "OUTPUT_WEIGHTS"
     PSNR = "PSNR"
     CSV = "CSV"
@@ -65,6 +66,9 @@ class TrainAlgorithm(DualSRAlgorithm):
                     "channels and 1 residual block, each mini-batch trained on a random run of 16 consecutive "
                     "bands, and a network that starts as the bicubic upsampling. The x3 and x4 files used smaller "
                     "patches and fewer epochs (weights/README.md)."),
+            self.tr("\"Patches in proportion to area\" (under Advanced) draws patch positions from each scene in "
+                    "proportion to its area instead of the same number from every scene, so that a large scene is "
+                    "not under-sampled beside small ones; the bundled weights' last stage used 4."),
             self.tr("A part of each scene (the validation fraction of its area) is held out and never trained on; "
                     "PSNR, SSIM and SAM are measured on it after every epoch and the best weights are kept. A scene "
                     "too small for a window is all training; with no window at all the last epoch's weights are "
@@ -117,6 +121,10 @@ class TrainAlgorithm(DualSRAlgorithm):
                                          NUMBER_INTEGER, defaultValue=0, minValue=0),
             QgsProcessingParameterNumber(self.SPECTRAL_WEIGHT, self.tr("Weight of the spectral-gradient loss term"),
                                          NUMBER_DOUBLE, defaultValue=Defaults.spectral_weight, minValue=0.0),
+            QgsProcessingParameterNumber(self.POSITIONS_PER_KILOPIXEL,
+                                         self.tr("Patches in proportion to area: positions per 1000 pixels "
+                                                 f"(0: {Defaults.positions_per_scale} per scene and copy)"),
+                                         NUMBER_DOUBLE, defaultValue=0.0, minValue=0.0, maxValue=100.0),
             self.delete_work_parameter(),
         ):
             self.addParameter(self.adv(param))
@@ -162,6 +170,7 @@ class TrainAlgorithm(DualSRAlgorithm):
             seed=self.parameterAsInt(parameters, self.SEED, context),
             max_iterations=max_iterations or None,
             spectral_weight=self.parameterAsDouble(parameters, self.SPECTRAL_WEIGHT, context),
+            positions_per_kilopixel=self.parameterAsDouble(parameters, self.POSITIONS_PER_KILOPIXEL, context) or None,
             delete_work=self.parameterAsBool(parameters, self.DELETE_WORK, context),
             feedback=self.core_feedback(feedback),
         )

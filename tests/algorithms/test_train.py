@@ -17,7 +17,8 @@ def test_train_writes_weights_log_and_curve(qgis_processing, make_raster, tmp_pa
     out = tmp_path / "mine.pt"
     result = qgis_processing.run("dualsr:train", {
         "INPUT": [str(scene)], "SCALE": "2", "EPOCHS": 1, "BATCH_SIZE": 2, "PATCH_SIZE": 8, "FEATURES": 8,
-        "MAX_ITERATIONS": 3, "VAL_FRACTION": 0.3, "SPECTRAL_WEIGHT": 0.5, "OUTPUT_WEIGHTS": str(out)})
+        "MAX_ITERATIONS": 3, "VAL_FRACTION": 0.3, "SPECTRAL_WEIGHT": 0.5, "POSITIONS_PER_KILOPIXEL": 2.5,
+        "OUTPUT_WEIGHTS": str(out)})
     assert result["OUTPUT_WEIGHTS"] == str(out) and out.is_file()
     assert result["PSNR"] > 10
     assert (tmp_path / "mine.csv").is_file() and (tmp_path / "mine_curve.png").is_file()
@@ -26,6 +27,7 @@ def test_train_writes_weights_log_and_curve(qgis_processing, make_raster, tmp_pa
 
     header, _ = read(out, expected_scale=2)
     assert header["n_feats"] == 8 and header["scenes"] == ["scene"] and header["spectral_weight"] == 0.5
+    assert header["patch_sampling"] == "2.5 positions per 1000 trainable pixels"
 
 
 def test_without_validation_the_last_weights_are_written_and_psnr_is_empty(qgis_processing, make_raster, tmp_path):
@@ -35,6 +37,9 @@ def test_without_validation_the_last_weights_are_written_and_psnr_is_empty(qgis_
         "INPUT": [str(scene)], "SCALE": "2", "EPOCHS": 1, "BATCH_SIZE": 2, "PATCH_SIZE": 8, "FEATURES": 8,
         "MAX_ITERATIONS": 2, "VAL_FRACTION": 0.0, "OUTPUT_WEIGHTS": str(out)})
     assert result["OUTPUT_WEIGHTS"] == str(out) and out.is_file() and result["PSNR"] is None
+    from dualsr_core.network.weights import read
+
+    assert read(out, expected_scale=2)[0]["patch_sampling"] == "48 positions per rescaled copy"
 
 
 def test_no_scenes_is_refused(qgis_processing, tmp_path):
