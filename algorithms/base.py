@@ -118,6 +118,12 @@ class DualSRAlgorithm(QgsProcessingAlgorithm):
             return f"{name} is {value} but must be a {whole}number {limits}".strip() + "."
         if definition.type() == "enum":
             return f"{name} is '{value}' but must be one of {', '.join(definition.options())}."
+        if definition.type() == "raster" and isinstance(value, str) and ":" in value and not Path(value).exists() \
+                and not self.missing_packages():
+            from ..dualsr_core.io.raster import vrt_command
+
+            return (f"{name} '{value}' is a GDAL subdataset, which QGIS does not load as a layer: make a VRT of it "
+                    f"with {vrt_command(value)} and give that VRT as {name}.")
         if definition.type() == "multilayer" and not self.missing_packages():
             from ..dualsr_core.io.products import unreadable_reason
 

@@ -306,10 +306,18 @@ def _container_advice(path: str, subdatasets: list[str], parameter: str) -> str:
     subdataset names as a raster layer, so it names a gdal_translate line that makes a VRT of one."""
     parts = [name.rsplit(":", 1)[-1].strip("/") for name in subdatasets]
     shown = ", ".join(parts[:8]) + (" ..." if len(parts) > 8 else "")
-    vrt = Path(path).with_name(f"{Path(path).stem}_{re.sub(r'[^A-Za-z0-9]+', '_', parts[0]).strip('_')}.vrt")
     return (f"{parameter} '{path}' is a container of {len(subdatasets)} subdatasets ({shown}), which QGIS does not "
-            f"open as a raster layer: make a VRT of the one to use, e.g. gdal_translate -of VRT '{subdatasets[0]}' "
-            f"'{vrt}', and give that VRT as {parameter}.")
+            f"open as a raster layer: make a VRT of the one to use, e.g. {vrt_command(subdatasets[0])}, and give "
+            f"that VRT as {parameter}.")
+
+
+def vrt_command(subdataset: str) -> str:
+    """The gdal_translate line that makes a VRT of a GDAL subdataset name (HDF5:"/x/a.h5"://b), a
+    file QGIS loads as a layer, beside its container (/x/a_b.vrt)."""
+    quoted = re.search(r'"([^"]+)"', subdataset)
+    container = Path(quoted[1] if quoted else subdataset.split(":")[1])
+    part = re.sub(r"[^A-Za-z0-9]+", "_", subdataset.rsplit(":", 1)[-1]).strip("_")
+    return f"gdal_translate -of VRT '{subdataset}' '{container.with_name(f'{container.stem}_{part}.vrt')}'"
 
 
 def _disk_full(folder: Path, needed_bytes: int = 1) -> bool:

@@ -295,8 +295,13 @@ def test_a_container_input_names_a_line_that_makes_a_usable_input(qgis_env, tmp_
                          f"INPUT '{container}' is a container of 2 subdatasets (a_cube, mask), which QGIS does not "
                          "open as a raster layer: make a VRT of the one to use, e.g. gdal_translate -of VRT")
     line = re.search(r"e\.g\. (gdal_translate .*?), and give that VRT as INPUT\.", stderr)[1]
-    subprocess.run(shlex.split(line), check=True, capture_output=True)
     vrt = tmp_path / "scene_a_cube.vrt"
+    subdataset = f'HDF5:"{container}"://a_cube'
+    assert line == f"gdal_translate -of VRT '{subdataset}' '{vrt}'"
+    failed_with(run(qgis_env, "coarse", INPUT=subdataset, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=tmp_path / "o.tif"),
+                f"INPUT '{subdataset}' is a GDAL subdataset, which QGIS does not load as a layer: make a VRT of it "
+                f"with {line} and give that VRT as INPUT.")
+    subprocess.run(shlex.split(line), check=True, capture_output=True)
     result = run(qgis_env, "coarse", INPUT=vrt, SCALE=2, WEIGHTS=tiny_weights[2], OUTPUT=tmp_path / "o.tif")
     assert result.returncode == 0, result.stdout + result.stderr
     with rasterio.open(tmp_path / "o.tif") as ds:
