@@ -10,7 +10,7 @@ it holds the feature maps of several bands at once.
 
 PRECISION "auto" on a CPU is settled the same way on jobs large enough to repay the measurement:
 the precisions this CPU and installation can run are timed on the first tile and the fastest is
-kept (docs/benchmarks.md#precision); smaller jobs take a fixed rule.
+kept (README "Precision"); smaller jobs take a fixed rule.
 
 Only reached after `require_torch()`.
 """
@@ -46,8 +46,8 @@ MEASURE_MIN_BAND_PIXELS = 16_000_000
 # and a smaller gain is within what two CPU cores vary between runs.
 PRECISION_MIN_SPEEDUP = 1.05
 PRECISION_TRIAL_BANDS = 2
-# Precisions measured in this process, by (scale, network size, threads, candidates): a batch worker
-# or a QGIS session measures once, not for every scene.
+# Precisions measured in this process, by (scale, network size, threads, candidates, schedule, tile
+# size): a batch worker or a QGIS session measures once per kind of run, not for every scene.
 _measured_precisions: dict[tuple, tuple[str, str]] = {}
 
 
@@ -216,26 +216,38 @@ class CoarseEngine:
             self.schedule = self._calibrate(bands, order, table)
 
     def _measure_precision(self, bands: torch.Tensor, order: list[int], table: np.ndarray):
-        """Time every candidate precision band by band on the first bands of this tile, interleaved,
+        """Time every candidate precision on the first bands of this tile, interleaved,
         CALIBRATION_REPEATS times after a warm-up each (int8 calibrates and compiles first, outside
         the timings), and keep the fastest best time; fp32 unless another beats it by
-        PRECISION_MIN_SPEEDUP. The other precisions' networks are dropped."""
-        candidates = precision_candidates()
+        PRECISION_MIN_SPEEDUP. The trial runs band by band, or batched where SCHEDULE is 'batched';
+        with SCHEDULE 'auto' the schedule is then timed in the chosen precision. A candidate that
+        fails to set up or run is left out. The other precisions' networks are dropped."""
+        batched = self.schedule == "batched"
+        n = min(len(order), self._chunk_for(bands), 4) if batched else min(len(order), PRECISION_TRIAL_BANDS)
+        trial = (bands, order[:n], table[:n], n if batched else 1, None)
         config = self._source.config
-        key = (self.scale, config.n_feats, config.n_blocks, config.n_asfm, torch.get_num_threads(), tuple(candidates))
+        key = (self.scale, config.n_feats, config.n_blocks, config.n_asfm, torch.get_num_threads(),
+               tuple(precision_candidates()), self.schedule, tuple(bands.shape[-2:]))
         if key in _measured_precisions:
             choice, reason = _measured_precisions[key]
             self.precision, self.precision_reason = choice, reason.replace("auto: chosen", "auto: chosen earlier in "
                                                                                          "this process", 1)
-            self._prepared = {}
+            self._prepared = {p: v for p, v in self._prepared.items() if p == choice}
             self._use(choice)
             return
-        n = min(len(order), PRECISION_TRIAL_BANDS)
-        trial = (bands, order[:n], table[:n], 1, None)
-        for precision in candidates:
-            self._use(precision)
-            self._calibrate_int8(bands, order, table)
-            self._run(*trial)
+        candidates, failed = [], []
+        for precision in precision_candidates():
+            try:
+                self._use(precision)
+                self._calibrate_int8(bands, order, table)
+                self._run(*trial)
+            except Exception as exc:  # noqa: BLE001 (an optional runtime may fail in any way; fp32's failure is the run's)
+                if precision == "fp32":
+                    raise
+                failed.append(f"{precision} left out ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+                self._prepared.pop(precision, None)
+            else:
+                candidates.append(precision)
         timings = {precision: [] for precision in candidates}
         for _ in range(CALIBRATION_REPEATS):
             for precision in candidates:
@@ -246,11 +258,12 @@ class CoarseEngine:
         best = {precision: min(times) for precision, times in timings.items()}
         fastest = min(best, key=best.get)
         choice = fastest if best["fp32"] >= PRECISION_MIN_SPEEDUP * best[fastest] else "fp32"
-        figures = ", ".join(f"{p} {best[p]:.2f} s ({best['fp32'] / best[p]:.2f}x fp32)" for p in candidates)
+        figures = ", ".join([f"{p} {best[p]:.2f} s ({best['fp32'] / best[p]:.2f}x fp32)" for p in candidates] + failed)
         why = ("the fastest" if choice == fastest else
                f"{fastest} was fastest by less than {PRECISION_MIN_SPEEDUP - 1:.0%}, within the noise of a run")
-        self.precision_reason = (f"auto: chosen by measurement on {n} band(s) of the first tile, best of "
-                                 f"{CALIBRATION_REPEATS}: {figures}; {choice} is {why}")
+        self.precision_reason = (f"auto: chosen by measurement on {n} band(s) of the first tile"
+                                 f"{', batched' if batched else ''}, best of {CALIBRATION_REPEATS}: {figures}; "
+                                 f"{choice} is {why}")
         self.precision = choice
         _measured_precisions[key] = (choice, self.precision_reason)
         self._prepared = {choice: self._prepared[choice]}

@@ -57,15 +57,18 @@ def test_auto_measures_large_jobs_and_takes_the_rule_on_small_ones(monkeypatch, 
                           f"{', '.join(candidates)}")
 
 
-def _timed_engine(monkeypatch, seconds_per_trial, candidates):
-    """An engine on a CPU whose precisions take `seconds_per_trial[precision]` per trial run."""
+def _timed_engine(monkeypatch, seconds_per_trial, candidates, schedule="band"):
+    """An engine on a CPU whose precisions take `seconds_per_trial[precision]` per trial run (None:
+    the run raises, as a broken OpenVINO installation would)."""
     monkeypatch.setattr(engine_module, "precision_candidates", lambda: list(candidates))
     monkeypatch.setattr(engine_module, "_measured_precisions", {})
     runs = []
 
     def run(self, bands, order, table, chunk, state):
         precision = "int8" if self.int8_features is not None else "bf16" if self.dtype == torch.bfloat16 else "fp32"
-        runs.append(precision)
+        runs.append((precision, chunk))
+        if seconds_per_trial[precision] is None:
+            raise RuntimeError("Exception from src/inference: cannot compile\nstack")
         clock[0] += seconds_per_trial[precision]
         return None, None
 
@@ -74,7 +77,7 @@ def _timed_engine(monkeypatch, seconds_per_trial, candidates):
     monkeypatch.setattr(engine_module.CoarseEngine, "_calibrate_int8", lambda *args: None)
     monkeypatch.setattr(engine_module.time, "perf_counter", lambda: clock[0])
     model = fold_weight_norm(CoarSR(CoarSRConfig(scale=2, n_feats=4, n_blocks=1))).eval()
-    return lambda: CoarseEngine(model, CPU, "auto", "band"), runs
+    return lambda: CoarseEngine(model, CPU, "auto", schedule), runs
 
 
 @pytest.mark.parametrize("seconds, expected, why", [
@@ -90,13 +93,26 @@ def test_auto_keeps_the_fastest_measured_precision(monkeypatch, seconds, expecte
     order = [0, 1, 2]
     engine.calibrate(np.zeros((3, 8, 8), np.float32), order, neighbour_table(order))
     assert engine.precision == expected and not engine.needs_calibration
-    # a warm-up each, then three interleaved rounds
-    assert runs == ["fp32", "bf16", "int8"] + ["fp32", "bf16", "int8"] * 3
+    # a warm-up each, then three interleaved rounds, band by band
+    assert runs == [(p, 1) for p in ["fp32", "bf16", "int8"] * 4]
     figures = ", ".join(f"{p} {t:.2f} s ({seconds['fp32'] / t:.2f}x fp32)" for p, t in seconds.items())
     assert engine.precision_reason == (f"auto: chosen by measurement on 2 band(s) of the first tile, best of 3: "
                                        f"{figures}; {expected} is {why}")
     assert engine.dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
     assert (engine.int8_features is not None) == (expected == "int8")
+
+
+def test_a_candidate_that_fails_is_left_out_and_said(monkeypatch):
+    make, runs = _timed_engine(monkeypatch, {"fp32": 1.0, "bf16": 0.9, "int8": None}, ["fp32", "bf16", "int8"],
+                               schedule="batched")
+    engine = make()
+    order = list(range(6))
+    engine.calibrate(np.zeros((6, 8, 8), np.float32), order, neighbour_table(order))
+    assert engine.precision == "bf16" and engine.schedule == "batched"
+    assert runs[:3] == [("fp32", 4), ("bf16", 4), ("int8", 4)] and ("int8", 4) not in runs[3:]
+    assert engine.precision_reason == (
+        "auto: chosen by measurement on 4 band(s) of the first tile, batched, best of 3: fp32 1.00 s (1.00x fp32), "
+        "bf16 0.90 s (1.11x fp32), int8 left out (Exception from src/inference: cannot compile); bf16 is the fastest")
 
 
 def test_auto_measures_once_per_process(monkeypatch):
