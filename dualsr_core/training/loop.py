@@ -293,7 +293,7 @@ def run(config: TrainConfig, dist: Distributed, dataset: PatchDataset, scenes: T
     if is_main:  # the training ended as asked: only now do the weights and their reports appear
         for key, path in staged.items():
             publish(path, files[key])
-        publish(staged["OUTPUT_WEIGHTS"].with_suffix(".json"), files["OUTPUT_WEIGHTS"].with_suffix(".json"))
+        publish(staged["OUTPUT_WEIGHTS"].with_suffix(".json"), files["HEADER"])
     best = state["best"] or {}
     return {**{k: str(v) for k, v in files.items()}, "best": metrics_of(best) if best else None,
             "best_epoch": best.get("epoch"), "epochs_done": state["epoch"], "iterations": state["iteration"],

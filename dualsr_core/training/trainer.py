@@ -64,13 +64,15 @@ def train(scene_paths, output_weights, scale: int | TrainConfig, feedback: Feedb
     output = Path(output_weights)
     workdir = config.work_folder(output)
     files = {"OUTPUT_WEIGHTS": output, "CSV": output.with_suffix(".csv"),
-             "CURVE": output.with_name(output.stem + "_curve.png"), "CHECKPOINT": workdir / "checkpoint.pt",
-             "PATCHES": workdir / "patches.h5"}
+             "CURVE": output.with_name(output.stem + "_curve.png"), "HEADER": output.with_suffix(".json"),
+             "CHECKPOINT": workdir / "checkpoint.pt", "PATCHES": workdir / "patches.h5"}
 
     paths = find_scenes(scene_paths)
     if dist.is_main:
         inputs = [("a training scene", p) for p in paths] + [("WEIGHTS", config.resume_from)]
-        for key in ("OUTPUT_WEIGHTS", "CSV", "CURVE"):
+        if config.resume_from:  # its header, which w.pth as OUTPUT_WEIGHTS beside WEIGHTS w.pt would replace
+            inputs.append(("WEIGHTS", Path(config.resume_from).with_suffix(".json")))
+        for key in ("OUTPUT_WEIGHTS", "CSV", "CURVE", "HEADER"):
             refuse_inputs(files[key], inputs, "OUTPUT_WEIGHTS")
         prepare_folder(output, "OUTPUT_WEIGHTS")
         refuse_other_settings(files["CHECKPOINT"], config,

@@ -462,3 +462,14 @@ def test_distributed_two_cpu_processes(tmp_path, scene):
     assert done.returncode == 0, done.stderr[-3000:]
     header, _ = weights.read(tmp_path / "d.pt")
     assert header["iterations"] == 3 and header["batch_size"] == 4
+
+
+def test_the_header_of_the_weights_to_start_from_is_an_input(reference, tmp_path, scene):
+    """OUTPUT_WEIGHTS w.pth beside WEIGHTS w.pt would publish its header as w.json, the start's own."""
+    shutil.copyfile(reference[0] / "w.pt", tmp_path / "w.pt")
+    shutil.copyfile(reference[0] / "w.json", tmp_path / "w.json")
+    before = (tmp_path / "w.json").read_bytes()
+    with pytest.raises(InputError, match=r"OUTPUT_WEIGHTS .*w\.json.* WEIGHTS"):
+        train([str(scene)], tmp_path / "w.pth", 2, resume_from=str(tmp_path / "w.pt"), max_iterations=1)
+    assert (tmp_path / "w.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.json", "w.pt"]
