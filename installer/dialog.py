@@ -63,8 +63,9 @@ class InstallDialog(QDialog):
     def __init__(self, profile_dir, parent=None, requirements=None, plan_options=None, check_modules=None,
                  extra_pip_args=(), openvino=None, fast_int8="detect"):
         """`openvino` None ticks OpenVINO when no NVIDIA GPU is found (int8 is for CPUs), the CPU has
-        the instructions that make int8 faster than fp32 (`fast_int8`: 'VNNI', 'AMX' or None;
-        "detect" reads them), it is not installed yet and it has a wheel for this platform."""
+        the int8 dot products that can make int8 faster than fp32 (`fast_int8`: 'VNNI', 'AMX' or
+        None; "detect" reads them; PRECISION auto keeps int8 only where it times faster), it is not
+        installed yet and it has a wheel for this platform."""
         super().__init__(parent)
         self.setWindowTitle("DualSR: install PyTorch")
         self.profile_dir = profile_dir
@@ -89,7 +90,7 @@ class InstallDialog(QDialog):
         if openvino is None:
             openvino = bool(self.plan_options["gpu"] is None and fast_int8 and _find_spec("openvino") is None
                             and core.openvino_wheel(platform, machine, sys.version_info))
-        self.openvino = QCheckBox("Also install OpenVINO (int8, faster on CPUs with VNNI or AMX; about {} MB)".format(
+        self.openvino = QCheckBox("Also install OpenVINO (int8 on CPUs, used where it measures faster; about {} MB)".format(
             core.OPENVINO_SIZES_MB[core._platform_key(platform)][0]))
         self.openvino.setChecked(openvino)
         self.summary = QLabel()

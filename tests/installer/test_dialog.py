@@ -204,7 +204,7 @@ def test_dialog_openvino_checkbox(plugin_dir, tmp_path):
              mac_default=mac_default, mac_ticked=state(mac))
     """, plugin_dir, tmp_path)
     no_gpu = report["no_gpu"]
-    assert no_gpu["label"] == "Also install OpenVINO (int8, faster on CPUs with VNNI or AMX; about 60 MB)"
+    assert no_gpu["label"] == "Also install OpenVINO (int8 on CPUs, used where it measures faster; about 60 MB)"
     assert no_gpu["ticked"]
     assert not report["avx2_only"]["ticked"]  # int8 runs there, but no faster than fp32
     assert "Now: OpenVINO is not installed" in no_gpu["summary"]

@@ -18,8 +18,8 @@ def provider(qgis_processing):
 @pytest.mark.parametrize("path", MODELS, ids=[p.name for p in MODELS])
 def test_model_opens_valid_and_laid_out(provider, path):
     """What the Modeler shows on opening the file: no invalid step, no box on another, every input and output
-    labelled, the raster (or the sensor product file) first, every parameter of every step set (a mandatory one without a value is invalid
-    even where it has a default)."""
+    labelled, the raster (or the sensor product file) first, every parameter of every step set (a mandatory
+    one without a value is invalid even where it has a default)."""
     from qgis.core import QgsProcessingModelAlgorithm
 
     model = QgsProcessingModelAlgorithm()
