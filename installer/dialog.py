@@ -90,8 +90,8 @@ class InstallDialog(QDialog):
         if openvino is None:
             openvino = bool(self.plan_options["gpu"] is None and fast_int8 and _find_spec("openvino") is None
                             and core.openvino_wheel(platform, machine, sys.version_info))
-        self.openvino = QCheckBox("Also install OpenVINO (int8 on CPUs, used where it measures faster; about {} MB)".format(
-            core.OPENVINO_SIZES_MB[core._platform_key(platform)][0]))
+        self.openvino = QCheckBox("Also install OpenVINO (int8 on CPUs, used where it measures faster; "
+                                  "about {} MB)".format(core.OPENVINO_SIZES_MB[core._platform_key(platform)][0]))
         self.openvino.setChecked(openvino)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
