@@ -1,4 +1,5 @@
 """The plugin through the qgis_process executable, as a shell user runs it."""
+import os
 import re
 import subprocess
 import sys
@@ -92,9 +93,11 @@ def test_without_torch_the_error_says_how_to_install(qgis_env, make_raster, tmp_
     run = qgis_process(env, "run", "dualsr:coarse", "--", f"INPUT={src}", "SCALE=2", f"OUTPUT={tmp_path / 'o.tif'}")
     assert run.returncode != 0
     assert "PyTorch is not importable" in run.stdout + run.stderr
-    # The Python that runs QGIS (the system one this venv is made from), not the python3 first on PATH.
+    # The Python that runs QGIS (the system one this venv is made from), not the python3 first on PATH:
+    # named by an absolute path to that interpreter (QGIS 3.22 gives python3.11, 3.40 python3).
     python = f"{sys.base_prefix}/bin/python{sys.version_info.major}.{sys.version_info.minor}"
-    assert f"'{python} -m pip install torch'" in run.stdout + run.stderr
+    named = re.findall(r"'(\S+) -m pip install torch'", run.stdout + run.stderr)
+    assert named and all(os.path.isabs(p) and os.path.samefile(p, python) for p in named), named
     # Degrade and Evaluate need no torch.
     low = tmp_path / "low.tif"
     run = qgis_process(env, "run", "dualsr:degrade", "--", f"INPUT={src}", "SCALE=2", f"OUTPUT={low}")
