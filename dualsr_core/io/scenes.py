@@ -160,12 +160,11 @@ def _read_whole(reader) -> tuple[np.ndarray, np.ndarray]:
 
 class MatScene(NamedTuple):
     """A `.mat` scene: cube (L,H,W) float32 reflectance (0 where invalid), valid_bands (L,H,W) bool,
-    wavelengths (one per band, any unit, or None each), and how the stored values were scaled."""
+    and wavelengths (one per band, any unit, or None each)."""
 
     cube: np.ndarray
     valid_bands: np.ndarray
     wavelengths: list[float | None]
-    scaling: str
 
 
 def read_mat_scene(path: str | os.PathLike) -> MatScene:
@@ -190,7 +189,7 @@ def read_mat_scene(path: str | os.PathLike) -> MatScene:
             raise InputError(f"Scene '{path}' has a mask '{key}' of {np.shape(mask)} pixels, but its cube is "
                              f"{cube.shape[1]} x {cube.shape[2]}.")
         valid_bands &= np.asarray(mask != 0)[None]
-    factor, scaling = reflectance_factor(cube[valid_bands])
+    factor = reflectance_factor(cube[valid_bands])
     cube = np.where(valid_bands, np.maximum(cube * np.float32(factor), 0), 0).astype(np.float32)
     wavelengths: list[float | None] = [None] * len(cube)
     for key in WAVELENGTH_KEYS:
@@ -198,11 +197,11 @@ def read_mat_scene(path: str | os.PathLike) -> MatScene:
         if isinstance(values, np.ndarray) and values.size == len(cube) and values.dtype.kind in "fiu":
             wavelengths = [float(v) for v in values.ravel()]
             break
-    return MatScene(cube, valid_bands, wavelengths, scaling)
+    return MatScene(cube, valid_bands, wavelengths)
 
 
-def reflectance_factor(values: np.ndarray) -> tuple[float, str]:
-    """The factor that brings a `.mat` cube's stored values to reflectance, and why.
+def reflectance_factor(values: np.ndarray) -> float:
+    """The factor that brings a `.mat` cube's stored values to reflectance.
 
     The files carry no scale, so it is read from the values' 99.9th percentile: up to 2 they are
     reflectance already; from 1000 on they are reflectance x 10000 (AVIRIS, ROSIS, HYDICE
@@ -211,13 +210,13 @@ def reflectance_factor(values: np.ndarray) -> tuple[float, str]:
     ../shared/data put it between 0.42 and 0.74).
     """
     if values.size == 0:
-        return 1.0, "no valid value"
+        return 1.0
     high = float(np.percentile(values, 99.9))
-    if high <= 2.0:
-        return 1.0, "reflectance as stored"
-    if high >= 1000.0:
-        return 1e-4, "reflectance x 10000"
-    return 0.5 / high, f"unknown unit: the 99.9th percentile {high:g} taken as reflectance 0.5"
+    if high <= 2.0:  # reflectance as stored
+        return 1.0
+    if high >= 1000.0:  # reflectance x 10000
+        return 1e-4
+    return 0.5 / high  # unknown unit
 
 
 def load_mat_cube(path: str | os.PathLike, variables: dict | None = None) -> np.ndarray:
