@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 
 import numpy as np
 from rasterio.transform import Affine
@@ -183,6 +184,40 @@ class ProductReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class Hdf5ProductReader(ProductReader):
+    """A product in one HDF5 file (PRISMA's .he5, EMIT's netCDF-4), read with h5py: the file stays
+    open, and `_describe` reads its metadata or raises; either way a failed open leaves no file open.
+
+    Subclasses set `file_kind`, what the file must be ("an HDF5 file"), and write `_describe`.
+    """
+
+    file_kind = "an HDF5 file"
+    # h5py's chunk cache per dataset: the chunks of a tile are decompressed once, not per band group.
+    chunk_cache_bytes = 64 * 2**20
+
+    def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
+        h5py = require_h5py(self.product)
+        self.path, self.parameter = str(path), parameter
+        self.scene_id = Path(path).stem
+        try:
+            self.file = h5py.File(self.path, "r", rdcc_nbytes=self.chunk_cache_bytes)
+        except OSError as exc:
+            raise product_error(parameter, path, self.product, f"it is not {self.file_kind} h5py can read") from exc
+        try:
+            self._describe()
+        except BaseException:
+            self.close()
+            raise
+
+    def _describe(self):
+        raise NotImplementedError
+
+    def close(self):
+        if getattr(self, "file", None) is not None:
+            self.file.close()
+            self.file = None
 
 
 def sorted_subset(indices: list[int]) -> tuple[list[int], np.ndarray]:

@@ -13,22 +13,18 @@ window by window through the product's geometry lookup table (GLT).
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import rasterio.crs
 import rasterio.errors
 from rasterio.transform import Affine
 
 from ...tools.tiling import Region
-from .base import ProductReader, band_name, decimal, product_error, require_h5py, sorted_subset
+from .base import Hdf5ProductReader, band_name, decimal, product_error, sorted_subset
 
 REFLECTANCE = "reflectance"
 GLT = ("location/glt_x", "location/glt_y")
 BANDS = "sensor_band_parameters"
 FILL = -9999.0
-CHUNK_CACHE_BYTES = 64 * 2**20
 # A window is split while the sensor pixels it needs span a box larger than this many times its
 # own area (plus a margin): the box is what is read, and a thin diagonal swath makes it large.
 BOX_RATIO = 4
@@ -40,25 +36,12 @@ BOX_BYTES = 64 * 2**20
 GLT_CHECK_ROWS = 1024  # rows of the GLT checked at a time when the product is opened
 
 
-class EmitL2AReader(ProductReader):
+class EmitL2AReader(Hdf5ProductReader):
     """An EMIT L2A reflectance `.nc` file, on its map grid."""
 
     product = "an EMIT L2A reflectance product"
     label = "EMIT L2A"
-
-    def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
-        h5py = require_h5py(self.product)
-        self.path, self.parameter = str(path), parameter
-        self.scene_id = Path(path).stem
-        try:
-            self.file = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
-        except OSError as exc:
-            raise product_error(parameter, path, self.product, "it is not a netCDF-4 file h5py can read") from exc
-        try:
-            self._describe()
-        except BaseException:
-            self.close()
-            raise
+    file_kind = "a netCDF-4 file"
 
     def _describe(self):
         file = self.file
@@ -156,7 +139,3 @@ class EmitL2AReader(ProductReader):
             for k in np.flatnonzero((position >= first) & (position < first + group)):
                 out[(k, *at)] = taken[:, position[k] - first]  # band by band: no copy of the whole group
 
-    def close(self):
-        if getattr(self, "file", None) is not None:
-            self.file.close()
-            self.file = None

@@ -18,15 +18,12 @@
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import rasterio.crs
 from rasterio.transform import Affine
 
 from ...tools.tiling import Region
-from .base import ProductReader, band_name, decimal, product_error, require_h5py, sorted_subset
+from .base import Hdf5ProductReader, band_name, decimal, product_error, sorted_subset
 
 FIELDS = "HDFEOS/SWATHS/PRS_L2D_HCO/Data Fields"
 CUBES = {"VNIR": "VNIR_Cube", "SWIR": "SWIR_Cube"}
@@ -34,29 +31,14 @@ CORNERS = ("Product_ULcorner_easting", "Product_ULcorner_northing", "Product_LRc
            "Product_LRcorner_northing")
 STORED_MAX = 65535
 NODATA = 0
-CHUNK_CACHE_BYTES = 64 * 2**20  # h5py's chunk cache per cube: a tile's chunks are decompressed once
 
 
-class PrismaL2DReader(ProductReader):
+class PrismaL2DReader(Hdf5ProductReader):
     """A PRISMA L2D `.he5` file."""
 
     product = "a PRISMA L2D product"
     _inside: tuple[Region, np.ndarray] | None = None  # the last window's swath mask
     label = "PRISMA L2D"
-
-    def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
-        h5py = require_h5py(self.product)
-        self.path, self.parameter = str(path), parameter
-        self.scene_id = Path(path).stem
-        try:
-            self.file = h5py.File(self.path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
-        except OSError as exc:
-            raise product_error(parameter, path, self.product, "it is not an HDF5 file h5py can read") from exc
-        try:
-            self._describe()
-        except BaseException:
-            self.close()
-            raise
 
     def _describe(self):
         attrs = self.file.attrs
@@ -147,7 +129,3 @@ class PrismaL2DReader(ProductReader):
             valid[k] = inside if band in used else raw[k] != NODATA
         return valid
 
-    def close(self):
-        if getattr(self, "file", None) is not None:
-            self.file.close()
-            self.file = None
