@@ -59,6 +59,16 @@ class _TiffProduct(ProductReader):
 
     product = label = ""
 
+    def _entry(self, path: str | os.PathLike, metadata_name: str) -> Path:
+        """The metadata file the product is given by: `path` itself, or the one in the folder `path`."""
+        source = Path(path)
+        if source.is_dir():
+            found = metadata_in_folder(source)
+            if found is None:
+                raise product_error(self.parameter, path, self.product, f"the folder holds no single {metadata_name}")
+            source = found
+        return source
+
     def _open_image(self, image: str):
         self.image = RasterReader(image, self.parameter)
         self.width, self.height = self.image.width, self.image.height
@@ -92,12 +102,7 @@ class EnmapL2AReader(_TiffProduct):
 
     def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
         self.path, self.parameter = str(path), parameter
-        source = Path(path)
-        if source.is_dir():
-            found = metadata_in_folder(source)
-            if found is None:
-                raise product_error(parameter, path, self.product, "the folder holds no single *-METADATA.XML")
-            source = found
+        source = self._entry(path, "*-METADATA.XML")
         if source.suffix.lower() == ".zip":
             root, image = self._from_zip(source)
             self.scene_id = _prefix(Path(image))
@@ -173,12 +178,7 @@ class DesisL2AReader(_TiffProduct):
 
     def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
         self.path, self.parameter = str(path), parameter
-        source = Path(path)
-        if source.is_dir():
-            found = metadata_in_folder(source)
-            if found is None:
-                raise product_error(parameter, path, self.product, "the folder holds no single *-METADATA.xml")
-            source = found
+        source = self._entry(path, "*-METADATA.xml")
         self.scene_id = _prefix(source)
         _require_level_2a(self)
         image = _image_beside(source)
