@@ -83,6 +83,20 @@ def with_defaults(child: QgsProcessingModelChildAlgorithm) -> None:
         child.addParameterSources(name, static(definition.defaultValue()))
 
 
+def model_child(algorithm_id: str, child_id: str, description: str, position: QPointF,
+                sources: dict) -> QgsProcessingModelChildAlgorithm:
+    """A step of a shipped model: placed, described, its parameters taken from `sources` and every other
+    one set to its default (`with_defaults`)."""
+    child = QgsProcessingModelChildAlgorithm(algorithm_id)
+    child.setChildId(child_id)
+    child.setDescription(description)
+    child.setPosition(position)
+    for name, source in sources.items():
+        child.addParameterSources(name, source)
+    with_defaults(child)
+    return child
+
+
 def coarse_then_fine() -> QgsProcessingModelAlgorithm:
     """The shipped model: DualSR Coarse at x4 and x2, then DualSR Fine on both (the method's two stages).
 
@@ -115,13 +129,7 @@ def coarse_then_fine() -> QgsProcessingModelAlgorithm:
           "REFERENCE": child_output("coarse_x2", "OUTPUT")}),
     )
     for algorithm_id, child_id, description, position, sources in children:
-        child = QgsProcessingModelChildAlgorithm(algorithm_id)
-        child.setChildId(child_id)
-        child.setDescription(description)
-        child.setPosition(position)
-        for name, source in sources.items():
-            child.addParameterSources(name, source)
-        with_defaults(child)
+        child = model_child(algorithm_id, child_id, description, position, sources)
         if child_id == "fine":
             output = QgsProcessingModelOutput("superresolved", "Super-resolved raster (x4)")
             output.setChildId(child_id)
@@ -157,13 +165,7 @@ def import_then_dualsr() -> QgsProcessingModelAlgorithm:
          ("superresolved", "Super-resolved raster (x2)", QPointF(300, 460))),
     )
     for algorithm_id, child_id, description, position, sources, (output_id, label, output_position) in children:
-        child = QgsProcessingModelChildAlgorithm(algorithm_id)
-        child.setChildId(child_id)
-        child.setDescription(description)
-        child.setPosition(position)
-        for name, source in sources.items():
-            child.addParameterSources(name, source)
-        with_defaults(child)
+        child = model_child(algorithm_id, child_id, description, position, sources)
         output = QgsProcessingModelOutput(output_id, label)
         output.setChildId(child_id)
         output.setChildOutputName("OUTPUT")
