@@ -30,8 +30,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import InputError, MissingDependencyError
+from ..errors import InputError
 from ..feedback import Feedback
+from ..io.products.base import require_h5py
 from ..io.scenes import Scene, load_scene, scene_names
 from ..tools import resize
 from ..tools.nodata import fill_invalid, spread_invalid
@@ -42,18 +43,6 @@ AUGMENT_SCALES = (1.0, 0.75, 0.5)
 VERSIONS = ("original", "rot90", "rot180", "rot270", "flipud")
 POSITIONS_PER_SCALE = 24  # the reference CAVE script's count
 SSIM_MIN_SIDE = 11        # an HR validation crop smaller than this has no SSIM
-
-
-def require_h5py():
-    """Return the h5py module or raise MissingDependencyError naming the install command."""
-    try:
-        import h5py
-    except ImportError as exc:
-        import sys
-
-        raise MissingDependencyError(f"Training needs h5py, which is not importable ({exc}). Install it into the "
-                                     f"Python that runs QGIS: '{sys.executable} -m pip install h5py'.") from exc
-    return h5py
 
 
 def augment(hr: np.ndarray) -> np.ndarray:
@@ -173,7 +162,7 @@ def build_patches(scenes: Sequence[str | os.PathLike | Scene], h5_path: str | os
     Returns:
         {scene name: number of patches}.
     """
-    h5py = require_h5py()
+    h5py = require_h5py("Training")
     feedback = feedback or Feedback()
     if patch_size < 1 or positions_per_scale < 1 or (max_patches_per_scene is not None and max_patches_per_scene < 1):
         raise InputError(f"PATCH_SIZE ({patch_size}), positions per scale ({positions_per_scale}) and the patch "
@@ -363,7 +352,7 @@ class PatchDataset:
 
     def __init__(self, h5_path: str | os.PathLike, batch_size: int = 16, seed: int = 1, rank: int = 0,
                  world_size: int = 1):
-        h5py = require_h5py()
+        h5py = require_h5py("Training")
         if batch_size < 1:
             raise InputError(f"BATCH_SIZE must be at least 1, got {batch_size}.")
         self.path = Path(h5_path)

@@ -198,7 +198,7 @@ class Hdf5ProductReader(ProductReader):
     chunk_cache_bytes = 64 * 2**20
 
     def __init__(self, path: str | os.PathLike, parameter: str = "INPUT"):
-        h5py = require_h5py(self.product)
+        h5py = require_h5py(f"Reading {self.product}")
         self.path, self.parameter = str(path), parameter
         self.scene_id = Path(path).stem
         try:
@@ -244,13 +244,14 @@ def product_error(parameter: str, path: str | os.PathLike, product: str, missing
     return InputError(f"{parameter} '{path}' looks like {product} but {missing}.")
 
 
-def require_h5py(product: str):
-    """h5py, or an error that says how to install it (the HDF5 products need it, EnMAP and DESIS not)."""
+def require_h5py(subject: str):
+    """h5py, or an error that says how to install it; `subject` is what needs it ("Training",
+    "Reading a PRISMA L2D product": the HDF5 products and the training patches, not EnMAP or DESIS)."""
     try:
         import h5py
     except ImportError as exc:
         import sys
 
-        raise MissingDependencyError(f"Reading {product} needs h5py, which is not importable ({exc}). Install it into "
+        raise MissingDependencyError(f"{subject} needs h5py, which is not importable ({exc}). Install it into "
                                      f"the Python that runs QGIS: '{sys.executable} -m pip install h5py'.") from exc
     return h5py
