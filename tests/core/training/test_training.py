@@ -345,6 +345,41 @@ def test_summed_steps_do_not_depend_on_the_band_chunk(spectral_weight):
     assert any(not torch.equal(state_pb[k], state1[k]) for k in state1)
 
 
+@pytest.mark.parametrize("native_bf16", [False, True])
+def test_bf16_autocast_runs_only_where_the_cpu_has_native_bf16(monkeypatch, native_bf16):
+    """amp asks for bf16 autocast; on a CPU without native bf16 (emulated, slower than fp32) the step
+    is exactly the fp32 one, with it the convolutions run in bf16 and the step stays close to fp32."""
+    from dualsr_core.network.engine import cpu_runs_bf16
+    from dualsr_core.network.model import CoarSR, CoarSRConfig
+    from dualsr_core.training import step as step_module
+    from dualsr_core.training.patches import Batch
+
+    if native_bf16 and not cpu_runs_bf16():
+        pytest.skip("this CPU cannot run bf16 convolutions at all")
+    monkeypatch.setattr(step_module, "cpu_has_fast_bf16", lambda: native_bf16)
+    rng = np.random.default_rng(2)
+    batch = Batch(rng.random((2, 5, 6, 6), dtype=np.float32), rng.random((2, 5, 12, 12), dtype=np.float32),
+                  np.ones(5, bool), np.arange(5))
+    results = {}
+    for amp in (False, True):
+        torch.manual_seed(0)
+        model = CoarSR(CoarSRConfig(scale=2, n_feats=8, n_blocks=1))
+        dtypes = set()
+        model.last.register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
+        step = step_module.OptimisationStep(step_module.BandStepper(model), None,
+                                            torch.optim.SGD(model.parameters(), lr=0.1), 6, 2, torch.device("cpu"),
+                                            "summed", 5, amp)
+        results[amp] = (step.amp, step(batch), dtypes, model.state_dict())
+    (_, fp32_loss, fp32_dtypes, fp32_state), (active, amp_loss, amp_dtypes, amp_state) = results.values()
+    assert active is native_bf16 and fp32_dtypes == {torch.float32}
+    if native_bf16:
+        assert amp_dtypes == {torch.bfloat16} and amp_loss != fp32_loss
+        assert amp_loss == pytest.approx(fp32_loss, rel=2e-2)
+    else:
+        assert amp_dtypes == {torch.float32} and amp_loss == fp32_loss
+        assert all(torch.equal(amp_state[k], fp32_state[k]) for k in fp32_state)
+
+
 def test_the_spectral_term_compares_band_to_band_changes():
     """spectral_gradient_l1 against the formula written out with numpy, across a chunk boundary,
     and its gradient reaches only the chunk's own predictions."""
