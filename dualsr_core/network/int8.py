@@ -8,8 +8,8 @@ symmetric). The convolutions listed in FP32_LAYERS stay in fp32 because int8 cos
 reconstruction stay in torch fp32, as the skip image does.
 
 The quantization is written in torch (fake-quantize operations around each convolution) and
-OpenVINO turns it into int8 kernels when it converts the module (its low-precision transformations
-read the FakeQuantize pattern). Why OpenVINO and not ONNX Runtime or torch.ao: README "int8".
+OpenVINO's low-precision transformations turn it into int8 kernels when the CPU plugin compiles the
+converted module. Why OpenVINO and not ONNX Runtime or torch.ao: README "int8".
 
 Only reached after `require_torch()`.
 """
@@ -35,8 +35,12 @@ INSTALL_HINT = (f"in QGIS use Plugins > DualSR > Install PyTorch... and tick Ope
 FP32_LAYERS = ("heads",)
 ACTIVATION_LEVELS = 256  # u8
 # s8 weights in 7 bits: AVX2 without VNNI sums pairs of u8 x s8 products in int16, which 8-bit
-# weights can saturate (measured: 10 times the PSNR loss on this project's AVX2 CPU).
+# weights can saturate (measured on the features of the bundled x2 weights, oneDNN held to AVX2:
+# largest error 0.92 with 8-bit weights, 0.25 with 7-bit; with VNNI 0.19 and 0.25).
 WEIGHT_LIMIT = 63
+# The weights' fake quantization still spans the whole s8 range (255 levels, of which the 7-bit
+# weights use the middle 127): OpenVINO makes int8 convolutions only of 255- or 256-level weights.
+WEIGHT_QUANT_LIMIT = 127
 CALIBRATION_BANDS = 8    # bands of the first tile, spread over the spectrum, whose activations set the ranges
 CALIBRATION_SIZE = 128   # of the centre of the first tile, at most this many pixels a side
 
@@ -53,7 +57,7 @@ class _QuantizedConv(nn.Module):
         self.conv = conv
         low, high = min(low, 0.0), max(high, 0.0)  # zero must be exact (zero padding)
         self.scale = max(high - low, 1e-8) / (ACTIVATION_LEVELS - 1)
-        self.zero_point = int(round(-low / self.scale))
+        self.zero_point = round(-low / self.scale)
         weight = conv.weight.detach()
         self.register_buffer("weight_scale", (weight.abs().amax(dim=(1, 2, 3)) / WEIGHT_LIMIT).clamp(min=1e-12))
         self.register_buffer("weight_zero", torch.zeros(weight.shape[0], dtype=torch.int32))
@@ -61,7 +65,7 @@ class _QuantizedConv(nn.Module):
     def forward(self, x, add=None, relu=False):
         x = torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, 0, ACTIVATION_LEVELS - 1)
         w = torch.fake_quantize_per_channel_affine(self.conv.weight, self.weight_scale, self.weight_zero, 0,
-                                                   -WEIGHT_LIMIT, WEIGHT_LIMIT)
+                                                   -WEIGHT_QUANT_LIMIT, WEIGHT_QUANT_LIMIT)
         c = self.conv
         y = functional.conv2d(x, w, c.bias, c.stride, c.padding, c.dilation, c.groups)
         if add is not None:
@@ -145,6 +149,7 @@ def compile_for_cpu(module: nn.Module, example: tuple, threads: int):
     openvino = import_openvino()
     from openvino.frontend import FrontEndManager
     from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
+    from openvino.passes import ConstantFolding, Manager
 
     # Traced here without torch's trace check, which needs a newer sympy than QGIS ships (Debian 12:
     # 1.11); TorchScript's deprecation and tracer warnings would reach the user's log on every run.
@@ -158,6 +163,13 @@ def compile_for_cpu(module: nn.Module, example: tuple, threads: int):
         converted = frontend.convert(frontend.load(decoder, False))
     converted.reshape({port: openvino.PartialShape([-1, tensor.shape[1], -1, -1])
                        for port, tensor in zip(converted.inputs, example)})
+    # The front end computes each FakeQuantize's range from the traced scale and zero point (Convert,
+    # Subtract, Multiply, Minimum, Maximum). The CPU plugin runs its low-precision transformations only
+    # on a model with a FakeQuantize whose ranges are constants, and folds them only later: unfolded,
+    # every convolution ran in fp32 behind fake-quantize operations.
+    folding = Manager()
+    folding.register_pass(ConstantFolding())
+    folding.run_passes(converted)
     # f32 inference hint: on CPUs with bf16 OpenVINO would otherwise run the fp32 layers in bf16
     return openvino.Core().compile_model(converted, "CPU", {"INFERENCE_NUM_THREADS": threads,
                                                             "INFERENCE_PRECISION_HINT": "f32"})
