@@ -16,7 +16,8 @@
 6. scenes per minute of `python -m dualsr_core batch` (Dask LocalCluster) with 1 and 2 workers, and
    of the same scenes one after the other in one process without Dask;
 7. the int8 runtimes side by side, each in a process of its own: torch, OpenVINO and ONNX Runtime
-   (where installed), fp32 and int8.
+   (where installed), fp32 and int8;
+8. peak RSS of dualsr:coarse per precision on the smallest and the largest of --sizes (8 bands).
 
 Compared runs are interleaved and medians are quoted: this machine is noisy run to run.
 """
@@ -211,29 +212,55 @@ def qgis_runs(sizes: list[int], band_counts: list[int], tile: int, scale: int):
         for size, bands, interleave, precision in cases:
             src = Path(folder) / f"in_{size}_{bands}_{interleave}.tif"
             write_cube(src, bands, size, interleave)
-            out = Path(folder) / "out.tif"
-            probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-                     "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-                     "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
-                     "r.returncode); sys.stderr.write(r.stdout[-2000:] if r.returncode else '')")
-            command = [sys.executable, "-c", probe, "qgis_process.bin", "run", "dualsr:coarse", "--", f"INPUT={src}",
-                       f"SCALE={scale}", f"TILE_SIZE={tile}", f"PRECISION={precision}", f"OUTPUT={out}"]
-            done = subprocess.run(command, capture_output=True, text=True)
-            seconds, rss_kb, code = done.stdout.split()
-            if code != "0":
-                print(done.stderr)
-            start_up = start_up or float(seconds)
-            per = float(seconds) / (size * size * bands) * 1e6
-            net = (float(seconds) - start_up) / (size * size * bands) * 1e6
+            seconds, rss_mb = qgis_coarse(src, Path(folder) / "out.tif", scale, tile, precision)
+            start_up = start_up or seconds
+            per = seconds / (size * size * bands) * 1e6
+            net = (seconds - start_up) / (size * size * bands) * 1e6
             name = f"{size}x{size}x{bands}" + (" pixel" if interleave == "pixel" else "") + (
                 " fp32" if precision == "fp32" else "")
-            print(f"{name:>24s} {float(seconds):8.1f} {int(rss_kb) / 1024:12.0f} {per:18.3f} {net:18.3f}")
-            seconds_of.setdefault((size, bands, interleave, precision), []).append(float(seconds) - start_up)
-            out.unlink(missing_ok=True)
+            print(f"{name:>24s} {seconds:8.1f} {rss_mb:12.0f} {per:18.3f} {net:18.3f}")
+            seconds_of.setdefault((size, bands, interleave, precision), []).append(seconds - start_up)
             src.unlink()
     auto, fp32 = (min(seconds_of[(sizes[0], band_counts[0], "band", p)]) for p in ("auto", "fp32"))
     print(f"   {sizes[0]}x{sizes[0]}x{band_counts[0]}: precision auto {fp32 / auto:.2f} times as fast as fp32 "
           "(start-up excluded, best of two)")
+
+
+def qgis_coarse(src: Path, out: Path, scale: int, tile: int, precision: str) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one `dualsr:coarse` run through qgis_process, measured from a
+    parent process of its own (RUSAGE_CHILDREN holds the largest child's peak). The output is removed."""
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+             "r.returncode); sys.stderr.write(r.stdout[-2000:] if r.returncode else '')")
+    command = [sys.executable, "-c", probe, "qgis_process.bin", "run", "dualsr:coarse", "--", f"INPUT={src}",
+               f"SCALE={scale}", f"TILE_SIZE={tile}", f"PRECISION={precision}", f"OUTPUT={out}"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds, rss_kb, code = done.stdout.split()
+    if code != "0":
+        print(done.stderr)
+    out.unlink(missing_ok=True)
+    return float(seconds), int(rss_kb) / 1024
+
+
+def memory_by_precision(sizes: list[int], bands: int, tile: int, scale: int):
+    """Peak RSS of the same run at the smallest and the largest size, per precision: a run's memory
+    is bounded by its tile, so it should not grow with the raster."""
+    precisions = ["fp32"] + (["bf16"] if cpu_runs_bf16() else []) + (
+        ["int8"] if int8.openvino_available() else []) + ["auto"]
+    small, large = sizes[0], sizes[-1]
+    print(f"\n8. peak RSS per precision, dualsr:coarse x{scale} through qgis_process, tile {tile}, {bands} bands, "
+          f"{small} x {small} against {large} x {large} (uint16 GeoTIFF, band-interleaved)")
+    print(f"{'precision':>10s} {'small s':>8s} {'small MB':>9s} {'large s':>8s} {'large MB':>9s} {'large / small':>14s}")
+    with tempfile.TemporaryDirectory() as folder:
+        sources = {size: Path(folder) / f"in_{size}.tif" for size in (small, large)}
+        for size, src in sources.items():
+            write_cube(src, bands, size)
+        for precision in precisions:
+            (s_small, m_small), (s_large, m_large) = (qgis_coarse(sources[size], Path(folder) / "out.tif", scale,
+                                                                  tile, precision) for size in (small, large))
+            print(f"{precision:>10s} {s_small:8.1f} {m_small:9.0f} {s_large:8.1f} {m_large:9.0f} "
+                  f"{m_large / m_small:14.2f}")
 
 
 def projections(repeats: int, tile: int):
@@ -265,7 +292,7 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 2048])
     parser.add_argument("--band-counts", type=int, nargs="+", default=[32, 224])
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile size (default: the product default)")
-    parser.add_argument("--sections", default="1234567", help="which sections to run, e.g. 45")
+    parser.add_argument("--sections", default="12345678", help="which sections to run, e.g. 45")
     parser.add_argument("--batch-scenes", type=int, default=8,
                         help="section 6: how many scenes (--batch-side squared, the first of --band-counts bands)")
     parser.add_argument("--batch-side", type=int, default=128, help="section 6: scene side in pixels")
@@ -290,6 +317,8 @@ def main():
         batch_throughput(args.batch_scenes, args.batch_side, args.band_counts[0], args.tile)
     if "7" in args.sections:
         int8_runtimes(args.repeats)
+    if "8" in args.sections:
+        memory_by_precision(args.sizes, 8, args.tile, 2)
 
 
 RUNTIMES = ("torch fp32 (engine)", "OpenVINO fp32", "OpenVINO int8", "ONNX Runtime fp32", "ONNX Runtime int8 QDQ")

@@ -37,15 +37,18 @@ CPU_BATCH_BYTES = 512 * 2**20
 BATCHED_MIN_SPEEDUP = 1.5
 CALIBRATION_REPEATS = 3
 # PRECISION=auto on a CPU measures its candidates only on jobs of at least this many input
-# band-pixels (a 256 x 256 x 240 scene; fp32 about a minute on a 2-core CPU at x2), where the few
-# seconds of timing and int8's compilation cost under a tenth of the run. Smaller jobs take the
-# rule that measured right on every CPU of docs/benchmarks.md: bf16 where the CPU has native bf16
-# (AVX512-BF16 or AMX: 2.3-2.6x fp32), else fp32 (int8 was never faster than fp32 end to end).
-MEASURE_MIN_BAND_PIXELS = 16_000_000
+# band-pixels (1000 x 1000 x 40; at x2 about three minutes in bf16 or int8 on 2 cores). The
+# measurement costs about 5 s there (four one-band runs of each candidate on a 288-pixel tile, and
+# int8's calibration and compilation, 1.6 s), about 3% of such a job; at the earlier 16 million it
+# cost a tenth. Smaller jobs take the rule that measured right on every CPU of
+# docs/benchmarks.md#precision: bf16 where the CPU has native bf16 (AVX512-BF16 or AMX: 1.95-2.6x
+# fp32; int8 2.1x at x2 but 1.6x at x4 on the AMD EPYC with AVX512-BF16), else fp32 (exact, and no
+# set-up; int8 is left to the measurement as no CPU without bf16 has timed it since it runs in int8).
+MEASURE_MIN_BAND_PIXELS = 40_000_000
 # A precision other than fp32 must beat fp32's best time by this factor to be kept: fp32 is exact,
 # and a smaller gain is within what two CPU cores vary between runs.
 PRECISION_MIN_SPEEDUP = 1.05
-PRECISION_TRIAL_BANDS = 2
+PRECISION_TRIAL_BANDS = 1  # a 288-pixel band takes 0.2-0.5 s: long enough to time, and the best of three
 # Precisions measured in this process, by (scale, network size, threads, candidates, schedule, tile
 # size): a batch worker or a QGIS session measures once per kind of run, not for every scene.
 _measured_precisions: dict[tuple, tuple[str, str]] = {}
@@ -73,8 +76,8 @@ def cpu_runs_bf16() -> bool:
 
 def cpu_fast_int8() -> str | None:
     """The CPU's int8 dot-product instructions that make int8 faster than fp32 (AMX or VNNI), None
-    without them (or off Linux, where this is not read). With AVX2 alone int8 runs (PRECISION int8)
-    but measured no faster than fp32 (docs/benchmarks.md#int8)."""
+    without them (or off Linux, where this is not read). With AVX2 alone int8 runs (PRECISION int8),
+    through multiply-adds of pairs in 16 bits (docs/benchmarks.md#int8)."""
     flags = _cpu_flags()
     if "amx_int8" in flags:
         return "AMX"

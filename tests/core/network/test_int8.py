@@ -97,7 +97,7 @@ def test_auto_keeps_the_fastest_measured_precision(monkeypatch, seconds, expecte
     # a warm-up each, then three interleaved rounds, band by band
     assert runs == [(p, 1) for p in ["fp32", "bf16", "int8"] * 4]
     figures = ", ".join(f"{p} {t:.2f} s ({seconds['fp32'] / t:.2f}x fp32)" for p, t in seconds.items())
-    assert engine.precision_reason == (f"auto: chosen by measurement on 2 band(s) of the first tile, best of 3: "
+    assert engine.precision_reason == (f"auto: chosen by measurement on {engine_module.PRECISION_TRIAL_BANDS} band(s) of the first tile, best of 3: "
                                        f"{figures}; {expected} is {why}")
     assert engine.dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
     assert (engine.int8_features is not None) == (expected == "int8")
@@ -126,7 +126,7 @@ def test_auto_measures_once_per_process(monkeypatch):
     second.calibrate(np.zeros((2, 8, 8), np.float32), order, neighbour_table(order))
     assert len(runs) == timed, "the second engine of the process times nothing"
     assert second.precision == "bf16" and second.precision_reason.startswith(
-        "auto: chosen earlier in this process by measurement on 2 band(s)")
+        f"auto: chosen earlier in this process by measurement on {engine_module.PRECISION_TRIAL_BANDS} band(s)")
 
 
 def test_int8_refusals_are_one_sentence(monkeypatch):

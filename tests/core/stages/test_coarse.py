@@ -258,7 +258,8 @@ def test_precision_int8_writes_a_raster_close_to_fp32_and_auto_times_the_candida
     assert chosen in ("fp32", "int8")
     measured = "\n".join(lines)
     assert "precision auto (auto: fp32, int8 to be timed on the first tile)" in measured
-    assert f"Precision {chosen} (auto: chosen by measurement on 2 band(s) of the first tile, best of 3: fp32 " \
+    assert f"Precision {chosen} (auto: chosen by measurement on {engine.PRECISION_TRIAL_BANDS} band(s) of the first " \
+           "tile, best of 3: fp32 " \
            in measured and "int8" in measured.split(f"Precision {chosen} (")[1]
     np.testing.assert_array_equal(read(tmp_path / "measured.tif")[0], read(outputs[chosen])[0])
 
