@@ -75,7 +75,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-patches-per-scene", type=int, default=D.max_patches_per_scene,
                    help="keep at most this many training patches of each scene (default: all)")
     p.add_argument("--half", action="store_true", default=D.half, help="store the weights as fp16")
-    p.add_argument("--amp", action="store_true", default=D.amp, help="bf16 autocast where it is native (CUDA, or a CPU with AVX512-BF16 or AMX); fp32 elsewhere")
+    p.add_argument("--amp", action="store_true", default=D.amp,
+                   help="bf16 autocast where it is native (CUDA, or a CPU with AVX512-BF16 or AMX); fp32 elsewhere")
     p.add_argument("--band-window", type=int, default=D.band_window,
                    help="train each mini-batch on a random run of this many consecutive bands (0: all bands)")
     p.add_argument("--spectral-weight", type=float, default=D.spectral_weight,

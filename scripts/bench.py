@@ -251,7 +251,8 @@ def memory_by_precision(sizes: list[int], bands: int, tile: int, scale: int):
     small, large = sizes[0], sizes[-1]
     print(f"\n8. peak RSS per precision, dualsr:coarse x{scale} through qgis_process, tile {tile}, {bands} bands, "
           f"{small} x {small} against {large} x {large} (uint16 GeoTIFF, band-interleaved)")
-    print(f"{'precision':>10s} {'small s':>8s} {'small MB':>9s} {'large s':>8s} {'large MB':>9s} {'large / small':>14s}")
+    print(f"{'precision':>10s} {'small s':>8s} {'small MB':>9s} {'large s':>8s} {'large MB':>9s} "
+          f"{'large / small':>14s}")
     with tempfile.TemporaryDirectory() as folder:
         sources = {size: Path(folder) / f"in_{size}.tif" for size in (small, large)}
         for size, src in sources.items():

@@ -97,8 +97,8 @@ def test_auto_keeps_the_fastest_measured_precision(monkeypatch, seconds, expecte
     # a warm-up each, then three interleaved rounds, band by band
     assert runs == [(p, 1) for p in ["fp32", "bf16", "int8"] * 4]
     figures = ", ".join(f"{p} {t:.2f} s ({seconds['fp32'] / t:.2f}x fp32)" for p, t in seconds.items())
-    assert engine.precision_reason == (f"auto: chosen by measurement on {engine_module.PRECISION_TRIAL_BANDS} band(s) of the first tile, best of 3: "
-                                       f"{figures}; {expected} is {why}")
+    assert engine.precision_reason == (f"auto: chosen by measurement on {engine_module.PRECISION_TRIAL_BANDS} band(s) "
+                                       f"of the first tile, best of 3: {figures}; {expected} is {why}")
     assert engine.dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
     assert (engine.int8_features is not None) == (expected == "int8")
 

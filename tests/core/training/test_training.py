@@ -365,7 +365,7 @@ def test_bf16_autocast_runs_only_where_the_cpu_has_native_bf16(monkeypatch, nati
         torch.manual_seed(0)
         model = CoarSR(CoarSRConfig(scale=2, n_feats=8, n_blocks=1))
         dtypes = set()
-        model.last.register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
+        model.last.register_forward_hook(lambda module, inputs, output, seen=dtypes: seen.add(output.dtype))
         step = step_module.OptimisationStep(step_module.BandStepper(model), None,
                                             torch.optim.SGD(model.parameters(), lr=0.1), 6, 2, torch.device("cpu"),
                                             "summed", 5, amp)
