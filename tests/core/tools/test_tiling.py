@@ -50,10 +50,13 @@ def test_cores_cover_every_pixel_of_the_region_once_and_reads_stay_in_the_raster
             assert 1 <= t.core.height <= tile and 1 <= t.core.width <= tile
             assert 0 <= t.read.row0 <= t.core.row0 and 0 <= t.read.col0 <= t.core.col0
             assert t.read.row0 + t.read.height <= height and t.read.col0 + t.read.width <= width
-            # the overlap on each side, cut only by the raster's edge
-            assert t.core.row0 - t.read.row0 == min(overlap, t.core.row0)
-            assert t.read.row0 + t.read.height - t.core.row0 - t.core.height == \
-                min(overlap, height - t.core.row0 - t.core.height)
+            # the overlap on each side at least, cut only by the raster's edge, and made up on the other
+            # side there: every read is the core plus twice the overlap, or the whole raster's side
+            for read0, read, core0, core, side in ((t.read.row0, t.read.height, t.core.row0, t.core.height, height),
+                                                   (t.read.col0, t.read.width, t.core.col0, t.core.width, width)):
+                before, after = core0 - read0, read0 + read - core0 - core
+                assert before >= min(overlap, core0) and after >= min(overlap, side - core0 - core)
+                assert read == min(core + 2 * overlap, side)
         inside = np.zeros(shape, int)
         inside[region.row0:region.row0 + region.height, region.col0:region.col0 + region.width] = 1
         assert (count == inside).all()
