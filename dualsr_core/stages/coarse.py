@@ -141,7 +141,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         if extent is not None:
             region = reader.region_from_bounds(extent, extent_crs, feedback.warn)
         region = region or Region(0, 0, reader.height, reader.width)
-        tiles = plan_tiles(region, reader.height, reader.width, tile_size, overlap)
+        tiles = plan_tiles(region, reader.height, reader.width, tile_size, overlap, same_size_reads=True)
         engine = CoarseEngine(model, torch_device, precision, schedule, band_chunk,
                               band_pixels=region.height * region.width * len(order))
         feedback.log(f"Input {reader.width} x {reader.height} pixels, {reader.count} bands ({reader.scale_source}); "

@@ -6,10 +6,10 @@ a network: a tile is a core window whose output is kept plus an overlap on every
 but cut off after the network, so every kept output pixel saw its whole receptive field. At the
 raster's edges the read window stops at the edge (no padding), so an edge tile sees exactly what a
 run on the whole raster sees there: with an overlap of at least the network's receptive radius the
-mosaic does not depend on the tile size. An edge tile reads as far inwards as it lacks outwards, so
-every tile of a full-size core reads the same window size: with edge tiles of other sizes the heap
-kept blocks of each size (Coarse x2 in fp32 on 2048 x 2048 x 8: peak RSS 1048 MB, with one window
-size 880 MB; a 256 x 256 raster, one tile, 720-770 MB).
+mosaic does not depend on the tile size. For a network (`same_size_reads`) an edge tile reads as far
+inwards as it lacks outwards, so every tile of a full-size core reads the same window size: with
+edge tiles of other sizes the heap kept blocks of each size (Coarse x2 in fp32 on 2048 x 2048 x 8:
+peak RSS 1048 MB, with one window size 880 MB; a 256 x 256 raster, one tile, 690-770 MB).
 """
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ def window_grid(region: Region, tile: int, tile_width: int | None = None) -> lis
             for row0 in range(region.row0, row_end, tile) for col0 in range(region.col0, col_end, tile_width)]
 
 
-def plan_tiles(region: Region, raster_height: int, raster_width: int, tile: int, overlap: int) -> list[Tile]:
+def plan_tiles(region: Region, raster_height: int, raster_width: int, tile: int, overlap: int,
+               same_size_reads: bool = False) -> list[Tile]:
     """Cover `region` with cores of at most tile x tile pixels, each read with `overlap` context.
 
     Args:
@@ -84,19 +85,26 @@ def plan_tiles(region: Region, raster_height: int, raster_width: int, tile: int,
             so a region's output equals the same window of a full run.
         tile: core side in input pixels (>= 1).
         overlap: context on each side in input pixels (>= 0).
+        same_size_reads: move a read that would leave the raster inwards instead of cutting it, so
+            that it keeps the size core + 2 x overlap (at most the raster's); otherwise every read is
+            its core and `overlap` cut at the raster's edge (Evaluate's SSIM windows, which count
+            every window of a read once).
     """
     if tile < 1 or overlap < 0:
         raise ValueError(f"tile must be >= 1 and overlap >= 0, got {tile} and {overlap}")
     tiles = []
     for core in window_grid(region, tile):
-        r0, rows = _read_span(core.row0, core.height, overlap, raster_height)
-        c0, cols = _read_span(core.col0, core.width, overlap, raster_width)
+        r0, rows = _read_span(core.row0, core.height, overlap, raster_height, same_size_reads)
+        c0, cols = _read_span(core.col0, core.width, overlap, raster_width, same_size_reads)
         tiles.append(Tile(read=Region(r0, c0, rows, cols), core=core))
     return tiles
 
 
-def _read_span(start: int, length: int, overlap: int, limit: int) -> tuple[int, int]:
+def _read_span(start: int, length: int, overlap: int, limit: int, same_size: bool) -> tuple[int, int]:
     """(first, count) of the pixels read along one axis for a core of `length` from `start`: the core
-    and `overlap` on each side, moved inwards where it would leave 0..limit-1."""
+    and `overlap` on each side, moved inwards (`same_size`) or cut where it would leave 0..limit-1."""
+    if not same_size:
+        first = max(0, start - overlap)
+        return first, min(limit, start + length + overlap) - first
     count = min(length + 2 * overlap, limit)
     return min(max(0, start - overlap), limit - count), count

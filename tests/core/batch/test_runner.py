@@ -259,11 +259,11 @@ def test_a_bad_scene_fails_alone_and_the_exit_status_says_so(scenes, cluster, tm
 
 def test_stripes_hold_exactly_the_tiles_of_a_whole_run():
     height, width, overlap = 100, 37, 5
-    whole = plan_tiles(Region(0, 0, height, width), height, width, TILE, overlap)
+    whole = plan_tiles(Region(0, 0, height, width), height, width, TILE, overlap, same_size_reads=True)  # as Coarse
     stripes = plan_stripes(height, TILE, 20)
     assert stripes == [(0, 32), (32, 32), (64, 32), (96, 4)]
     pieces = [t for row0, rows in stripes for t in plan_tiles(Region(row0, 0, rows, width), height, width, TILE,
-                                                                overlap)]
+                                                                overlap, same_size_reads=True)]
     assert pieces == whole  # same read windows (overlap beyond the stripe) and cores
 
 

@@ -20,10 +20,11 @@ def nearest_model(x: np.ndarray, radius: int) -> np.ndarray:
     return np.repeat(np.repeat(x, SCALE, axis=0), SCALE, axis=1)
 
 
-def tiled(image: np.ndarray, region: Region, tile: int, overlap: int, radius: int) -> np.ndarray:
+def tiled(image: np.ndarray, region: Region, tile: int, overlap: int, radius: int,
+          same_size_reads: bool = False) -> np.ndarray:
     """The region's output assembled from the tiles' cores, each run on its read window alone."""
     out = np.full((region.height * SCALE, region.width * SCALE), np.nan)
-    for t in plan_tiles(region, *image.shape, tile, overlap):
+    for t in plan_tiles(region, *image.shape, tile, overlap, same_size_reads):
         result = nearest_model(image[t.read.row0:t.read.row0 + t.read.height,
                                      t.read.col0:t.read.col0 + t.read.width], radius)
         r, c = t.core_offset
@@ -38,42 +39,48 @@ def tiled(image: np.ndarray, region: Region, tile: int, overlap: int, radius: in
 SHAPES = [(37, 53), (1, 29), (29, 1), (1, 1), (16, 16), (5, 64)]
 
 
+@pytest.mark.parametrize("same_size_reads", [False, True])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("tile, overlap", [(1, 0), (4, 2), (7, 3), (16, 5), (100, 2)])
-def test_cores_cover_every_pixel_of_the_region_once_and_reads_stay_in_the_raster(shape, tile, overlap):
+def test_cores_cover_every_pixel_of_the_region_once_and_reads_stay_in_the_raster(shape, tile, overlap,
+                                                                                  same_size_reads):
     height, width = shape
     for region in (Region(0, 0, height, width), Region(height // 3, width // 4, height - height // 3,
                                                          max(1, width // 2))):
         count = np.zeros(shape, int)
-        for t in plan_tiles(region, height, width, tile, overlap):
+        for t in plan_tiles(region, height, width, tile, overlap, same_size_reads):
             count[t.core.row0:t.core.row0 + t.core.height, t.core.col0:t.core.col0 + t.core.width] += 1
             assert 1 <= t.core.height <= tile and 1 <= t.core.width <= tile
             assert 0 <= t.read.row0 <= t.core.row0 and 0 <= t.read.col0 <= t.core.col0
             assert t.read.row0 + t.read.height <= height and t.read.col0 + t.read.width <= width
-            # the overlap on each side at least, cut only by the raster's edge, and made up on the other
-            # side there: every read is the core plus twice the overlap, or the whole raster's side
+            # the overlap on each side, cut only by the raster's edge; with same_size_reads made up on
+            # the other side there, so every read is the core plus twice the overlap, or the raster's side
             for read0, read, core0, core, side in ((t.read.row0, t.read.height, t.core.row0, t.core.height, height),
                                                    (t.read.col0, t.read.width, t.core.col0, t.core.width, width)):
                 before, after = core0 - read0, read0 + read - core0 - core
-                assert before >= min(overlap, core0) and after >= min(overlap, side - core0 - core)
-                assert read == min(core + 2 * overlap, side)
+                if same_size_reads:
+                    assert before >= min(overlap, core0) and after >= min(overlap, side - core0 - core)
+                    assert read == min(core + 2 * overlap, side)
+                else:
+                    assert before == min(overlap, core0) and after == min(overlap, side - core0 - core)
         inside = np.zeros(shape, int)
         inside[region.row0:region.row0 + region.height, region.col0:region.col0 + region.width] = 1
         assert (count == inside).all()
 
 
+@pytest.mark.parametrize("same_size_reads", [False, True])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("tile", [1, 3, 8, 64])
 @pytest.mark.parametrize("radius", [0, 2])
-def test_tiled_output_equals_the_untiled_output_exactly(shape, tile, radius):
+def test_tiled_output_equals_the_untiled_output_exactly(shape, tile, radius, same_size_reads):
     image = np.random.default_rng(shape[0] * 100 + shape[1]).random(shape)
     whole = nearest_model(image, radius)
-    assert np.array_equal(tiled(image, Region(0, 0, *shape), tile, radius, radius), whole)
+    assert np.array_equal(tiled(image, Region(0, 0, *shape), tile, radius, radius, same_size_reads), whole)
     # a window of the raster gives exactly that window of the whole run (reads may leave the window)
     region = Region(shape[0] // 3, shape[1] // 4, shape[0] - shape[0] // 3, max(1, shape[1] // 2))
     window = whole[region.row0 * SCALE:(region.row0 + region.height) * SCALE,
                    region.col0 * SCALE:(region.col0 + region.width) * SCALE]
-    assert np.array_equal(tiled(image, region, tile, radius + 1, radius), window)
+    assert np.array_equal(tiled(image, region, tile, radius + 1, radius, same_size_reads), window)
 
 
 def test_too_little_overlap_shows_the_tile_borders():
