@@ -285,6 +285,7 @@ def _compute(todo, manifest, summary, feedback, progress_stream, locals_of_run, 
                         for k, (row0, height) in enumerate(plan):
                             key = f"dualsr-stripe-{stem}-{stage['name']}-{k}-{token}-{index}"
                             stripe = {"key": key, "row0": row0, "rows": height, "width": scene["width"],
+                                      "scene_height": scene["height"],
                                       "path": str(Path(job["work"]) / f"{stage['name']}-{k:04d}.tif")}
                             future = client.submit(tasks.run_stripe, job, stage, stripe, key=key, retries=retries,
                                                    resources=resources, priority=work_units, pure=False)

@@ -166,6 +166,7 @@ def run_stripe(job: dict, stage: dict, stripe: dict) -> dict:
         Path(stripe["path"]).parent.mkdir(parents=True, exist_ok=True)
         result = super_resolve(job["input"], stripe["path"], stage["scale"], weights=stage["weights"],
                                region=Region(stripe["row0"], 0, stripe["rows"], stripe["width"]),
+                               job_pixels=stripe["scene_height"] * stripe["width"],
                                output_float=stage["output_float"], output_nodata=stage["nodata"], driver="GTiff",
                                default_style=False, feedback=_progress_feedback(stripe["key"]),
                                **_run_options(job))

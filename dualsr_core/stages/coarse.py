@@ -85,7 +85,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                   bad_bands: str = "nodata", region: Region | None = None,
                   extent: tuple[float, float, float, float] | None = None, extent_crs: str | None = None,
                   output_nodata: float | None | str = "input", driver: str | None = None,
-                  feedback: Feedback | None = None, default_style: bool = True) -> dict:
+                  feedback: Feedback | None = None, default_style: bool = True,
+                  job_pixels: int | None = None) -> dict:
     """Run DualSR Coarse on a raster and write the result.
 
     Args:
@@ -109,6 +110,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         driver: output format, 'GTiff', 'COG' or 'ENVI' (None: from the file extension).
         feedback: progress, cancel and log callbacks.
         default_style: write the true-colour `<output stem>.qml` beside the output (io/style.py).
+        job_pixels: input pixels of the whole job when this run is a part of it (a batch stripe), so
+            that PRECISION auto chooses as the whole scene would (default: the region's).
     Returns:
         dict with OUTPUT path, device, precision, tile count and seconds.
     """
@@ -143,7 +146,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         region = region or Region(0, 0, reader.height, reader.width)
         tiles = plan_tiles(region, reader.height, reader.width, tile_size, overlap, same_size_reads=True)
         engine = CoarseEngine(model, torch_device, precision, schedule, band_chunk,
-                              band_pixels=region.height * region.width * len(order))
+                              band_pixels=(job_pixels or region.height * region.width) * len(order))
         feedback.log(f"Input {reader.width} x {reader.height} pixels, {reader.count} bands ({reader.scale_source}); "
                      f"processing {region.width} x {region.height} pixels from ({region.col0}, {region.row0}); "
                      f"output x{scale}: {region.width * scale} x {region.height * scale} pixels, "

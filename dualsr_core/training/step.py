@@ -99,7 +99,7 @@ def auto_chunk(device: torch.device, batch_size: int, n_feats: int, patch_size: 
 
 def amp_active(device: torch.device) -> bool:
     """Whether bf16 autocast speeds training on `device`: CUDA, or a CPU with native bf16."""
-    return device.type == "cuda" or cpu_has_fast_bf16()
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
 
 
 def band_window(config: TrainConfig, iteration: int, bands: int) -> tuple[int, int] | None:
@@ -158,9 +158,10 @@ class OptimisationStep:
             sync = self.ddp.no_sync() if (self.ddp is not None and not last) else contextlib.nullcontext()
             with sync:
                 x = lr[:, order[start:stop]]
+                bicubic = self.wy @ x @ self.wxt  # the skip image in fp32, outside autocast (as in inference)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                    y, state = self.module(x, lr[:, table[start:stop, 0]], lr[:, table[start:stop, 1]],
-                                           self.wy @ x @ self.wxt, state)
+                    y, state = self.module(x, lr[:, table[start:stop, 0]], lr[:, table[start:stop, 1]], bicubic,
+                                           state)
                 y, target = y.float(), hr[:, order[start:stop]]
                 loss = self.loss(y, target)
                 objective = loss

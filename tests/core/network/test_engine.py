@@ -1,5 +1,5 @@
 """The engine's bf16 path on a CPU: every convolution runs in one of oneDNN's native bf16 kernels
-(AMX tiles where the CPU has them), in both schedules; read from oneDNN's own verbose log."""
+(AVX512-BF16, or AMX tiles where the CPU has them), in both schedules; read from oneDNN's own verbose log."""
 import os
 import subprocess
 import sys
@@ -48,7 +48,8 @@ def convolutions_run(schedule: str) -> list[tuple[str, str]]:
 def test_bf16_convolutions_run_in_native_bf16_kernels(schedule):
     convolutions = convolutions_run(schedule)
     assert len(convolutions) >= 6 * 7  # the seven convolutions of every band's features at least
-    native = "amx" if "amx_bf16" in _cpu_flags() else "bf16"
     kernels = {implementation for implementation, _ in convolutions}
-    assert all(native in implementation for implementation in kernels), kernels
+    assert all("amx" in kernel or "avx512_core_bf16" in kernel for kernel in kernels), kernels
+    if "amx_bf16" in _cpu_flags():  # oneDNN may keep small 1 x 1 convolutions off the tiles, not all of them
+        assert any("amx" in kernel for kernel in kernels), kernels
     assert {data_type for _, data_type in convolutions} == {"bf16"}

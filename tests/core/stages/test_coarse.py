@@ -13,6 +13,7 @@ from dualsr_core.feedback import Feedback  # noqa: E402
 from dualsr_core.network import weights  # noqa: E402
 from dualsr_core.network.model import CoarSR, CoarSRConfig  # noqa: E402
 from dualsr_core.stages.coarse import super_resolve  # noqa: E402
+from dualsr_core.tools.tiling import Region  # noqa: E402
 
 from ...conftest import smooth_cube  # noqa: E402
 
@@ -262,6 +263,28 @@ def test_precision_int8_writes_a_raster_close_to_fp32_and_auto_times_the_candida
            "tile, best of 3: fp32 " \
            in measured and "int8" in measured.split(f"Precision {chosen} (")[1]
     np.testing.assert_array_equal(read(tmp_path / "measured.tif")[0], read(outputs[chosen])[0])
+
+
+def test_a_part_of_a_job_chooses_its_precision_as_the_whole_job(make_raster, tmp_path, monkeypatch):
+    """A batch stripe is a region of the scene: PRECISION auto measures when the whole scene is large
+    enough, though the stripe alone is not (else stripes of one scene could run different precisions)."""
+    from dualsr_core.network import engine
+
+    monkeypatch.setattr(engine, "_cpu_flags", lambda: {"avx2", "avx512_vnni"})  # no native bf16
+    monkeypatch.setattr(engine, "precision_candidates", lambda: ["fp32", "int8"])
+    monkeypatch.setattr(engine, "MEASURE_MIN_BAND_PIXELS", 10_000)
+    monkeypatch.setattr(engine.CoarseEngine, "_measure_precision",
+                        lambda self, *args: setattr(self, "precision", "fp32"))
+    src = make_raster(smooth_cube(12, 40, 40), wavelengths_nm=WAVELENGTHS[:12])
+    stripe = Region(0, 0, 10, 40)  # 4,800 band-pixels of a 19,200 band-pixel scene
+    logs = {}
+    for name, job_pixels in (("alone", None), ("part", 40 * 40)):
+        lines = []
+        super_resolve(src, tmp_path / f"{name}.tif", 2, region=stripe, job_pixels=job_pixels,
+                      feedback=Feedback(log=lines.append))
+        logs[name] = "\n".join(lines)
+    assert "auto: a job of 4,800 band-pixels is too small to repay timing fp32, int8" in logs["alone"]
+    assert "precision auto (auto: fp32, int8 to be timed on the first tile)" in logs["part"]
 
 
 @pytest.mark.parametrize("tiles", [10, 25])
