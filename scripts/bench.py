@@ -247,8 +247,7 @@ def memory_by_precision(sizes: list[int], bands: int, tile: int, scale: int):
     """Peak RSS of the same run at the smallest and the largest size, per precision: a run's memory
     is bounded by its tile, so it grows only as far as a larger raster's tiles read more (their
     overlap on every side) than a one-tile raster (docs/benchmarks.md#memory)."""
-    precisions = ["fp32"] + (["bf16"] if cpu_runs_bf16() else []) + (
-        ["int8"] if int8.openvino_available() else []) + ["auto"]
+    precisions = cpu_precisions() + ["auto"]
     small, large = min(sizes), max(sizes)
     print(f"\n8. peak RSS per precision, dualsr:coarse x{scale} through qgis_process, tile {tile}, {bands} bands, "
           f"{small} x {small} against {large} x {large} (uint16 GeoTIFF, band-interleaved)")

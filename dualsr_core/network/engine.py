@@ -229,8 +229,9 @@ class CoarseEngine:
         n = min(len(order), self._chunk_for(bands), 4) if batched else min(len(order), PRECISION_TRIAL_BANDS)
         trial = (bands, order[:n], table[:n], n if batched else 1, None)
         config = self._source.config
+        offered = precision_candidates()
         key = (self.scale, config.n_feats, config.n_blocks, config.n_asfm, torch.get_num_threads(),
-               tuple(precision_candidates()), self.schedule, tuple(bands.shape[-2:]))
+               tuple(offered), self.schedule, tuple(bands.shape[-2:]))
         if key in _measured_precisions:
             choice, reason = _measured_precisions[key]
             self.precision, self.precision_reason = choice, reason.replace("auto: chosen", "auto: chosen earlier in "
@@ -239,7 +240,7 @@ class CoarseEngine:
             self._use(choice)
             return
         candidates, failed = [], []
-        for precision in precision_candidates():
+        for precision in offered:
             try:
                 self._use(precision)
                 self._calibrate_int8(bands, order, table)
