@@ -104,12 +104,14 @@ class SuperResolutionAlgorithm(DualSRAlgorithm):
     def add_run_parameters(self):
         tile = QgsProcessingParameterNumber(self.TILE_SIZE, self.tr("Tile size (input pixels)"), NUMBER_INTEGER,
                                             defaultValue=DEFAULT_TILE, minValue=8, maxValue=4096)
-        tile.setHelp(self.tr("Side of the block of input pixels processed at once; smaller uses less memory."))
+        tile.setHelp(self.tr("Side of the largest block of input pixels the network reads at once, overlap included; "
+                             "it sets the memory of a run whatever the input's size. Smaller uses less memory and "
+                             "more time; it must be more than twice the overlap."))
         overlap = QgsProcessingParameterNumber(self.OVERLAP, self.tr("Tile overlap (input pixels, empty: automatic)"),
                                                NUMBER_INTEGER, optional=True, minValue=0, maxValue=512)
-        overlap.setHelp(self.tr("Context read around each tile and cut off after the network. Empty uses the "
-                                "network's receptive radius (16 pixels for the bundled x2 and x3 weights, 17 for x4), "
-                                "which makes the result independent of the tile size."))
+        overlap.setHelp(self.tr("Context read around each tile's kept pixels, inside the tile, and cut off after the "
+                                "network. Empty uses the network's receptive radius (16 pixels for the bundled x2 and "
+                                "x3 weights, 17 for x4), which makes the result independent of the tile size."))
         device = QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), options=DEVICES, defaultValue="auto",
                                             usesStaticStrings=True)
         device.setHelp(self.tr("auto uses a CUDA GPU when PyTorch sees one, else the CPU."))

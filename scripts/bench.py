@@ -45,6 +45,7 @@ from dualsr_core.network.engine import CoarseEngine, cpu_fast_int8, cpu_has_fast
 from dualsr_core.network.model import CoarSR, CoarSRConfig, fold_weight_norm  # noqa: E402
 from dualsr_core.network.partition import neighbour_table  # noqa: E402
 from dualsr_core.tools.resize import pil_weights  # noqa: E402
+from dualsr_core.tools.tiling import network_cells  # noqa: E402
 from dualsr_core.network.weights import BUNDLED_DIR, load_model  # noqa: E402
 
 PAPER = CoarSRConfig(4, 64, 2, 2)
@@ -244,9 +245,8 @@ def qgis_coarse(src: Path, out: Path, scale: int, tile: int, precision: str) -> 
 
 
 def memory_by_precision(sizes: list[int], bands: int, tile: int, scale: int):
-    """Peak RSS of the same run at the smallest and the largest size, per precision: a run's memory
-    is bounded by its tile, so it grows only as far as a larger raster's tiles read more (their
-    overlap on every side) than a one-tile raster (docs/benchmarks.md#memory)."""
+    """Peak RSS of the same run at the smallest and the largest size, per precision: every read of a
+    raster at least one tile large is one tile, so the two should be close (docs/benchmarks.md#memory)."""
     precisions = cpu_precisions() + ["auto"]
     small, large = min(sizes), max(sizes)
     print(f"\n8. peak RSS per precision, dualsr:coarse x{scale} through qgis_process, tile {tile}, {bands} bands, "
@@ -275,7 +275,7 @@ def projections(repeats: int, tile: int):
     for path in files:
         model, header = load_model(path, int(path.stem.split("x")[-1]))
         overlap = model.config.receptive_radius
-        tiles = int(np.ceil(1000 / tile)) ** 2 * ((tile + 2 * overlap) / tile) ** 2
+        tiles = len(network_cells(1000, tile, overlap)) ** 2
         for precision in cpu_precisions():
             engine = CoarseEngine(model, torch.device("cpu"), precision, "band")
             engine.calibrate(cube, order, table)  # int8: ranges and compilation, once per run
@@ -327,13 +327,13 @@ RUNTIMES = ("torch fp32 (engine)", "OpenVINO fp32", "OpenVINO int8", "ONNX Runti
 
 def int8_runtimes(repeats: int):
     """OpenVINO and ONNX Runtime side by side: the bundled x2 weights' `features` on one band of a
-    default tile with its overlap. Each runtime is timed in a fresh process of its own, in turn,
+    default tile (overlap included). Each runtime is timed in a fresh process of its own, in turn,
     `repeats` rounds: in one process the thread pools of two runtimes (torch's OpenMP, OpenVINO's
     TBB) spin against each other and slow whichever runs next."""
     import concurrent.futures
     import multiprocessing
 
-    side = DEFAULT_TILE + 2 * load_model(BUNDLED_DIR / "coarsr_x2.pt", 2)[0].config.receptive_radius
+    side = DEFAULT_TILE
     times = {name: [] for name in RUNTIMES}
     notes = {}
     context = multiprocessing.get_context("spawn")

@@ -26,8 +26,10 @@ def add_batch_parser(subparsers):
     p.add_argument("--reference-weights", default=None,
                    help="dualsr at x4/x8: weights of half the scale (default: bundled)")
     p.add_argument("--iterations", type=int, default=1, help="dualsr: back-projection iterations")
-    p.add_argument("--tile-size", type=int, default=DEFAULT_TILE, help="tile side in input pixels")
-    p.add_argument("--overlap", type=int, default=None, help="tile overlap (default: the receptive radius)")
+    p.add_argument("--tile-size", type=int, default=DEFAULT_TILE,
+                   help="side of the largest window the network reads at once, overlap included, in input pixels")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="context on each side of a tile's kept pixels (default: the receptive radius)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto picks int8 (CPUs with the optional OpenVINO), bf16 or fp32 by device and job size; "
@@ -43,7 +45,7 @@ def add_batch_parser(subparsers):
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="a running Dask scheduler (tcp://host:8786 or a scheduler file) instead of a local cluster")
     p.add_argument("--stripe-rows", type=int, default=None,
-                   help="split scenes into stripes of about this many input rows (whole tile rows); 0 never; "
+                   help="split scenes into stripes of about this many input rows (whole rows of tiles); 0 never; "
                         "default: only scenes larger than one worker's share of the run")
     p.add_argument("--retries", type=int, default=2, help="retries of a task that failed unexpectedly")
     p.set_defaults(func=_run_batch)

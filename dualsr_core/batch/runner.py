@@ -112,19 +112,25 @@ def _check(method, scale, driver, tile_size, stripe_rows, iterations, band_chunk
     positive_integer(band_chunk, "--band-chunk", InputError, message=AT_LEAST_1)
 
 
-def plan_stripes(height: int, tile_size: int, rows: int) -> list[tuple[int, int]]:
-    """(row0, rows) of stripes of about `rows` rows, each a whole number of tile rows, so that a
-    stripe holds exactly the tiles of a one-process run."""
-    rows = max(tile_size, math.ceil(rows / tile_size) * tile_size)
-    return [(row0, min(rows, height - row0)) for row0 in range(0, height, rows)]
+def plan_stripes(cells: list[tuple[int, int]], rows: int) -> list[tuple[int, int]]:
+    """(row0, rows) of stripes of about `rows` rows (at least one core row each), made of whole
+    core rows `cells` (tiling.network_cells), so that a stripe holds exactly the tiles of a
+    one-process run."""
+    stripes = []
+    for first, size in cells:
+        if stripes and stripes[-1][1] < rows:
+            stripes[-1] = (stripes[-1][0], stripes[-1][1] + size)
+        else:
+            stripes.append((first, size))
+    return stripes
 
 
-def auto_stripe_rows(scene_work: float, height: int, share: float, tile_size: int) -> int:
+def auto_stripe_rows(scene_work: float, cells: list[tuple[int, int]], share: float) -> int:
     """Rows per stripe when a scene is more than one worker's share of the run, else 0 (whole)."""
     if share <= 0 or scene_work <= share:
         return 0
-    pieces = min(math.ceil(scene_work / share), math.ceil(height / tile_size))
-    return 0 if pieces < 2 else math.ceil(math.ceil(height / tile_size) / pieces) * tile_size
+    pieces = min(math.ceil(scene_work / share), len(cells))
+    return 0 if pieces < 2 else math.ceil(sum(size for _, size in cells) / pieces)
 
 
 def run_batch(inputs: list, output_dir, scale: int, method: str = "coarse", weights=None, reference_weights=None,
@@ -180,12 +186,15 @@ def run_batch(inputs: list, output_dir, scale: int, method: str = "coarse", weig
         for file in files_written(target, True):
             if file in input_files:
                 refuse_inputs(target, [input_files[file]], "an output", styled=True)
-    from ..network.weights import check_weights
+    from ..network.weights import check_weights, network_config
 
     # Checked once here, in the command line's names, rather than by every scene's task in QGIS's.
-    check_weights(weights, scale, "--weights", scale_name="--scale")
+    headers = {scale: check_weights(weights, scale, "--weights", scale_name="--scale")[0]}
     if method == "dualsr" and scale in (4, 8):
-        check_weights(reference_weights, scale // 2, "--reference-weights", reference_of=scale, scale_name="--scale")
+        headers[scale // 2] = check_weights(reference_weights, scale // 2, "--reference-weights", reference_of=scale,
+                                            scale_name="--scale")[0]
+    # The overlap each network's tiles are read with (as Coarse resolves it): stripes are whole rows of tiles.
+    tile_overlaps = {s: network_config(h).receptive_radius if overlap is None else overlap for s, h in headers.items()}
     signature = options_signature(method, scale, weights, reference_weights, iterations, tile_size, overlap,
                                   precision, schedule, band_chunk, output_float, bad_bands, driver)
     manifest = Manifest(output_dir / MANIFEST_NAME, signature)
@@ -213,14 +222,18 @@ def run_batch(inputs: list, output_dir, scale: int, method: str = "coarse", weig
                  f"(skipped), {failed_early} not readable. Manifest: {manifest.path}")
     summary = {"done": 0, "skipped": skipped, "failed": failed_early, "manifest": str(manifest.path),
                "seconds": 0.0, "start_seconds": 0.0}
+    widest = max(tile_overlaps.values())
+    if tile_size <= 2 * widest and any(max(s["height"], s["width"]) > tile_size for s in todo):
+        raise InputError(f"--tile-size {tile_size} leaves no room for output inside the overlap of {widest} pixels "
+                         f"on each side: give at least {2 * widest + 1}, or a smaller --overlap.")
     if todo:
         _compute(todo, manifest, summary, feedback, progress_stream, locals_of_run=dict(
             scale=scale, method=method, weights=str(weights) if weights else None,
             reference_weights=str(reference_weights) if reference_weights else None, iterations=iterations,
             tile_size=tile_size, overlap=overlap, device=device, precision=precision, schedule=schedule,
             band_chunk=band_chunk, output_float=output_float, bad_bands=bad_bands, driver=driver),
-            workers=workers, scheduler=scheduler, stripe_rows=stripe_rows, retries=retries,
-            output_dir=output_dir, sweep=sweep_stale)
+            workers=workers, scheduler=scheduler, stripe_rows=stripe_rows, tile_overlaps=tile_overlaps,
+            retries=retries, output_dir=output_dir, sweep=sweep_stale)
     manifest.save()
     summary["exit_code"] = 0 if summary["failed"] == 0 else 1
     summary["total_seconds"] = time.perf_counter() - started
@@ -242,7 +255,8 @@ def _probe(path: Path) -> dict:
 
 
 def _compute(todo, manifest, summary, feedback, progress_stream, locals_of_run, workers, scheduler, stripe_rows,
-             retries, output_dir, sweep):
+             tile_overlaps, retries, output_dir, sweep):
+    from ..tools.tiling import network_cells
     from . import tasks
     from .cluster import connect
 
@@ -272,17 +286,20 @@ def _compute(todo, manifest, summary, feedback, progress_stream, locals_of_run, 
                 stem = Path(scene["output"]).stem
                 job = {**locals_of_run, **scene, "key": f"dualsr-scene-{stem}-{token}-{index}",
                        "work": str(work / f"{index}-{stem}")}
-                rows = stripe_rows if stripe_rows is not None else auto_stripe_rows(
-                    work_units, scene["height"], share, locals_of_run["tile_size"])
-                plan = plan_stripes(scene["height"], locals_of_run["tile_size"], rows) if rows else []
-                if len(plan) < 2:
+                # Each coarse stage in whole rows of its own tiles (the x2 reference of x4 reads less overlap).
+                cells = {stage["name"]: network_cells(scene["height"], locals_of_run["tile_size"],
+                                                      tile_overlaps[stage["scale"]]) for stage in tasks.stages(job)}
+                first = tasks.stages(job)[0]["name"]
+                rows = stripe_rows if stripe_rows is not None else auto_stripe_rows(work_units, cells[first], share)
+                plan = {name: plan_stripes(stage_cells, rows) if rows else [] for name, stage_cells in cells.items()}
+                if len(plan[first]) < 2:
                     future = client.submit(tasks.run_scene, job, key=job["key"], retries=retries,
                                            resources=resources, priority=work_units, pure=False)
                     parts[future.key] = (future, scene["height"] * scene["width"], work_units)
                 else:
                     stripe_futures = []
                     for stage in tasks.stages(job):
-                        for k, (row0, height) in enumerate(plan):
+                        for k, (row0, height) in enumerate(plan[stage["name"]]):
                             key = f"dualsr-stripe-{stem}-{stage['name']}-{k}-{token}-{index}"
                             stripe = {"key": key, "row0": row0, "rows": height, "width": scene["width"],
                                       "scene_height": scene["height"],
@@ -295,7 +312,8 @@ def _compute(todo, manifest, summary, feedback, progress_stream, locals_of_run, 
                             stripe_futures.append(future)
                     future = client.submit(tasks.assemble, job, stripe_futures, key=f"dualsr-assemble-{stem}-{token}-"
                                            f"{index}", retries=retries, priority=work_units, pure=False)
-                    feedback.log(f"{Path(scene['input']).name}: {len(plan)} stripes of up to {plan[0][1]} rows.")
+                    feedback.log(f"{Path(scene['input']).name}: {len(plan[first])} stripes of up to "
+                                 f"{max(size for _, size in plan[first])} rows.")
                 finals[future.key] = (future, {**scene, "work": job["work"]})
             _collect(client, finals, parts, manifest, summary, feedback, progress_stream)
         # Leftovers of killed workers (temporary files named after a dead process) on every host.

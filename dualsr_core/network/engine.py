@@ -38,7 +38,7 @@ BATCHED_MIN_SPEEDUP = 1.5
 CALIBRATION_REPEATS = 3
 # PRECISION=auto on a CPU measures its candidates only on jobs of at least this many input
 # band-pixels (1000 x 1000 x 40; at x2 about three minutes in bf16 or int8 on 2 cores). The
-# measurement costs about 5 s there (four one-band runs of each candidate on a 288-pixel tile, and
+# measurement costs about 5 s there (four one-band runs of each candidate on the first tile, and
 # int8's calibration and compilation, 1.6 s), about 3% of such a job; at the earlier 16 million it
 # cost a tenth. Smaller jobs take the rule that measured right on every CPU of
 # docs/benchmarks.md#precision: bf16 where the CPU has native bf16 (AVX512-BF16 or AMX: 1.95-2.6x
@@ -48,7 +48,7 @@ MEASURE_MIN_BAND_PIXELS = 40_000_000
 # A precision other than fp32 must beat fp32's best time by this factor to be kept: fp32 is exact,
 # and a smaller gain is within what two CPU cores vary between runs.
 PRECISION_MIN_SPEEDUP = 1.05
-PRECISION_TRIAL_BANDS = 1  # a 288-pixel band takes 0.2-0.5 s: long enough to time, and the best of three
+PRECISION_TRIAL_BANDS = 1  # a band of a default tile takes 0.2-0.5 s: long enough to time, the best of three
 # Precisions measured in this process, by (scale, network size, threads, candidates, schedule, tile
 # size): a batch worker or a QGIS session measures once per kind of run, not for every scene.
 _measured_precisions: dict[tuple, tuple[str, str]] = {}

@@ -12,7 +12,7 @@ aggregation, so that (docs/method.md#inference-schedules, issue "inference at th
 - rho is folded into the feature-context fusion, and the aggregation's 1x1 reads the stack as is;
 - on CPUs the ReLUs and residual additions that follow a convolution run inside it (oneDNN
   post-ops) where oneDNN allows it (not after the grouped convolutions' additions): these
-  element-wise passes are bound by memory bandwidth, a third of the time on a 288-pixel tile.
+  element-wise passes are bound by memory bandwidth, a third of the time on a default tile.
 Weight norm is folded before (model.fold_weight_norm). Everything is exact up to the order of
 floating-point sums; a test compares it with CoarSR.
 

@@ -152,6 +152,14 @@ def check_weights(path: str | os.PathLike | None, scale: int, parameter: str = "
                 scale_name=scale_name)
 
 
+def network_config(header: dict):
+    """The CoarSRConfig a weights header describes."""
+    from .model import CoarSRConfig
+
+    return CoarSRConfig(scale=int(header["scale"]), n_feats=int(header["n_feats"]), n_blocks=int(header["n_blocks"]),
+                        n_asfm=int(header["n_asfm"]))
+
+
 def load_model(path: str | os.PathLike | None, scale: int, device=None, parameter: str = "WEIGHTS"):
     """Build an inference-ready CoarSR (weight norm folded, eval mode) from a weights file.
 
@@ -163,13 +171,11 @@ def load_model(path: str | os.PathLike | None, scale: int, device=None, paramete
     Returns:
         (model, header)
     """
-    from .model import CoarSR, CoarSRConfig
+    from .model import CoarSR
 
     path = resolve(path, scale, parameter)
     header, state = read(path, expected_scale=scale, parameter=parameter)
-    config = CoarSRConfig(scale=int(header["scale"]), n_feats=int(header["n_feats"]),
-                          n_blocks=int(header["n_blocks"]), n_asfm=int(header["n_asfm"]))
-    model = CoarSR(config, weight_normed=False)
+    model = CoarSR(network_config(header), weight_normed=False)
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:

@@ -25,7 +25,7 @@ from ..network.torch_support import require_torch, select_device
 from ..options import BAD_BAND_MODES, DEFAULT_TILE
 from ..tools.nodata import fill_invalid
 from ..tools.pipeline import BackgroundWriter, prefetch
-from ..tools.tiling import Region, plan_tiles
+from ..tools.tiling import Region, plan_network_tiles
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         output_path: raster to write; pixel size = input pixel size / scale.
         scale: 2, 3, 4 or 8.
         weights: weights file, or None for the bundled weights of `scale`.
-        tile_size: core tile side in input pixels.
+        tile_size: side of the largest window the network reads at once, overlap included, in input
+            pixels: it bounds the memory of a run whatever the raster's size.
         overlap: context per side; None uses the network's receptive radius.
         device: 'auto', 'cpu' or 'cuda'.
         precision: 'auto', 'fp32', 'bf16' or 'int8' (CPU, needs OpenVINO).
@@ -130,6 +131,10 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         overlap = model.config.receptive_radius if overlap is None else int(overlap)
         if tile_size < 1 or overlap < 0:
             raise InputError(f"TILE_SIZE must be >= 1 and OVERLAP >= 0 (got {tile_size} and {overlap}).")
+        if tile_size <= 2 * overlap and max(reader.height, reader.width) > tile_size:
+            raise InputError(f"TILE_SIZE {tile_size} leaves no room for output inside the overlap of {overlap} "
+                             f"pixels on each side: give TILE_SIZE at least {2 * overlap + 1} (the default "
+                             f"{DEFAULT_TILE} is faster), or a smaller OVERLAP.")
         if overlap < model.config.receptive_radius:
             feedback.warn(f"OVERLAP {overlap} is below the network's receptive radius "
                           f"({model.config.receptive_radius} pixels): tile borders may show in the result.")
@@ -144,7 +149,7 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         if extent is not None:
             region = reader.region_from_bounds(extent, extent_crs, feedback.warn)
         region = region or Region(0, 0, reader.height, reader.width)
-        tiles = plan_tiles(region, reader.height, reader.width, tile_size, overlap, same_size_reads=True)
+        tiles = plan_network_tiles(region, reader.height, reader.width, tile_size, overlap)
         engine = CoarseEngine(model, torch_device, precision, schedule, band_chunk,
                               band_pixels=(job_pixels or region.height * region.width) * len(order))
         feedback.log(f"Input {reader.width} x {reader.height} pixels, {reader.count} bands ({reader.scale_source}); "
@@ -153,8 +158,8 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
                      f"{len(plan.output)} bands.")
         feedback.log(f"Device {torch_device.type}, precision {engine.precision} ({engine.precision_reason}), "
                      f"schedule {engine.schedule}; "
-                     f"tile plan: {len(tiles)} tile(s) of up to {tile_size} x {tile_size} px with {overlap} px "
-                     f"overlap; weights x{header['scale']} ({header['n_feats']} features, "
+                     f"tile plan: {len(tiles)} tile(s), each read as a window of up to {tile_size} x {tile_size} px "
+                     f"with {overlap} px of overlap; weights x{header['scale']} ({header['n_feats']} features, "
                      f"{header['n_blocks']} residual block(s) per branch).")
         units = list(_work_units(tiles, order, skipped, table))
         progress = _Progress(feedback, units, len(tiles))

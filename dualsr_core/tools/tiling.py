@@ -1,15 +1,21 @@
 """Tile plans for tiled processing, in pixel space (no I/O, no torch).
 
 `window_grid` covers a window with windows that do not overlap, row by row: for work that plans
-its own reads per window (resampling with sliced matrices, copies). `plan_tiles` adds context for
-a network: a tile is a core window whose output is kept plus an overlap on every side that is read
-but cut off after the network, so every kept output pixel saw its whole receptive field. At the
-raster's edges the read window stops at the edge (no padding), so an edge tile sees exactly what a
-run on the whole raster sees there: with an overlap of at least the network's receptive radius the
-mosaic does not depend on the tile size. For a network (`same_size_reads`) an edge tile reads as far
-inwards as it lacks outwards, so every tile of a full-size core reads the same window size: with
-edge tiles of other sizes the heap kept blocks of each size (Coarse x2 in fp32 on 2048 x 2048 x 8:
-peak RSS 1048 MB, with one window size 880 MB; a 256 x 256 raster, one tile, 690-770 MB).
+its own reads per window (resampling with sliced matrices, copies). `plan_tiles` adds context: a
+tile is a core window whose output is kept plus an overlap on every side that is read but cut off
+afterwards, so every kept output pixel saw its whole receptive field. At the raster's edges the read
+stops at the edge (no padding), so an edge tile sees exactly what a run on the whole raster sees
+there: with an overlap of at least the network's receptive radius the mosaic does not depend on the
+tile size.
+
+`plan_network_tiles` plans a network's tiles by the size of their reads, overlap included (a run's
+TILE_SIZE), because a read's size is what sets the memory of its forward pass. Every read of a
+raster larger than the window is the whole window (an edge tile reads as far inwards as it lacks
+outwards), and a raster no larger than the window is one read of its own size, so a run's peak
+memory is the same for every raster at least one window large. When the reads were the core plus
+the overlap, a one-tile raster read less than every tile of a larger one (Coarse x2 in fp32, 8
+bands: a 256 x 256 raster peaked at about 720 MB, a 288 x 288 one, the size of a larger raster's
+reads, at 790 MB).
 """
 from __future__ import annotations
 
@@ -75,36 +81,82 @@ def window_grid(region: Region, tile: int, tile_width: int | None = None) -> lis
             for row0 in range(region.row0, row_end, tile) for col0 in range(region.col0, col_end, tile_width)]
 
 
-def plan_tiles(region: Region, raster_height: int, raster_width: int, tile: int, overlap: int,
-               same_size_reads: bool = False) -> list[Tile]:
+def plan_tiles(region: Region, raster_height: int, raster_width: int, tile: int, overlap: int) -> list[Tile]:
     """Cover `region` with cores of at most tile x tile pixels, each read with `overlap` context.
 
     Args:
-        region: the input window to process (the whole raster or an EXTENT).
+        region: the window to process (the whole raster or an EXTENT).
         raster_height, raster_width: raster size; reads never leave it, but may leave `region`,
             so a region's output equals the same window of a full run.
-        tile: core side in input pixels (>= 1).
-        overlap: context on each side in input pixels (>= 0).
-        same_size_reads: move a read that would leave the raster inwards instead of cutting it, so
-            that it keeps the size core + 2 x overlap (at most the raster's); otherwise every read is
-            its core and `overlap` cut at the raster's edge (Evaluate's SSIM windows, which count
-            every window of a read once).
+        tile: core side in pixels (>= 1).
+        overlap: context on each side in pixels (>= 0), cut where it would leave the raster.
     """
     if tile < 1 or overlap < 0:
         raise ValueError(f"tile must be >= 1 and overlap >= 0, got {tile} and {overlap}")
+    return [_tile(core, overlap, raster_height, raster_width, None) for core in window_grid(region, tile)]
+
+
+def network_cells(side: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """(first, length) of a network's cores along an axis of `side` pixels, for reads of at most
+    `window` pixels with `overlap` on each side of a core.
+
+    One core where one read holds the whole axis. Else the fewest reads that cover it: the first and
+    last cores need no overlap outwards (window - overlap pixels at most), the others have it on both
+    sides (window - 2 x overlap).
+
+    Raises:
+        ValueError: the axis needs more than one read and the window is no more than twice the
+            overlap (no room for a core).
+    """
+    if side <= window:
+        return [(0, side)]
+    step = window - 2 * overlap
+    if step < 1 or overlap < 0:
+        raise ValueError(f"a window of {window} pixels leaves no core inside an overlap of {overlap} on each side")
+    cells, first = [(0, window - overlap)], window - overlap
+    while side - first > window - overlap:
+        cells.append((first, step))
+        first += step
+    return cells + [(first, side - first)]
+
+
+def plan_network_tiles(region: Region, raster_height: int, raster_width: int, window: int,
+                       overlap: int) -> list[Tile]:
+    """Cover `region` with tiles whose reads are at most window x window pixels, overlap included.
+
+    The cores are the raster's `network_cells` in both directions cut to the region, so a region of
+    whole cells (a stripe) holds exactly the tiles of a run on the whole raster. A read is its core
+    with `overlap` on every side, moved inwards where it would leave the raster, and always the
+    window's size (or the raster's side, where that is smaller).
+    """
+    rows = _cut(network_cells(raster_height, window, overlap), region.row0, region.height)
+    cols = _cut(network_cells(raster_width, window, overlap), region.col0, region.width)
     tiles = []
-    for core in window_grid(region, tile):
-        r0, rows = _read_span(core.row0, core.height, overlap, raster_height, same_size_reads)
-        c0, cols = _read_span(core.col0, core.width, overlap, raster_width, same_size_reads)
-        tiles.append(Tile(read=Region(r0, c0, rows, cols), core=core))
+    for row0, height in rows:
+        for col0, width in cols:
+            core = Region(row0, col0, height, width)
+            tiles.append(_tile(core, overlap, raster_height, raster_width, window))
     return tiles
 
 
-def _read_span(start: int, length: int, overlap: int, limit: int, same_size: bool) -> tuple[int, int]:
-    """(first, count) of the pixels read along one axis for a core of `length` from `start`: the core
-    and `overlap` on each side, moved inwards (`same_size`) or cut where it would leave 0..limit-1."""
-    if not same_size:
+def _cut(cells: list[tuple[int, int]], first: int, length: int) -> list[tuple[int, int]]:
+    """The parts of `cells` inside first..first+length-1."""
+    parts = ((max(start, first), min(start + size, first + length)) for start, size in cells)
+    return [(start, end - start) for start, end in parts if end > start]
+
+
+def _tile(core: Region, overlap: int, raster_height: int, raster_width: int, size: int | None) -> Tile:
+    row0, rows = _read_span(core.row0, core.height, overlap, raster_height, size)
+    col0, cols = _read_span(core.col0, core.width, overlap, raster_width, size)
+    return Tile(read=Region(row0, col0, rows, cols), core=core)
+
+
+def _read_span(start: int, length: int, overlap: int, limit: int, size: int | None) -> tuple[int, int]:
+    """(first, count) of the pixels read along one axis for a core of `length` from `start`: with a
+    `size`, that many pixels (at most `limit`) holding the core and `overlap` on each side, moved
+    inwards at the edges of 0..limit-1; without, the core and `overlap` cut at those edges."""
+    if size is None:
         first = max(0, start - overlap)
         return first, min(limit, start + length + overlap) - first
-    count = min(length + 2 * overlap, limit)
+    count = min(size, limit)
     return min(max(0, start - overlap), limit - count), count

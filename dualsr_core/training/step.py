@@ -33,7 +33,7 @@ from ..feedback import Feedback
 from ..network import partition
 from ..network.engine import cpu_has_fast_bf16
 from ..network.model import CoarSR, CoarSRConfig, add_weight_norm
-from ..network.weights import read
+from ..network.weights import network_config, read
 from ..tools import resize
 from .config import TrainConfig
 
@@ -53,8 +53,7 @@ def initial_model(config: TrainConfig, feedback: Feedback) -> tuple[CoarSR, str]
             model.last.bias.zero_()
         return model, "random (PyTorch default initialisation), last convolution zero: starts as bicubic"
     header, state = read(config.resume_from, expected_scale=config.scale)
-    size = CoarSRConfig(scale=int(header["scale"]), n_feats=int(header["n_feats"]),
-                        n_blocks=int(header["n_blocks"]), n_asfm=int(header["n_asfm"]))
+    size = network_config(header)
     if (size.n_feats, size.n_blocks, size.n_asfm) != (config.n_feats, config.n_blocks, config.n_asfm):
         feedback.log(f"Fine-tuning keeps the network size of {config.resume_from}: {size.n_feats} features, "
                      f"{size.n_blocks} blocks, {size.n_asfm} ASFMs.")

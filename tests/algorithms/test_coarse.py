@@ -17,7 +17,7 @@ def test_processing_run_writes_the_expected_grid(qgis_processing, make_raster, t
     src = make_raster(smooth_cube(6, 16, 20), nodata=-1.0, wavelengths_nm=[450 + 10 * b for b in range(6)])
     out = tmp_path / "out.tif"
     result = qgis_processing.run("dualsr:coarse", {"INPUT": str(src), "SCALE": "4", "WEIGHTS": str(tiny_weights[4]),
-                                                  "TILE_SIZE": 8, "PRECISION": "fp32", "OUTPUT": str(out)})
+                                                  "TILE_SIZE": 40, "PRECISION": "fp32", "OUTPUT": str(out)})
     assert result["OUTPUT"] == str(out)
     a, b = gdal.Open(str(src)), gdal.Open(str(out))
     assert b.GetProjection() == a.GetProjection()
@@ -43,10 +43,10 @@ def test_cancel_from_qgis_feedback_leaves_no_file(qgis_processing, make_raster, 
 
     feedback = QgsProcessingFeedback()
     feedback.progressChanged.connect(lambda _: feedback.cancel())
-    src = make_raster(smooth_cube(6, 24, 24))
+    src = make_raster(smooth_cube(6, 40, 40))
     with pytest.raises(QgsProcessingException, match="Canceled by user"):
         qgis_processing.run("dualsr:coarse", {"INPUT": str(src), "SCALE": "2", "WEIGHTS": str(tiny_weights[2]),
-                                              "TILE_SIZE": 8, "OUTPUT": str(tmp_path / "out.tif")},
+                                              "TILE_SIZE": 34, "OUTPUT": str(tmp_path / "out.tif")},
                             feedback=feedback)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.tif"]
 

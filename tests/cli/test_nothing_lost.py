@@ -125,7 +125,7 @@ def temporaries(folder: Path) -> list[Path]:
 def test_a_killed_run_is_cleaned_by_the_next(qgis_env, tmp_path, tiny_weights, algorithm):
     src = write_raster(tmp_path / "in.tif", smooth_cube(16, 48, 48), wavelengths_nm=WAVELENGTHS)
     out = tmp_path / "out.tif"
-    options = dict(INPUT=src, SCALE=2, WEIGHTS=tiny_weights[2], TILE_SIZE=16, SCHEDULE="band", OUTPUT=out)
+    options = dict(INPUT=src, SCALE=2, WEIGHTS=tiny_weights[2], TILE_SIZE=40, SCHEDULE="band", OUTPUT=out)
     kill_when(start_killable(qgis_env, algorithm, **options), lambda: temporaries(tmp_path))
     assert not out.exists() and temporaries(tmp_path)
     rerun = run(qgis_env, algorithm, **options)

@@ -16,7 +16,7 @@ pytest.importorskip("distributed")
 from ..io.products.synthetic import EMIT_NAME, ENMAP_ID, write_emit, write_enmap  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
-PINNED = dict(tile_size=16, precision="fp32", schedule="band", device="cpu")
+PINNED = dict(tile_size=16, overlap=4, precision="fp32", schedule="band", device="cpu")  # cores of 8 and 12 rows
 
 
 def test_batch_finds_each_product_once_and_equals_a_coarse_run(tmp_path, tiny_weights):
@@ -27,8 +27,8 @@ def test_batch_finds_each_product_once_and_equals_a_coarse_run(tmp_path, tiny_we
     write_emit(inputs / EMIT_NAME)
     output = tmp_path / "sr"
     command = [sys.executable, "-m", "dualsr_core", "batch", "--input", str(inputs), "--output", str(output),
-               "--scale", "2", "--weights", str(tiny_weights[2]), "--tile-size", "16", "--precision", "fp32",
-               "--schedule", "band", "--device", "cpu", "--workers", "1", "--stripe-rows", "16"]
+               "--scale", "2", "--weights", str(tiny_weights[2]), "--tile-size", "16", "--overlap", "4",
+               "--precision", "fp32", "--schedule", "band", "--device", "cpu", "--workers", "1", "--stripe-rows", "10"]
     done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -21,12 +21,12 @@ distributed = pytest.importorskip("distributed", reason="dask.distributed is not
 rasterio = pytest.importorskip("rasterio")
 
 from dualsr_core.batch.runner import auto_stripe_rows, find_inputs, output_path, plan_stripes  # noqa: E402
-from dualsr_core.tools.tiling import Region, plan_tiles  # noqa: E402
+from dualsr_core.tools.tiling import Region, network_cells, plan_network_tiles  # noqa: E402
 
 from ...conftest import smooth_cube, write_raster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
-TILE = 16
+TILE = 40  # reads of 40 pixels: cores of 8 between edge cores of 24 with the tiny networks' 16 of overlap
 PINNED = dict(tile_size=TILE, precision="fp32", schedule="band", device="cpu")
 SIZES = [(32, 32), (32, 48), (48, 32), (32, 40), (40, 32), (48, 48)]  # (rows, cols) of the 6 scenes
 BANDS = 6
@@ -201,7 +201,7 @@ def test_a_scene_in_stripes_across_two_workers_equals_the_one_process_run(scenes
     done = run(batch_command([source], output, weights, "--scheduler", local.scheduler_address, "--stripe-rows",
                              "20", "--output-float"))
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "tall.tif: 3 stripes of up to 32 rows." in done.stdout  # 20 rows rounded up to whole tiles
+    assert "tall.tif: 3 stripes of up to 24 rows." in done.stdout  # 20 rows rounded up to whole core rows
     record = manifest_of(output)["tall.tif"]
     assert record["status"] == "done" and record["stripes"] == 3 and len(record["stripe_workers"]) == 2
     result = read(output / "tall_x2.tif")
@@ -220,7 +220,7 @@ def test_dualsr_in_stripes_equals_the_one_process_run(scenes, cluster, tmp_path,
     from dualsr_core.stages.fine import refine
 
     local, _ = cluster
-    source = write_scene(tmp_path / "scene.tif", 40, 32, seed=9)
+    source = write_scene(tmp_path / "scene.tif", 72, 32, seed=9)
     refine(source, tmp_path / "ref.tif", 4, weights=tiny_weights[4], reference_weights=tiny_weights[2], **PINNED)
     output = tmp_path / "out"
     command = batch_command([source], output, tiny_weights[4], "--scheduler", local.scheduler_address,
@@ -229,7 +229,7 @@ def test_dualsr_in_stripes_equals_the_one_process_run(scenes, cluster, tmp_path,
     done = run(command)
     assert done.returncode == 0, done.stderr[-3000:]
     record = manifest_of(output)["scene.tif"]
-    assert record["status"] == "done" and record["stripes"] == 6  # 3 stripes of U and 3 of V
+    assert record["status"] == "done" and record["stripes"] == 6  # 3 of U and 3 of V, each in whole rows of its tiles
     np.testing.assert_array_equal(read(output / "scene_x4.tif"), read(tmp_path / "ref.tif"))
     assert leftovers(output) == []
 
@@ -259,19 +259,23 @@ def test_a_bad_scene_fails_alone_and_the_exit_status_says_so(scenes, cluster, tm
 
 def test_stripes_hold_exactly_the_tiles_of_a_whole_run():
     height, width, overlap = 100, 37, 5
-    whole = plan_tiles(Region(0, 0, height, width), height, width, TILE, overlap, same_size_reads=True)  # as Coarse
-    stripes = plan_stripes(height, TILE, 20)
-    assert stripes == [(0, 32), (32, 32), (64, 32), (96, 4)]
-    pieces = [t for row0, rows in stripes for t in plan_tiles(Region(row0, 0, rows, width), height, width, TILE,
-                                                                overlap, same_size_reads=True)]
-    assert pieces == whole  # same read windows (overlap beyond the stripe) and cores
+    whole = plan_network_tiles(Region(0, 0, height, width), height, width, TILE, overlap)  # as Coarse
+    cells = network_cells(height, TILE, overlap)
+    assert cells == [(0, 35), (35, 30), (65, 35)]
+    assert plan_stripes(cells, 20) == cells and plan_stripes(cells, 40) == [(0, 65), (65, 35)]
+    for rows in (20, 40):
+        pieces = [t for row0, stripe in plan_stripes(cells, rows)
+                  for t in plan_network_tiles(Region(row0, 0, stripe, width), height, width, TILE, overlap)]
+        assert pieces == whole  # same read windows (overlap beyond the stripe) and cores
 
 
 def test_automatic_stripes_only_for_scenes_above_one_workers_share():
-    assert auto_stripe_rows(100, 64, share=300, tile_size=TILE) == 0
-    assert auto_stripe_rows(600, 64, share=300, tile_size=TILE) == 32  # two stripes of two tile rows
-    assert auto_stripe_rows(600, 16, share=300, tile_size=TILE) == 0  # one tile row cannot be split
-    assert auto_stripe_rows(600, 64, share=0, tile_size=TILE) == 0  # one worker: no point
+    cells = network_cells(100, TILE, 5)  # three core rows
+    assert auto_stripe_rows(100, cells, share=300) == 0
+    assert auto_stripe_rows(600, cells, share=300) == 50  # two stripes: 35 + 30 rows, then 35
+    assert plan_stripes(cells, 50) == [(0, 65), (65, 35)]
+    assert auto_stripe_rows(600, [(0, 100)], share=300) == 0  # one core row cannot be split
+    assert auto_stripe_rows(600, cells, share=0) == 0  # one worker: no point
 
 
 def test_an_output_may_not_take_another_scenes_style(tmp_path):

@@ -207,7 +207,7 @@ def test_an_exception_mid_run_leaves_nothing(make_raster, tmp_path, tiny_weights
 
     monkeypatch.setattr(engine_module.CoarseEngine, "run_from", failing)
     with pytest.raises(RuntimeError, match="simulated"):
-        coarse.super_resolve(src, tmp_path / "out.tif", 2, weights=tiny_weights[2], tile_size=10)
+        coarse.super_resolve(src, tmp_path / "out.tif", 2, weights=tiny_weights[2], tile_size=34)  # 8 tiles
     assert sorted(p.name for p in tmp_path.iterdir()) == ["input.tif"]
 
 

@@ -76,7 +76,7 @@ def test_network_with_zero_residual_returns_pil_bicubic(make_raster, tmp_path, b
     cube = smooth_cube(7, 15, 17, seed=4)
     src = make_raster(cube)
     out = tmp_path / "out.tif"
-    super_resolve(src, out, 2, weights=bicubic_only_weights[2], tile_size=8, overlap=6, precision="fp32")
+    super_resolve(src, out, 2, weights=bicubic_only_weights[2], tile_size=16, overlap=6, precision="fp32")
     result, _, _ = read(out)
     expected = np.stack([pil_bicubic(band, 2) for band in cube])
     assert np.abs(result - expected).max() < 2e-5
@@ -111,12 +111,24 @@ def test_output_does_not_depend_on_tile_size(make_raster, tmp_path, tiny_weights
     cube = smooth_cube(6, 45, 38, seed=6)
     src = make_raster(cube)
     outputs = []
-    for tile in (12, 64):
+    for tile in (36, 64):  # reads of 36: cores of 4 to 20 pixels inside the 16 of overlap; 64: one tile
         out = tmp_path / f"tile{tile}.tif"
         super_resolve(src, out, 2, weights=tiny_weights[2], tile_size=tile, overlap=None, precision="fp32")
         outputs.append(read(out)[0])
     data_range = float(np.ptp(outputs[1]))
     assert np.abs(outputs[0] - outputs[1]).max() < 1e-4 * data_range
+
+
+def test_a_tile_size_with_no_room_inside_its_overlap_is_refused_where_the_raster_needs_tiles(make_raster, tmp_path,
+                                                                                             tiny_weights):
+    src = make_raster(smooth_cube(2, 30, 40, seed=6))
+    with pytest.raises(InputError, match="^TILE_SIZE 32 leaves no room for output inside the overlap of 16 pixels on "
+                                         "each side: give TILE_SIZE at least 33"):
+        super_resolve(src, tmp_path / "out.tif", 2, weights=tiny_weights[2], tile_size=32, precision="fp32")
+    assert not (tmp_path / "out.tif").exists()
+    for name, options in (("one", dict(tile_size=40)), ("less", dict(tile_size=32, overlap=8))):  # one read; room
+        super_resolve(src, tmp_path / f"{name}.tif", 2, weights=tiny_weights[2], precision="fp32", **options)
+        assert read(tmp_path / f"{name}.tif")[0].shape == (2, 60, 80)
 
 
 def test_nodata_stays_nodata_and_does_not_bleed(make_raster, tmp_path, tiny_weights):
@@ -199,7 +211,7 @@ def test_a_run_on_cuda_writes_what_the_cpu_writes(cuda, make_raster, tmp_path):
 
 
 def test_cancel_leaves_no_output(make_raster, tmp_path, tiny_weights):
-    src = make_raster(smooth_cube(5, 30, 30))
+    src = make_raster(smooth_cube(5, 40, 40))  # 16 tiles of 34 pixels
     calls = []
 
     def cancel_after_two_tiles():
@@ -207,7 +219,7 @@ def test_cancel_leaves_no_output(make_raster, tmp_path, tiny_weights):
         return len(calls) > 2
 
     with pytest.raises(Cancelled):
-        super_resolve(src, tmp_path / "out.tif", 2, weights=tiny_weights[2], tile_size=10,
+        super_resolve(src, tmp_path / "out.tif", 2, weights=tiny_weights[2], tile_size=34,
                       feedback=Feedback(is_cancelled=cancel_after_two_tiles))
     assert len(calls) == 3
     _assert_nothing_written(tmp_path)

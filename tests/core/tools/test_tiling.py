@@ -1,9 +1,12 @@
-"""Tile plans: cores cover every pixel once, and a tiled local "model" equals the untiled one exactly."""
+"""Tile plans: cores cover every pixel once, a network's reads keep one size, and a tiled local
+"model" equals the untiled one exactly."""
+import math
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from dualsr_core.tools.tiling import Region, plan_tiles, window_grid
+from dualsr_core.tools.tiling import Region, network_cells, plan_network_tiles, plan_tiles, window_grid
 
 SCALE = 3
 
@@ -20,11 +23,16 @@ def nearest_model(x: np.ndarray, radius: int) -> np.ndarray:
     return np.repeat(np.repeat(x, SCALE, axis=0), SCALE, axis=1)
 
 
-def tiled(image: np.ndarray, region: Region, tile: int, overlap: int, radius: int,
-          same_size_reads: bool = False) -> np.ndarray:
+def plan(kind: str, region: Region, height: int, width: int, size: int, overlap: int):
+    """'cut': cores of `size` with cut reads (Evaluate); 'network': reads of at most `size` (Coarse)."""
+    planner = plan_tiles if kind == "cut" else plan_network_tiles
+    return planner(region, height, width, size, overlap)
+
+
+def tiled(image: np.ndarray, region: Region, tile: int, overlap: int, radius: int, kind: str = "cut") -> np.ndarray:
     """The region's output assembled from the tiles' cores, each run on its read window alone."""
     out = np.full((region.height * SCALE, region.width * SCALE), np.nan)
-    for t in plan_tiles(region, *image.shape, tile, overlap, same_size_reads):
+    for t in plan(kind, region, *image.shape, tile, overlap):
         result = nearest_model(image[t.read.row0:t.read.row0 + t.read.height,
                                      t.read.col0:t.read.col0 + t.read.width], radius)
         r, c = t.core_offset
@@ -39,48 +47,91 @@ def tiled(image: np.ndarray, region: Region, tile: int, overlap: int, radius: in
 SHAPES = [(37, 53), (1, 29), (29, 1), (1, 1), (16, 16), (5, 64)]
 
 
-@pytest.mark.parametrize("same_size_reads", [False, True])
+def regions(height: int, width: int) -> tuple[Region, Region]:
+    """The whole raster and a window of it."""
+    return Region(0, 0, height, width), Region(height // 3, width // 4, height - height // 3, max(1, width // 2))
+
+
+def count_cores(tiles, shape, region: Region) -> None:
+    count = np.zeros(shape, int)
+    for t in tiles:
+        count[t.core.row0:t.core.row0 + t.core.height, t.core.col0:t.core.col0 + t.core.width] += 1
+    inside = np.zeros(shape, int)
+    inside[region.row0:region.row0 + region.height, region.col0:region.col0 + region.width] = 1
+    assert (count == inside).all()
+
+
+def spans(t):
+    """Per axis: (pixels read before the core, after it, read length, core start, core length)."""
+    return [(core0 - read0, read0 + read - core0 - core, read, core0, core)
+            for read0, read, core0, core in ((t.read.row0, t.read.height, t.core.row0, t.core.height),
+                                             (t.read.col0, t.read.width, t.core.col0, t.core.width))]
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("tile, overlap", [(1, 0), (4, 2), (7, 3), (16, 5), (100, 2)])
-def test_cores_cover_every_pixel_of_the_region_once_and_reads_stay_in_the_raster(shape, tile, overlap,
-                                                                                  same_size_reads):
+def test_cut_reads_are_the_core_and_its_overlap_up_to_the_raster_edge(shape, tile, overlap):
     height, width = shape
-    for region in (Region(0, 0, height, width), Region(height // 3, width // 4, height - height // 3,
-                                                         max(1, width // 2))):
-        count = np.zeros(shape, int)
-        for t in plan_tiles(region, height, width, tile, overlap, same_size_reads):
-            count[t.core.row0:t.core.row0 + t.core.height, t.core.col0:t.core.col0 + t.core.width] += 1
+    for region in regions(height, width):
+        tiles = plan_tiles(region, height, width, tile, overlap)
+        count_cores(tiles, shape, region)
+        for t in tiles:
             assert 1 <= t.core.height <= tile and 1 <= t.core.width <= tile
-            assert 0 <= t.read.row0 <= t.core.row0 and 0 <= t.read.col0 <= t.core.col0
-            assert t.read.row0 + t.read.height <= height and t.read.col0 + t.read.width <= width
-            # the overlap on each side, cut only by the raster's edge; with same_size_reads made up on
-            # the other side there, so every read is the core plus twice the overlap, or the raster's side
-            for read0, read, core0, core, side in ((t.read.row0, t.read.height, t.core.row0, t.core.height, height),
-                                                   (t.read.col0, t.read.width, t.core.col0, t.core.width, width)):
-                before, after = core0 - read0, read0 + read - core0 - core
-                if same_size_reads:
-                    assert before >= min(overlap, core0) and after >= min(overlap, side - core0 - core)
-                    assert read == min(core + 2 * overlap, side)
-                else:
-                    assert before == min(overlap, core0) and after == min(overlap, side - core0 - core)
-        inside = np.zeros(shape, int)
-        inside[region.row0:region.row0 + region.height, region.col0:region.col0 + region.width] = 1
-        assert (count == inside).all()
+            for (before, after, _, core0, core), side in zip(spans(t), shape):
+                assert before == min(overlap, core0) and after == min(overlap, side - core0 - core)
 
 
-@pytest.mark.parametrize("same_size_reads", [False, True])
+@pytest.mark.parametrize("shape", SHAPES + [(300, 41)])
+@pytest.mark.parametrize("window, overlap", [(1, 0), (5, 2), (7, 3), (16, 5), (100, 2), (12, 0)])
+def test_network_reads_are_one_window_size_and_hold_their_cores_overlap(shape, window, overlap):
+    height, width = shape
+    for region in regions(height, width):
+        tiles = plan_network_tiles(region, height, width, window, overlap)
+        count_cores(tiles, shape, region)
+        for t in tiles:
+            assert 0 <= t.read.row0 and t.read.row0 + t.read.height <= height
+            assert 0 <= t.read.col0 and t.read.col0 + t.read.width <= width
+            for (before, after, read, core0, core), side in zip(spans(t), shape):
+                assert read == min(window, side)  # one size: the memory of a run does not grow with the raster
+                assert before >= min(overlap, core0) and after >= min(overlap, side - core0 - core)
+    # the fewest reads: one where the raster fits, else the edges need no overlap outwards
+    for side in shape:
+        expected = 1 if side <= window else math.ceil((side - 2 * overlap) / (window - 2 * overlap))
+        assert len(network_cells(side, window, overlap)) == expected
+
+
+def test_a_stripe_of_whole_core_rows_holds_exactly_the_tiles_of_the_whole_raster():
+    height, width, window, overlap = 100, 37, 16, 3
+    whole = plan_network_tiles(Region(0, 0, height, width), height, width, window, overlap)
+    cells = network_cells(height, window, overlap)
+    assert cells[0] == (0, 13) and cells[1] == (13, 10) and sum(size for _, size in cells) == height
+    stripes = [(cells[0][0], cells[0][1] + cells[1][1]), (cells[2][0], height - cells[2][0])]
+    pieces = [t for row0, rows in stripes for t in plan_network_tiles(Region(row0, 0, rows, width), height, width,
+                                                                      window, overlap)]
+    assert pieces == whole
+
+
+def test_a_window_too_small_for_its_overlap_is_refused_only_where_one_read_does_not_hold_the_raster():
+    assert network_cells(4, 4, 2) == [(0, 4)]
+    with pytest.raises(ValueError, match="no core"):
+        network_cells(5, 4, 2)
+
+
+@pytest.mark.parametrize("kind", ["cut", "network"])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("tile", [1, 3, 8, 64])
 @pytest.mark.parametrize("radius", [0, 2])
-def test_tiled_output_equals_the_untiled_output_exactly(shape, tile, radius, same_size_reads):
+def test_tiled_output_equals_the_untiled_output_exactly(shape, tile, radius, kind):
+    if kind == "network":
+        tile += 2 * radius + 2  # a read of `tile` and the overlap on both sides (the cut plan's core is `tile`)
     image = np.random.default_rng(shape[0] * 100 + shape[1]).random(shape)
     whole = nearest_model(image, radius)
-    assert np.array_equal(tiled(image, Region(0, 0, *shape), tile, radius, radius, same_size_reads), whole)
+    assert np.array_equal(tiled(image, Region(0, 0, *shape), tile, radius, radius, kind), whole)
     # a window of the raster gives exactly that window of the whole run (reads may leave the window)
-    region = Region(shape[0] // 3, shape[1] // 4, shape[0] - shape[0] // 3, max(1, shape[1] // 2))
+    region = regions(*shape)[1]
     window = whole[region.row0 * SCALE:(region.row0 + region.height) * SCALE,
                    region.col0 * SCALE:(region.col0 + region.width) * SCALE]
-    assert np.array_equal(tiled(image, region, tile, radius + 1, radius, same_size_reads), window)
+    assert np.array_equal(tiled(image, region, tile, radius + 1, radius, kind), window)
 
 
 def test_too_little_overlap_shows_the_tile_borders():

@@ -173,7 +173,7 @@ def test_coarse_runs_on_an_enmap_product(tmp_path, enmap, tiny_weights):
     from dualsr_core.stages.coarse import super_resolve
 
     output = tmp_path / "enmap_x2.tif"
-    super_resolve(enmap, output, 2, weights=tiny_weights[2], tile_size=16, device="cpu", precision="fp32",
+    super_resolve(enmap, output, 2, weights=tiny_weights[2], tile_size=34, device="cpu", precision="fp32",
                   schedule="band")
     with rasterio.open(output) as out, open_raster(enmap) as reader:
         assert (out.width, out.height, out.count) == (40, 48, len(ENMAP_BANDS))
