@@ -57,11 +57,18 @@ RECIPES = {
         ("x3_more", dict(SMALL3, **AREA, **AMP, lr=2e-4, epochs=9), "x3_all", "resume")],
     # On the first five scenes, continuing x2_long and x3_long at lower learning rates gained nothing,
     # and continuing x4_base raised PSNR but not SAM on every window; x4_all continued like x3_more
-    # raised the mean gain but put Coarse's SAM on the Moffett window 0.5 degrees above bicubic's
-    # (weights/README.md).
+    # raised the mean gain but put Coarse's SAM on the Moffett window 0.5 degrees above bicubic's.
+    # x4_graft gives x4_all the body of x2_more, the strongest network (all but the upsampler and the
+    # last convolution), and trains it briefly; x4_blend keeps a fifth of its start (weights/README.md).
     4: [("x4_base", dict(SMALL4, epochs=8), None, None),
-        ("x4_all", dict(SMALL4, **AREA, lr=2.5e-4, epochs=3), "x4_base", "resume")],
+        ("x4_all", dict(SMALL4, **AREA, lr=2.5e-4, epochs=3), "x4_base", "resume"),
+        ("x4_graft", dict(SMALL4, **AREA, **AMP, lr=2.5e-4, epochs=2), "x4_all", "graft"),
+        ("x4_blend", {"trained_share": 0.8}, "x4_graft", "blend")],
 }
+# "graft" takes every layer before the upsampler from this stage (of scale 2).
+GRAFT_BODY_FROM = "x2_more"
+# --base-from places a folder's coarsr_x<scale>.pt as these stages: the ones the later stages continue.
+BASE_STAGES = {2: "x2_all", 3: "x3_all", 4: "x4_all"}
 STAGES = {name: (scale, config, start, how) for scale, stages in RECIPES.items()
           for name, config, start, how in stages}
 # The transplanted network's last convolution is scaled by this factor (weight norm needs a non-zero
@@ -113,6 +120,70 @@ def transplant(source: Path, scale: int, destination: Path, last_gain: float = T
     return destination
 
 
+def graft(body: Path, head: Path, destination: Path) -> Path:
+    """A weights file with the layers of `body` (x2) before the upsampler and the upsampler and last
+    convolution of `head` (the scale made): both networks share every layer but those."""
+    from dualsr_core.network import weights
+    from dualsr_core.network.model import CoarSR
+
+    (body_header, body_state), (header, state) = weights.read(body), weights.read(head)
+    model = CoarSR(weights.network_config(header), weight_normed=False)
+    grafted = {k: (v if k.startswith(("upsample.", "last.")) else body_state[k]).float() for k, v in state.items()}
+    model.load_state_dict(grafted)
+    fields = ("training_data", "scenes", "split", "paper", "seed", "dualsr_version")
+    weights.save(destination, model, {
+        **{k: header[k] for k in fields if k in header},
+        "initialised_from": f"grafted: every layer before the upsampler from {body.name} (sha256 "
+                            f"{body_header['sha256'][:12]}), upsampler and last convolution from {head.name} "
+                            f"(sha256 {header['sha256'][:12]})"}, half=False)
+    return destination
+
+
+def blend(trained: Path, start: Path, trained_share: float, destination: Path, validation: list[dict]) -> Path:
+    """trained_share x the trained weights + the rest x the weights its training started from (the
+    weight-space ensembling of Wortsman et al., "Robust fine-tuning of zero-shot models", CVPR 2022),
+    with its validation metrics (the trainer's, on `validation` items)."""
+    import copy
+
+    import torch
+
+    from dualsr_core.network import weights
+    from dualsr_core.network.model import CoarSR, add_weight_norm
+    from dualsr_core.training.loop import validate
+
+    (header, state), (start_header, start_state) = weights.read(trained), weights.read(start)
+    model = CoarSR(weights.network_config(header), weight_normed=False)
+    model.load_state_dict({k: trained_share * v.float() + (1 - trained_share) * start_state[k].float()
+                           for k, v in state.items()})
+    metrics = validate(add_weight_norm(copy.deepcopy(model)), validation, torch.device("cpu"))  # as in training
+    weights.save(destination, model, {
+        **{k: v for k, v in header.items() if k not in ("sha256", "format", "dtype", "validation")},
+        "blend": f"{trained_share} x {trained.name} (sha256 {header['sha256'][:12]}) + {1 - trained_share:.2g} x its "
+                 f"start {start.name} (sha256 {start_header['sha256'][:12]})",
+        "validation": metrics}, half=True)
+    return destination
+
+
+def validation_items(patches: Path, scenes: list, windows: list, scale: int) -> list[dict]:
+    """The trainer's validation items: the crops stored in a stage's patch file (windows on training
+    scenes), then those of the windows on other scenes, loaded here as the trainer loads them."""
+    from dualsr_core.io.scenes import load_scene, scene_names
+    from dualsr_core.training.patches import PatchDataset, validation_crop
+
+    dataset = PatchDataset(patches)
+    try:
+        items = dataset.validation()
+    finally:
+        dataset.close()
+    training = {Path(p).resolve() for p in scenes}
+    extra = [(Path(p).resolve(), region) for p, region in windows if Path(p).resolve() not in training]
+    for (path, region), name in zip(extra, scene_names([p for p, _ in extra])):
+        scene = load_scene(path, name)
+        items.append({"name": name, "region": region, **validation_crop(scene, region, scale),
+                      "good_bands": scene.good_bands, "order": scene.order})
+    return items
+
+
 def fixed_split_keeping_mtimes(data: Path, work: Path):
     """fixed_split, but a mosaic rewritten with the same bytes keeps its modification time: the
     patch files identify a scene by path, size and mtime, and would otherwise be sampled again
@@ -142,9 +213,20 @@ def run_stage(name: str, args, scenes, validation, done: dict) -> Path:
             config[key] = value
     if start is not None:
         source = run_stage(start, args, scenes, validation, done)
+        if how == "blend":
+            trained_work = args.work / start
+            print(f"== {name} (x{scale}): {config} of {source} and its start", flush=True)
+            done[name] = blend(source, trained_work / f"start_{start}.pt", config["trained_share"], output,
+                               validation_items(trained_work / "patches.h5", scenes, validation or [], scale))
+            for suffix in (".csv", "_curve.png"):  # the training of the blended network
+                shutil.copyfile(source.with_name(source.stem + suffix), output.with_name(output.stem + suffix))
+            return output
+        work.mkdir(parents=True, exist_ok=True)
         if how == "transplant":
-            work.mkdir(parents=True, exist_ok=True)
             source = transplant(source, scale, work / f"start_{name}.pt")
+        elif how == "graft":
+            body = run_stage(GRAFT_BODY_FROM, args, scenes, validation, done)
+            source = graft(body, source, work / f"start_{name}.pt")
         config["resume_from"] = str(source)
         config.pop("zero_last", None)
     print(f"== {name} (x{scale}): {config} -> {output}", flush=True)
@@ -164,9 +246,9 @@ def main():
     parser.add_argument("--out", type=Path, default=ROOT / "weights")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "weights")
     parser.add_argument("--base-from", type=Path,
-                        help="take the stage each scale's last stage starts from (x2_all, x3_all, x4_base) "
-                             "from this folder's coarsr_x<scale>.pt (the weights shipped before the last "
-                             "stage) instead of training it, when build/weights holds no run of it")
+                        help="take the stages the later ones continue (x2_all, x3_all, x4_all) from this "
+                             "folder's coarsr_x<scale>.pt (the weights shipped before those stages) instead of "
+                             "training them, when build/weights holds no run of them")
     parser.add_argument("--epochs", type=int, help="override every stage's epoch count")
     parser.add_argument("--max-iterations", type=int, help="stop every stage after this many mini-batches")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -181,8 +263,7 @@ def main():
     split = fixed_split_keeping_mtimes(args.data, args.work / "mosaics")
     scenes, validation = split if split else ([args.data], None)
     if args.base_from:
-        for scale, stages in RECIPES.items():
-            start = stages[-1][2]
+        for scale, start in BASE_STAGES.items():
             source = args.base_from / f"coarsr_x{scale}.pt"
             target = args.work / "stages" / f"coarsr_{start}.pt"
             if start is not None and source.is_file() and not target.is_file():
