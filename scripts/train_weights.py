@@ -127,7 +127,13 @@ def graft(body: Path, head: Path, destination: Path) -> Path:
     from dualsr_core.network.model import CoarSR
 
     (body_header, body_state), (header, state) = weights.read(body), weights.read(head)
-    model = CoarSR(weights.network_config(header), weight_normed=False)
+    body_size, size = weights.network_config(body_header), weights.network_config(header)
+    if body_size.scale != 2 or (body_size.n_feats, body_size.n_blocks, body_size.n_asfm) != (
+            size.n_feats, size.n_blocks, size.n_asfm):
+        raise SystemExit(f"graft needs an x2 body of the same network size as {head.name}; {body.name} is x"
+                         f"{body_size.scale} with {body_size.n_feats} features, {body_size.n_blocks} blocks and "
+                         f"{body_size.n_asfm} ASFMs.")
+    model = CoarSR(size, weight_normed=False)
     grafted = {k: (v if k.startswith(("upsample.", "last.")) else body_state[k]).float() for k, v in state.items()}
     model.load_state_dict(grafted)
     fields = ("training_data", "scenes", "split", "paper", "seed", "dualsr_version")
@@ -150,6 +156,7 @@ def blend(trained: Path, start: Path, trained_share: float, destination: Path, v
     from dualsr_core.network import weights
     from dualsr_core.network.model import CoarSR, add_weight_norm
     from dualsr_core.training.loop import validate
+    from dualsr_core.training.report import metrics_of
 
     (header, state), (start_header, start_state) = weights.read(trained), weights.read(start)
     model = CoarSR(weights.network_config(header), weight_normed=False)
@@ -160,15 +167,19 @@ def blend(trained: Path, start: Path, trained_share: float, destination: Path, v
         **{k: v for k, v in header.items() if k not in ("sha256", "format", "dtype", "validation")},
         "blend": f"{trained_share} x {trained.name} (sha256 {header['sha256'][:12]}) + {1 - trained_share:.2g} x its "
                  f"start {start.name} (sha256 {start_header['sha256'][:12]})",
-        "validation": metrics}, half=True)
+        "validation": metrics_of(metrics)}, half=True)
     return destination
 
 
 def validation_items(patches: Path, scenes: list, windows: list, scale: int) -> list[dict]:
     """The trainer's validation items: the crops stored in a stage's patch file (windows on training
-    scenes), then those of the windows on other scenes, loaded here as the trainer loads them."""
-    from dualsr_core.io.scenes import load_scene, scene_names
-    from dualsr_core.training.patches import PatchDataset, validation_crop
+    scenes), then, as the trainer adds them, those of the windows on other scenes."""
+    from types import SimpleNamespace
+
+    from dualsr_core.feedback import Feedback
+    from dualsr_core.io.scenes import scene_names
+    from dualsr_core.training.loop import TrainingScenes, extra_validation
+    from dualsr_core.training.patches import PatchDataset
 
     dataset = PatchDataset(patches)
     try:
@@ -176,12 +187,11 @@ def validation_items(patches: Path, scenes: list, windows: list, scale: int) -> 
     finally:
         dataset.close()
     training = {Path(p).resolve() for p in scenes}
-    extra = [(Path(p).resolve(), region) for p, region in windows if Path(p).resolve() not in training]
-    for (path, region), name in zip(extra, scene_names([p for p, _ in extra])):
-        scene = load_scene(path, name)
-        items.append({"name": name, "region": region, **validation_crop(scene, region, scale),
-                      "good_bands": scene.good_bands, "order": scene.order})
-    return items
+    windows = [(Path(p).resolve(), region) for p, region in windows]
+    extra = list(dict.fromkeys(p for p, _ in windows if p not in training))
+    others = TrainingScenes(names=[], windows=windows, named_windows=[],
+                            extra_names=dict(zip(extra, scene_names(extra))), auto_fraction=0.0)
+    return items + extra_validation(SimpleNamespace(scale=scale), others, Feedback())
 
 
 def fixed_split_keeping_mtimes(data: Path, work: Path):
@@ -266,7 +276,7 @@ def main():
         for scale, start in BASE_STAGES.items():
             source = args.base_from / f"coarsr_x{scale}.pt"
             target = args.work / "stages" / f"coarsr_{start}.pt"
-            if start is not None and source.is_file() and not target.is_file():
+            if source.is_file() and not target.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 for suffix in (".pt", ".json"):
                     shutil.copyfile(source.with_suffix(suffix), target.with_suffix(suffix))

@@ -32,6 +32,8 @@ def test_the_graft_takes_the_body_of_one_network_and_the_upsampler_of_the_other(
         source = head_state if key.startswith(("upsample.", "last.")) else body_state
         assert torch.equal(value, source[key]), key
     assert not torch.equal(state["head_target.weight"], head_state["head_target.weight"])
+    with pytest.raises(SystemExit, match="graft needs an x2 body"):
+        train_weights.graft(head, head, tmp_path / "x4_on_x4.pt")
 
 
 def test_the_blend_is_the_weighted_mean_of_the_trained_weights_and_their_start(tmp_path):
@@ -42,4 +44,5 @@ def test_the_blend_is_the_weighted_mean_of_the_trained_weights_and_their_start(t
     for key, value in state.items():  # stored in fp16
         torch.testing.assert_close(value.float(), 0.8 * a[key].float() + 0.2 * b[key].float(), atol=2e-3, rtol=1e-3)
     assert header["blend"].startswith("0.8 x trained.pt") and "0.2 x its start start.pt" in header["blend"]
-    assert header["validation"]["val_psnr"] is None  # no validation items given
+    assert header["validation"] == {"psnr": None, "ssim": None, "sam": None, "bicubic_psnr": None,
+                                    "data_range": 1.0}  # the trainer's header keys; no validation items given
