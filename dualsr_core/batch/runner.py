@@ -96,7 +96,7 @@ def options_signature(method, scale, weights, reference_weights, iterations, til
     return signature
 
 
-def _check(method, scale, driver, tile_size, stripe_rows, iterations, band_chunk):
+def _check(method, scale, driver, tile_size, overlap, stripe_rows, iterations, band_chunk):
     from ..tools.checks import positive_integer  # here: the command line's start does not need numpy
 
     if method not in METHODS:
@@ -106,6 +106,8 @@ def _check(method, scale, driver, tile_size, stripe_rows, iterations, band_chunk
     if driver not in DRIVERS:
         raise InputError(f"--format is '{driver}' but must be one of {', '.join(DRIVERS)}.")
     positive_integer(tile_size, "--tile-size", InputError, message=AT_LEAST_1)
+    if overlap is not None and overlap < 0:
+        raise InputError(f"--overlap must be 0 or more (got {overlap}).")
     if stripe_rows is not None and stripe_rows < 0:
         raise InputError(f"--stripe-rows must be 0 (never split) or positive (got {stripe_rows}).")
     positive_integer(iterations, "--iterations", InputError, message=AT_LEAST_1)
@@ -113,16 +115,16 @@ def _check(method, scale, driver, tile_size, stripe_rows, iterations, band_chunk
 
 
 def plan_stripes(cells: list[tuple[int, int]], rows: int) -> list[tuple[int, int]]:
-    """(row0, rows) of stripes of about `rows` rows (at least one core row each), made of whole
-    core rows `cells` (tiling.network_cells), so that a stripe holds exactly the tiles of a
-    one-process run."""
-    stripes = []
-    for first, size in cells:
-        if stripes and stripes[-1][1] < rows:
-            stripes[-1] = (stripes[-1][0], stripes[-1][1] + size)
-        else:
-            stripes.append((first, size))
-    return stripes
+    """(row0, rows) of stripes of about `rows` rows, made of whole core rows `cells`
+    (tiling.network_cells), so that a stripe holds exactly the tiles of a one-process run: the
+    height in about height / rows pieces (at most one per core row), cut at the core row boundaries
+    nearest to equal parts."""
+    height = sum(size for _, size in cells)
+    pieces = min(len(cells), max(1, math.floor(height / rows + 0.5)))
+    boundaries = [first for first, _ in cells[1:]]
+    cuts = sorted({min(boundaries, key=lambda b: abs(b - k * height / pieces)) for k in range(1, pieces)})
+    edges = [0, *cuts, height]
+    return [(first, end - first) for first, end in zip(edges, edges[1:])]
 
 
 def auto_stripe_rows(scene_work: float, cells: list[tuple[int, int]], share: float) -> int:
@@ -162,7 +164,7 @@ def run_batch(inputs: list, output_dir, scale: int, method: str = "coarse", weig
         start) and exit_code (0 when every scene is complete, else 1).
     """
     feedback = feedback or Feedback()
-    _check(method, scale, driver, tile_size, stripe_rows, iterations, band_chunk)
+    _check(method, scale, driver, tile_size, overlap, stripe_rows, iterations, band_chunk)
     started = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

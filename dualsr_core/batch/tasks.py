@@ -2,12 +2,12 @@
 a scene's stripes.
 
 A scene task runs `coarse.super_resolve` (method coarse) or `fine.refine` (method dualsr) onto
-the final output, whose writer is atomic. A large scene may instead be cut into row stripes whose
-rows are multiples of the tile size: a stripe runs `super_resolve` on its rows only (region), and
-since tiles read their overlap (the network's receptive radius) beyond the stripe, each stripe
-holds exactly the tiles of a one-process run. Stripes go to a work folder; the assembly task
-copies their encoded pixels into the output through one atomic writer (dualsr: into the coarse
-results U and V, on which it then runs Fine, which needs the whole image).
+the final output, whose writer is atomic. A large scene may instead be cut into row stripes made
+of whole rows of each coarse stage's cores (`tiling.network_cells`): a stripe runs `super_resolve`
+on its rows only (region), and since tiles read their overlap (the network's receptive radius)
+beyond the stripe, each stripe holds exactly the tiles of a one-process run. Stripes go to a work
+folder; the assembly task copies their encoded pixels into the output through one atomic writer
+(dualsr: into the coarse results U and V, on which it then runs Fine, which needs the whole image).
 
 A bad input (a DualSRError: not a raster, wrong weights, ...) is returned as a failed record, so
 it is neither retried nor stops the other scenes; any other exception is raised for Dask's

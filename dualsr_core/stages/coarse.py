@@ -149,7 +149,10 @@ def super_resolve(input_path: str | os.PathLike, output_path: str | os.PathLike,
         if extent is not None:
             region = reader.region_from_bounds(extent, extent_crs, feedback.warn)
         region = region or Region(0, 0, reader.height, reader.width)
-        tiles = plan_network_tiles(region, reader.height, reader.width, tile_size, overlap)
+        # An EXTENT reads no more than it needs; a region given by the caller (a batch stripe) keeps
+        # the whole raster's tiles, so that stripes add up to a whole run bit for bit.
+        tiles = plan_network_tiles(region, reader.height, reader.width, tile_size, overlap,
+                                   fit_region=extent is not None)
         engine = CoarseEngine(model, torch_device, precision, schedule, band_chunk,
                               band_pixels=(job_pixels or region.height * region.width) * len(order))
         feedback.log(f"Input {reader.width} x {reader.height} pixels, {reader.count} bands ({reader.scale_source}); "

@@ -12,10 +12,9 @@ tile size.
 TILE_SIZE), because a read's size is what sets the memory of its forward pass. Every read of a
 raster larger than the window is the whole window (an edge tile reads as far inwards as it lacks
 outwards), and a raster no larger than the window is one read of its own size, so a run's peak
-memory is the same for every raster at least one window large. When the reads were the core plus
-the overlap, a one-tile raster read less than every tile of a larger one (Coarse x2 in fp32, 8
-bands: a 256 x 256 raster peaked at about 720 MB, a 288 x 288 one, the size of a larger raster's
-reads, at 790 MB).
+memory is the same for every raster at least one window large (docs/benchmarks.md#memory: with
+reads of the core plus the overlap, Coarse x2 on 2048 x 2048 x 8 peaked at 880 MB in fp32, above
+every run on 256 x 256, 686-790 MB; with reads of the window, 725 MB).
 """
 from __future__ import annotations
 
@@ -93,7 +92,7 @@ def plan_tiles(region: Region, raster_height: int, raster_width: int, tile: int,
     """
     if tile < 1 or overlap < 0:
         raise ValueError(f"tile must be >= 1 and overlap >= 0, got {tile} and {overlap}")
-    return [_tile(core, overlap, raster_height, raster_width, None) for core in window_grid(region, tile)]
+    return [_tile(core, overlap, raster_height, raster_width) for core in window_grid(region, tile)]
 
 
 def network_cells(side: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -120,23 +119,31 @@ def network_cells(side: int, window: int, overlap: int) -> list[tuple[int, int]]
     return cells + [(first, side - first)]
 
 
-def plan_network_tiles(region: Region, raster_height: int, raster_width: int, window: int,
-                       overlap: int) -> list[Tile]:
+def plan_network_tiles(region: Region, raster_height: int, raster_width: int, window: int, overlap: int,
+                       fit_region: bool = False) -> list[Tile]:
     """Cover `region` with tiles whose reads are at most window x window pixels, overlap included.
 
     The cores are the raster's `network_cells` in both directions cut to the region, so a region of
     whole cells (a stripe) holds exactly the tiles of a run on the whole raster. A read is its core
     with `overlap` on every side, moved inwards where it would leave the raster, and always the
-    window's size (or the raster's side, where that is smaller).
+    window's size (or the raster's side, where that is smaller). With `fit_region` (an EXTENT), an
+    axis along which the region and its overlap fit in one window is one core, read as the region
+    and its overlap cut at the raster's edge: a small window of a large raster costs no more than
+    it reads.
     """
-    rows = _cut(network_cells(raster_height, window, overlap), region.row0, region.height)
-    cols = _cut(network_cells(raster_width, window, overlap), region.col0, region.width)
-    tiles = []
-    for row0, height in rows:
-        for col0, width in cols:
-            core = Region(row0, col0, height, width)
-            tiles.append(_tile(core, overlap, raster_height, raster_width, window))
-    return tiles
+    rows = _axis_plan(raster_height, region.row0, region.height, window, overlap, fit_region)
+    cols = _axis_plan(raster_width, region.col0, region.width, window, overlap, fit_region)
+    return [Tile(read=Region(read_row0, read_col0, read_rows, read_cols), core=Region(row0, col0, height, width))
+            for row0, height, read_row0, read_rows in rows for col0, width, read_col0, read_cols in cols]
+
+
+def _axis_plan(side: int, first: int, length: int, window: int, overlap: int, fit_region: bool) -> list[tuple]:
+    """(core first, core length, read first, read length) along one axis."""
+    read_first, read_length = _read_span(first, length, overlap, side, None)
+    if fit_region and read_length <= window:
+        return [(first, length, read_first, read_length)]
+    return [(start, size, *_read_span(start, size, overlap, side, window))
+            for start, size in _cut(network_cells(side, window, overlap), first, length)]
 
 
 def _cut(cells: list[tuple[int, int]], first: int, length: int) -> list[tuple[int, int]]:
@@ -145,9 +152,9 @@ def _cut(cells: list[tuple[int, int]], first: int, length: int) -> list[tuple[in
     return [(start, end - start) for start, end in parts if end > start]
 
 
-def _tile(core: Region, overlap: int, raster_height: int, raster_width: int, size: int | None) -> Tile:
-    row0, rows = _read_span(core.row0, core.height, overlap, raster_height, size)
-    col0, cols = _read_span(core.col0, core.width, overlap, raster_width, size)
+def _tile(core: Region, overlap: int, raster_height: int, raster_width: int) -> Tile:
+    row0, rows = _read_span(core.row0, core.height, overlap, raster_height, None)
+    col0, cols = _read_span(core.col0, core.width, overlap, raster_width, None)
     return Tile(read=Region(row0, col0, rows, cols), core=core)
 
 

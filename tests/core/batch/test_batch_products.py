@@ -28,7 +28,7 @@ def test_batch_finds_each_product_once_and_equals_a_coarse_run(tmp_path, tiny_we
     output = tmp_path / "sr"
     command = [sys.executable, "-m", "dualsr_core", "batch", "--input", str(inputs), "--output", str(output),
                "--scale", "2", "--weights", str(tiny_weights[2]), "--tile-size", "16", "--overlap", "4",
-               "--precision", "fp32", "--schedule", "band", "--device", "cpu", "--workers", "1", "--stripe-rows", "10"]
+               "--precision", "fp32", "--schedule", "band", "--device", "cpu", "--workers", "1", "--stripe-rows", "12"]
     done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -22,6 +22,7 @@ from ...conftest import smooth_cube, write_raster
     (dict(iterations=0), "--iterations must be a whole number of at least 1 (got 0)."),
     (dict(band_chunk=0), "--band-chunk must be a whole number of at least 1 (got 0)."),
     (dict(stripe_rows=-1), "--stripe-rows must be 0 (never split) or positive (got -1)."),
+    (dict(overlap=-2), "--overlap must be 0 or more (got -2)."),
 ])
 def test_bad_options_are_refused_naming_the_option(tmp_path, bad, message):
     with pytest.raises(InputError) as info:

@@ -201,9 +201,9 @@ def test_a_scene_in_stripes_across_two_workers_equals_the_one_process_run(scenes
     done = run(batch_command([source], output, weights, "--scheduler", local.scheduler_address, "--stripe-rows",
                              "20", "--output-float"))
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "tall.tif: 3 stripes of up to 24 rows." in done.stdout  # 20 rows rounded up to whole core rows
+    assert "tall.tif: 4 stripes of up to 24 rows." in done.stdout  # about 20 rows, cut between core rows
     record = manifest_of(output)["tall.tif"]
-    assert record["status"] == "done" and record["stripes"] == 3 and len(record["stripe_workers"]) == 2
+    assert record["status"] == "done" and record["stripes"] == 4 and len(record["stripe_workers"]) == 2
     result = read(output / "tall_x2.tif")
     assert result.dtype == np.float32
     np.testing.assert_array_equal(result, expected)  # bit for bit
@@ -229,7 +229,7 @@ def test_dualsr_in_stripes_equals_the_one_process_run(scenes, cluster, tmp_path,
     done = run(command)
     assert done.returncode == 0, done.stderr[-3000:]
     record = manifest_of(output)["scene.tif"]
-    assert record["status"] == "done" and record["stripes"] == 6  # 3 of U and 3 of V, each in whole rows of its tiles
+    assert record["status"] == "done" and record["stripes"] == 10  # 5 of U and 5 of V, each in whole rows of its tiles
     np.testing.assert_array_equal(read(output / "scene_x4.tif"), read(tmp_path / "ref.tif"))
     assert leftovers(output) == []
 
@@ -262,8 +262,9 @@ def test_stripes_hold_exactly_the_tiles_of_a_whole_run():
     whole = plan_network_tiles(Region(0, 0, height, width), height, width, TILE, overlap)  # as Coarse
     cells = network_cells(height, TILE, overlap)
     assert cells == [(0, 35), (35, 30), (65, 35)]
-    assert plan_stripes(cells, 20) == cells and plan_stripes(cells, 40) == [(0, 65), (65, 35)]
-    for rows in (20, 40):
+    assert plan_stripes(cells, 20) == plan_stripes(cells, 30) == cells  # at most one stripe per core row
+    assert plan_stripes(cells, 50) == [(0, 35), (35, 65)] and plan_stripes(cells, 70) == [(0, 100)]
+    for rows in (20, 50):
         pieces = [t for row0, stripe in plan_stripes(cells, rows)
                   for t in plan_network_tiles(Region(row0, 0, stripe, width), height, width, TILE, overlap)]
         assert pieces == whole  # same read windows (overlap beyond the stripe) and cores
@@ -272,9 +273,12 @@ def test_stripes_hold_exactly_the_tiles_of_a_whole_run():
 def test_automatic_stripes_only_for_scenes_above_one_workers_share():
     cells = network_cells(100, TILE, 5)  # three core rows
     assert auto_stripe_rows(100, cells, share=300) == 0
-    assert auto_stripe_rows(600, cells, share=300) == 50  # two stripes: 35 + 30 rows, then 35
-    assert plan_stripes(cells, 50) == [(0, 65), (65, 35)]
+    assert auto_stripe_rows(600, cells, share=300) == 50  # two stripes of about 50 rows
     assert auto_stripe_rows(600, [(0, 100)], share=300) == 0  # one core row cannot be split
+    default = network_cells(2048, 256, 16)  # 240, seven of 224, 240
+    for pieces in (2, 3, 4, 9):  # a stripe per worker: as many stripes as pieces asked
+        rows = auto_stripe_rows(2048 * 8, default, share=2048 * 8 / pieces)
+        assert len(plan_stripes(default, rows)) == pieces, pieces
     assert auto_stripe_rows(600, cells, share=0) == 0  # one worker: no point
 
 

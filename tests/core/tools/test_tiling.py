@@ -24,9 +24,11 @@ def nearest_model(x: np.ndarray, radius: int) -> np.ndarray:
 
 
 def plan(kind: str, region: Region, height: int, width: int, size: int, overlap: int):
-    """'cut': cores of `size` with cut reads (Evaluate); 'network': reads of at most `size` (Coarse)."""
-    planner = plan_tiles if kind == "cut" else plan_network_tiles
-    return planner(region, height, width, size, overlap)
+    """'cut': cores of `size` with cut reads (Evaluate); 'network': reads of at most `size` (Coarse);
+    'fit': the same, an EXTENT that fits a window read as it is."""
+    if kind == "cut":
+        return plan_tiles(region, height, width, size, overlap)
+    return plan_network_tiles(region, height, width, size, overlap, fit_region=kind == "fit")
 
 
 def tiled(image: np.ndarray, region: Region, tile: int, overlap: int, radius: int, kind: str = "cut") -> np.ndarray:
@@ -87,6 +89,13 @@ def test_network_reads_are_one_window_size_and_hold_their_cores_overlap(shape, w
     height, width = shape
     for region in regions(height, width):
         tiles = plan_network_tiles(region, height, width, window, overlap)
+        fitted = plan_network_tiles(region, height, width, window, overlap, fit_region=True)
+        if region == Region(0, 0, height, width):
+            assert fitted == tiles  # a whole raster: the same plan
+        count_cores(fitted, shape, region)
+        for t in fitted:
+            for (before, after, read, core0, core), side in zip(spans(t), shape):
+                assert read <= window and before >= min(overlap, core0) and after >= min(overlap, side - core0 - core)
         count_cores(tiles, shape, region)
         for t in tiles:
             assert 0 <= t.read.row0 and t.read.row0 + t.read.height <= height
@@ -111,18 +120,30 @@ def test_a_stripe_of_whole_core_rows_holds_exactly_the_tiles_of_the_whole_raster
     assert pieces == whole
 
 
+def test_an_extent_that_fits_a_window_is_one_read_of_itself_and_its_overlap():
+    height, width, window, overlap = 1000, 900, 256, 16
+    extent = Region(230, 400, 100, 120)  # across core boundaries of the raster's grid (240, 464)
+    assert len(plan_network_tiles(extent, height, width, window, overlap)) == 4  # four whole windows
+    (tile,) = plan_network_tiles(extent, height, width, window, overlap, fit_region=True)
+    assert tile.core == extent and tile.read == Region(214, 384, 132, 152)
+    tall = Region(0, 400, 500, 120)  # too tall for one window: the grid's cores along the rows
+    tiles = plan_network_tiles(tall, height, width, window, overlap, fit_region=True)
+    assert [(t.core.row0, t.core.height) for t in tiles] == [(0, 240), (240, 224), (464, 36)]
+    assert {(t.read.col0, t.read.width) for t in tiles} == {(384, 152)} and {t.read.height for t in tiles} == {256}
+
+
 def test_a_window_too_small_for_its_overlap_is_refused_only_where_one_read_does_not_hold_the_raster():
     assert network_cells(4, 4, 2) == [(0, 4)]
     with pytest.raises(ValueError, match="no core"):
         network_cells(5, 4, 2)
 
 
-@pytest.mark.parametrize("kind", ["cut", "network"])
+@pytest.mark.parametrize("kind", ["cut", "network", "fit"])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("tile", [1, 3, 8, 64])
 @pytest.mark.parametrize("radius", [0, 2])
 def test_tiled_output_equals_the_untiled_output_exactly(shape, tile, radius, kind):
-    if kind == "network":
+    if kind != "cut":
         tile += 2 * radius + 2  # a read of `tile` and the overlap on both sides (the cut plan's core is `tile`)
     image = np.random.default_rng(shape[0] * 100 + shape[1]).random(shape)
     whole = nearest_model(image, radius)
