@@ -9,15 +9,16 @@ there: with an overlap of at least the network's receptive radius the mosaic doe
 tile size.
 
 `plan_network_tiles` plans a network's tiles by the size of their reads, overlap included (a run's
-TILE_SIZE), because a read's size is what sets the memory of its forward pass. Every read of a
-raster larger than the window is the whole window (an edge tile reads as far inwards as it lacks
-outwards), and a raster no larger than the window is one read of its own size, so a run's peak
-memory is the same for every raster at least one window large (docs/benchmarks.md#memory: with
-reads of the core plus the overlap, Coarse x2 on 2048 x 2048 x 8 peaked at 880 MB in fp32, above
-every run on 256 x 256, 686-790 MB; with reads of the window, 725 MB).
+TILE_SIZE), because a read's size is what sets the memory of its forward pass. A raster no larger
+than the window is one read of its own size; a larger one is covered by the fewest reads of at most
+the window (an edge tile reads as far inwards as it lacks outwards), all of one size, so a run's
+peak memory never exceeds that of one window (docs/benchmarks.md#memory: with reads of the core
+plus the overlap, Coarse x2 on 2048 x 2048 x 8 peaked at 880 MB in fp32, above every run on
+256 x 256, 686-790 MB; with reads of the window, 725 MB).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -99,24 +100,40 @@ def network_cells(side: int, window: int, overlap: int) -> list[tuple[int, int]]
     """(first, length) of a network's cores along an axis of `side` pixels, for reads of at most
     `window` pixels with `overlap` on each side of a core.
 
-    One core where one read holds the whole axis. Else the fewest reads that cover it: the first and
-    last cores need no overlap outwards (window - overlap pixels at most), the others have it on both
-    sides (window - 2 x overlap).
+    One core where one read holds the whole axis. Else the fewest reads that cover it, all of one
+    size (`network_read`, at most the window) so that a run meets one window shape: the first and
+    last cores need no overlap outwards (read - overlap pixels, the last one at most that), the
+    others have it on both sides (read - 2 x overlap).
 
     Raises:
         ValueError: the axis needs more than one read and the window is no more than twice the
             overlap (no room for a core).
     """
-    if side <= window:
+    read = network_read(side, window, overlap)
+    if side <= read:
         return [(0, side)]
+    count = _read_count(side, window, overlap)
+    firsts = [0] + [read - overlap + k * (read - 2 * overlap) for k in range(count - 1)]
+    return [(first, end - first) for first, end in zip(firsts, firsts[1:] + [side])]
+
+
+def network_read(side: int, window: int, overlap: int) -> int:
+    """The read size along an axis of `side` pixels: the whole axis where it fits the window, else the
+    smallest size with which the fewest reads of at most `window` pixels still cover it (a 512-pixel
+    side at window 256 and overlap 16: three reads of 192, not of 256)."""
+    if side <= window:
+        return side
+    count = _read_count(side, window, overlap)
+    return math.ceil((side + 2 * overlap * (count - 1)) / count)
+
+
+def _read_count(side: int, window: int, overlap: int) -> int:
+    """The fewest reads of `window` pixels that cover `side` pixels, each core's `overlap` read
+    inside the raster."""
     step = window - 2 * overlap
     if step < 1 or overlap < 0:
         raise ValueError(f"a window of {window} pixels leaves no core inside an overlap of {overlap} on each side")
-    cells, first = [(0, window - overlap)], window - overlap
-    while side - first > window - overlap:
-        cells.append((first, step))
-        first += step
-    return cells + [(first, side - first)]
+    return math.ceil((side - 2 * overlap) / step)
 
 
 def plan_network_tiles(region: Region, raster_height: int, raster_width: int, window: int, overlap: int,
@@ -125,8 +142,8 @@ def plan_network_tiles(region: Region, raster_height: int, raster_width: int, wi
 
     The cores are the raster's `network_cells` in both directions cut to the region, so a region of
     whole cells (a stripe) holds exactly the tiles of a run on the whole raster. A read is its core
-    with `overlap` on every side, moved inwards where it would leave the raster, and always the
-    window's size (or the raster's side, where that is smaller). With `fit_region` (an EXTENT), an
+    with `overlap` on every side, moved inwards where it would leave the raster, and of one size
+    along each axis (`network_read`: at most the window). With `fit_region` (an EXTENT), an
     axis along which the region and its overlap fit in one window is one core, read as the region
     and its overlap cut at the raster's edge: a small window of a large raster costs no more than
     it reads.
@@ -142,7 +159,8 @@ def _axis_plan(side: int, first: int, length: int, window: int, overlap: int, fi
     read_first, read_length = _read_span(first, length, overlap, side, None)
     if fit_region and read_length <= window:
         return [(first, length, read_first, read_length)]
-    return [(start, size, *_read_span(start, size, overlap, side, window))
+    read = network_read(side, window, overlap)
+    return [(start, size, *_read_span(start, size, overlap, side, read))
             for start, size in _cut(network_cells(side, window, overlap), first, length)]
 
 

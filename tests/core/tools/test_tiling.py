@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from dualsr_core.tools.tiling import Region, network_cells, plan_network_tiles, plan_tiles, window_grid
+from dualsr_core.tools.tiling import (Region, network_cells, network_read, plan_network_tiles, plan_tiles,
+                                     window_grid)
 
 SCALE = 3
 
@@ -101,12 +102,24 @@ def test_network_reads_are_one_window_size_and_hold_their_cores_overlap(shape, w
             assert 0 <= t.read.row0 and t.read.row0 + t.read.height <= height
             assert 0 <= t.read.col0 and t.read.col0 + t.read.width <= width
             for (before, after, read, core0, core), side in zip(spans(t), shape):
-                assert read == min(window, side)  # one size: the memory of a run does not grow with the raster
+                assert read == network_read(side, window, overlap) <= window  # one size along each axis
                 assert before >= min(overlap, core0) and after >= min(overlap, side - core0 - core)
-    # the fewest reads: one where the raster fits, else the edges need no overlap outwards
+    # the fewest reads: one where the raster fits, else the edges need no overlap outwards; and of the
+    # smallest size with which that many still cover the side
     for side in shape:
-        expected = 1 if side <= window else math.ceil((side - 2 * overlap) / (window - 2 * overlap))
-        assert len(network_cells(side, window, overlap)) == expected
+        count = 1 if side <= window else math.ceil((side - 2 * overlap) / (window - 2 * overlap))
+        assert len(network_cells(side, window, overlap)) == count
+        read = network_read(side, window, overlap)
+        assert count == 1 or (count * read - 2 * overlap * (count - 1) >= side
+                              > count * (read - 1) - 2 * overlap * (count - 1))
+
+
+def test_the_reads_of_a_side_are_evened_out():
+    """512 pixels at window 256 and overlap 16 need three reads; three of 192 cover them as well as
+    three of 256 would (a third of the pixels computed) and the memory stays below a 256 read's."""
+    assert network_read(512, 256, 16) == 192
+    assert network_cells(512, 256, 16) == [(0, 176), (176, 160), (336, 176)]
+    assert network_read(2048, 256, 16) == 256 and network_read(200, 256, 16) == 200
 
 
 def test_a_stripe_of_whole_core_rows_holds_exactly_the_tiles_of_the_whole_raster():
@@ -122,14 +135,15 @@ def test_a_stripe_of_whole_core_rows_holds_exactly_the_tiles_of_the_whole_raster
 
 def test_an_extent_that_fits_a_window_is_one_read_of_itself_and_its_overlap():
     height, width, window, overlap = 1000, 900, 256, 16
-    extent = Region(230, 400, 100, 120)  # across core boundaries of the raster's grid (240, 464)
-    assert len(plan_network_tiles(extent, height, width, window, overlap)) == 4  # four whole windows
+    # the raster's cores: rows 0, 210, 404, 598, 792 (reads of 226); columns 0, 233, 450, 667 (249)
+    extent = Region(200, 400, 100, 120)  # across the core boundaries at row 210 and column 450
+    assert len(plan_network_tiles(extent, height, width, window, overlap)) == 4  # four grid tiles
     (tile,) = plan_network_tiles(extent, height, width, window, overlap, fit_region=True)
-    assert tile.core == extent and tile.read == Region(214, 384, 132, 152)
+    assert tile.core == extent and tile.read == Region(184, 384, 132, 152)
     tall = Region(0, 400, 500, 120)  # too tall for one window: the grid's cores along the rows
     tiles = plan_network_tiles(tall, height, width, window, overlap, fit_region=True)
-    assert [(t.core.row0, t.core.height) for t in tiles] == [(0, 240), (240, 224), (464, 36)]
-    assert {(t.read.col0, t.read.width) for t in tiles} == {(384, 152)} and {t.read.height for t in tiles} == {256}
+    assert [(t.core.row0, t.core.height) for t in tiles] == [(0, 210), (210, 194), (404, 96)]
+    assert {(t.read.col0, t.read.width) for t in tiles} == {(384, 152)} and {t.read.height for t in tiles} == {226}
 
 
 def test_a_window_too_small_for_its_overlap_is_refused_only_where_one_read_does_not_hold_the_raster():
