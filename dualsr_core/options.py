@@ -11,9 +11,10 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8")  # the algorithms take these value
 SCHEDULES = ("auto", "band", "batched")  # band order of the inference engine (network/engine.py)
 BAD_BAND_MODES = ("nodata", "bicubic")  # how Coarse writes bands flagged bad or empty
 DRIVERS = ("GTiff", "COG", "ENVI")  # output formats (GDAL drivers) of Coarse, Fine, DualSR and batch
-# Coarse, Fine and DualSR: tile side in input pixels. 256 rather than 128: a tile reads its
-# receptive radius around it, so 128 computed (128 + 2 x 16)^2 / 128^2 = 1.56 times its core, 256
-# only 1.27 times; measured 1.4 to 1.5 times as fast at the same peak memory (docs/benchmarks.md#tile-size).
+# Coarse, Fine and DualSR: the side of the largest window the network reads, overlap included, in
+# input pixels. 256 rather than 128: the overlap (16 pixels) is computed but not kept, so an inner
+# 128-pixel read computes 1.78 times its core, a 256-pixel one 1.31 times; measured 1.4 to 1.5 times
+# as fast at the same peak memory when the tile was the core (docs/benchmarks.md#tile-size).
 DEFAULT_TILE = 256
 DEGRADE_TILE = 256  # Degrade: tile side in output pixels
 EVALUATE_TILE = 256  # Evaluate: tile side in pixels (read with a halo)
