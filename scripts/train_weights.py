@@ -4,13 +4,13 @@ Each scale is made by a recipe of stages (RECIPES below): "base" is the recipe o
 weights (trained from a bicubic start), "long" continues from a base with its own schedule (x2 from
 its own base; x3 from the x2 base, whose layers all fit x3 except the upsampler, which is
 transplanted sub-pixel by sub-pixel), "all" and "more" continue on all sixteen scenes, and x4 ends
-with "graft" (the x2 network's layers before the upsampler on the x4 upsampler, trained briefly)
-and "blend" (the graft's trained weights mixed with its start, no training). Every stage writes
-build/weights/stages/coarsr_<stage>.pt
-(+ .json, .csv, _curve.png) and keeps its patches and checkpoint in build/weights/<stage>/, so a
-killed run resumes exactly from its checkpoint; a stage whose weights file exists without a
-checkpoint (placed there by --base-from) is taken as it is. The last stage of each scale is copied
-to weights/coarsr_x<scale>.pt (+ .json, the training log .csv and its curve .png).
+with "graft" (the x2 network's layers before the upsampler on the x4 upsampler, trained briefly) and
+"blend" (the graft's trained weights mixed with its start, no training). Every stage writes
+build/weights/stages/coarsr_<stage>.pt (+ .json, .csv, _curve.png) and keeps its patches and
+checkpoint in build/weights/<stage>/, so a killed run resumes exactly from its checkpoint; a stage
+whose weights file exists without a checkpoint (placed there by --base-from) is taken as it is. The
+last stage of each scale is copied to weights/coarsr_x<scale>.pt (+ .json, the training log .csv and
+its curve .png).
 
 On the shared data folder the fixed split of scripts/split.py is used (validation never trained
 on); on a folder of your own scenes the trainer holds out a fraction of each scene instead.
