@@ -114,13 +114,9 @@ def transplant(source: Path, scale: int, destination: Path, last_gain: float = T
     target["last.weight"] = target["last.weight"] * last_gain
     target["last.bias"] = target["last.bias"] * last_gain
     model.load_state_dict(target)
-    fields = ("training_data", "scenes", "split", "paper", "seed", "dualsr_version")
-    weights.save(destination, model, {
-        **{k: header[k] for k in fields if k in header},
-        "initialised_from": f"transplanted from {source.name} (sha256 {header['sha256'][:12]}, x{r_from}): "
-                            f"{len(copied)} tensors copied, sub-pixel convolution remapped, last convolution x "
-                            f"{last_gain}"}, half=False)
-    return destination
+    return save_start(destination, model, header,
+                      f"transplanted from {source.name} (sha256 {header['sha256'][:12]}, x{r_from}): {len(copied)} "
+                      f"tensors copied, sub-pixel convolution remapped, last convolution x {last_gain}")
 
 
 def graft(body: Path, head: Path, destination: Path) -> Path:
@@ -139,12 +135,19 @@ def graft(body: Path, head: Path, destination: Path) -> Path:
     model = CoarSR(size, weight_normed=False)
     grafted = {k: (v if k.startswith(("upsample.", "last.")) else body_state[k]).float() for k, v in state.items()}
     model.load_state_dict(grafted)
+    return save_start(destination, model, header,
+                      f"grafted: every layer before the upsampler from {body.name} (sha256 "
+                      f"{body_header['sha256'][:12]}), upsampler and last convolution from {head.name} "
+                      f"(sha256 {header['sha256'][:12]})")
+
+
+def save_start(destination: Path, model, header: dict, initialised_from: str) -> Path:
+    """Write a stage's starting weights (fp32) with the data facts of the `header` they came from."""
+    from dualsr_core.network import weights
+
     fields = ("training_data", "scenes", "split", "paper", "seed", "dualsr_version")
-    weights.save(destination, model, {
-        **{k: header[k] for k in fields if k in header},
-        "initialised_from": f"grafted: every layer before the upsampler from {body.name} (sha256 "
-                            f"{body_header['sha256'][:12]}), upsampler and last convolution from {head.name} "
-                            f"(sha256 {header['sha256'][:12]})"}, half=False)
+    weights.save(destination, model, {**{k: header[k] for k in fields if k in header},
+                                      "initialised_from": initialised_from}, half=False)
     return destination
 
 

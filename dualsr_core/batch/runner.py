@@ -289,9 +289,10 @@ def _compute(todo, manifest, summary, feedback, progress_stream, locals_of_run, 
                 job = {**locals_of_run, **scene, "key": f"dualsr-scene-{stem}-{token}-{index}",
                        "work": str(work / f"{index}-{stem}")}
                 # Each coarse stage in whole rows of its own tiles (the x2 reference of x4 reads less overlap).
+                stages = tasks.stages(job)
                 cells = {stage["name"]: network_cells(scene["height"], locals_of_run["tile_size"],
-                                                      tile_overlaps[stage["scale"]]) for stage in tasks.stages(job)}
-                first = tasks.stages(job)[0]["name"]
+                                                      tile_overlaps[stage["scale"]]) for stage in stages}
+                first = stages[0]["name"]
                 rows = stripe_rows if stripe_rows is not None else auto_stripe_rows(work_units, cells[first], share)
                 plan = {name: plan_stripes(stage_cells, rows) if rows else [] for name, stage_cells in cells.items()}
                 if len(plan[first]) < 2:
@@ -300,7 +301,7 @@ def _compute(todo, manifest, summary, feedback, progress_stream, locals_of_run, 
                     parts[future.key] = (future, scene["height"] * scene["width"], work_units)
                 else:
                     stripe_futures = []
-                    for stage in tasks.stages(job):
+                    for stage in stages:
                         for k, (row0, height) in enumerate(plan[stage["name"]]):
                             key = f"dualsr-stripe-{stem}-{stage['name']}-{k}-{token}-{index}"
                             stripe = {"key": key, "row0": row0, "rows": height, "width": scene["width"],
@@ -308,7 +309,7 @@ def _compute(todo, manifest, summary, feedback, progress_stream, locals_of_run, 
                                       "path": str(Path(job["work"]) / f"{stage['name']}-{k:04d}.tif")}
                             future = client.submit(tasks.run_stripe, job, stage, stripe, key=key, retries=retries,
                                                    resources=resources, priority=work_units, pure=False)
-                            share_of = height / scene["height"] / len(tasks.stages(job))
+                            share_of = height / scene["height"] / len(stages)
                             parts[key] = (future, scene["height"] * scene["width"] * share_of,
                                           work_units * share_of)
                             stripe_futures.append(future)

@@ -109,31 +109,27 @@ def network_cells(side: int, window: int, overlap: int) -> list[tuple[int, int]]
         ValueError: the axis needs more than one read and the window is no more than twice the
             overlap (no room for a core).
     """
-    read = network_read(side, window, overlap)
-    if side <= read:
-        return [(0, side)]
-    count = _read_count(side, window, overlap)
-    firsts = [0] + [read - overlap + k * (read - 2 * overlap) for k in range(count - 1)]
-    return [(first, end - first) for first, end in zip(firsts, firsts[1:] + [side])]
+    return _network_axis(side, window, overlap)[0]
 
 
 def network_read(side: int, window: int, overlap: int) -> int:
     """The read size along an axis of `side` pixels: the whole axis where it fits the window, else the
     smallest size with which the fewest reads of at most `window` pixels still cover it (a 512-pixel
     side at window 256 and overlap 16: three reads of 192, not of 256)."""
+    return _network_axis(side, window, overlap)[1]
+
+
+def _network_axis(side: int, window: int, overlap: int) -> tuple[list[tuple[int, int]], int]:
+    """`network_cells` and `network_read` of one axis, computed together."""
     if side <= window:
-        return side
-    count = _read_count(side, window, overlap)
-    return math.ceil((side + 2 * overlap * (count - 1)) / count)
-
-
-def _read_count(side: int, window: int, overlap: int) -> int:
-    """The fewest reads of `window` pixels that cover `side` pixels, each core's `overlap` read
-    inside the raster."""
+        return [(0, side)], side
     step = window - 2 * overlap
     if step < 1 or overlap < 0:
         raise ValueError(f"a window of {window} pixels leaves no core inside an overlap of {overlap} on each side")
-    return math.ceil((side - 2 * overlap) / step)
+    count = math.ceil((side - 2 * overlap) / step)  # the fewest reads of `window` pixels that cover the side
+    read = math.ceil((side + 2 * overlap * (count - 1)) / count)
+    firsts = [0] + [read - overlap + k * (read - 2 * overlap) for k in range(count - 1)]
+    return [(first, end - first) for first, end in zip(firsts, firsts[1:] + [side])], read
 
 
 def plan_network_tiles(region: Region, raster_height: int, raster_width: int, window: int, overlap: int,
@@ -159,9 +155,8 @@ def _axis_plan(side: int, first: int, length: int, window: int, overlap: int, fi
     read_first, read_length = _read_span(first, length, overlap, side, None)
     if fit_region and read_length <= window:
         return [(first, length, read_first, read_length)]
-    read = network_read(side, window, overlap)
-    return [(start, size, *_read_span(start, size, overlap, side, read))
-            for start, size in _cut(network_cells(side, window, overlap), first, length)]
+    cells, read = _network_axis(side, window, overlap)
+    return [(start, size, *_read_span(start, size, overlap, side, read)) for start, size in _cut(cells, first, length)]
 
 
 def _cut(cells: list[tuple[int, int]], first: int, length: int) -> list[tuple[int, int]]:
